@@ -374,8 +374,8 @@ impl core::error::Error for PhysBitsFileError {}
 ///
 /// Version 1 layout (8 bytes): byte 0 version, byte 1 valid flag (1 = the
 /// width in CPUID is backed by the host, 0 = the VMM knows it is not), byte 2
-/// the physical width the VMM put in CPUID 0x80000008 EAX[7:0], byte 3 the
-/// guest-physical width it put in EAX[23:16] (0 = none), bytes 4..8 zero.
+/// the physical width the VMM put in CPUID 0x80000008 EAX\[7:0\], byte 3 the
+/// guest-physical width it put in EAX\[23:16\] (0 = none), bytes 4..8 zero.
 /// Later versions may only append or use the reserved bytes; readers accept
 /// any version >= 1 and read the version-1 fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -450,6 +450,18 @@ impl PhysBitsFile {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Additions for the device crate (selector decoding, slot limits).
+// ---------------------------------------------------------------------------
+
+/// Mask of the bits that index an entry table: everything but
+/// [`KEY_WRITE_CHANNEL`] and [`KEY_ARCH_LOCAL`] (QEMU's `FW_CFG_ENTRY_MASK`).
+/// QEMU keeps one table for generic keys and one for arch-local keys, and
+/// indexes both with `key & KEY_INDEX_MASK`.
+pub const KEY_INDEX_MASK: u16 = !(KEY_WRITE_CHANNEL | KEY_ARCH_LOCAL);
+/// Smallest number of file slots QEMU accepts (`FW_CFG_FILE_SLOTS_MIN`).
+pub const FILE_SLOTS_MIN: u16 = 0x10;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,7 +526,10 @@ mod tests {
             PhysBitsFile::parse(&[1, 1, 39, 0, 0, 0, 0]),
             Err(PhysBitsFileError::TooShort(7))
         );
-        assert_eq!(PhysBitsFile::parse(&[]), Err(PhysBitsFileError::TooShort(0)));
+        assert_eq!(
+            PhysBitsFile::parse(&[]),
+            Err(PhysBitsFileError::TooShort(0))
+        );
         assert_eq!(
             PhysBitsFile::parse(&[0, 1, 39, 0, 0, 0, 0, 0]),
             Err(PhysBitsFileError::BadVersion(0))

@@ -4,11 +4,60 @@
 //! "physical address size is valid" channels.
 //!
 //! The crate is `#![no_std]` and allocation-free in its core so firmware can
-//! link it. The [`abi`] module holds every constant and wire format of the
-//! fw_cfg ABI and of the `etc/phys-bits-valid` file; the VMM-side device
-//! crate uses the same module, so both ends agree on every byte.
+//! link it. Modules:
+//!
+//! - [`abi`]: every constant and wire format of the fw_cfg ABI and of the
+//!   `etc/phys-bits-valid` file (shared with the VMM-side device crate).
+//! - [`cpuid`]: the CPUID channel (KVM hint bit, address sizes, vendor).
+//! - [`transport`]: port I/O, MMIO and DMA access to the device.
+//! - [`reader`]: signature/ID checks, the file directory, items and files.
+//! - [`policy`]: the decision, its table, and the conflicts.
+//! - `probe` (feature `std`): the Linux probe behind `fw-cfg-probe`.
+//!
+//! # Firmware example
+//!
+//! ```no_run
+//! # #[cfg(target_arch = "x86_64")]
+//! # fn main() {
+//! use fw_cfg_guest::cpuid::{read_cpuid_channel, HardwareCpuid};
+//! use fw_cfg_guest::policy::{decide, read_phys_bits_file, ChannelInputs, FileState, PolicyMode};
+//! use fw_cfg_guest::reader::FwCfgReader;
+//! use fw_cfg_guest::transport::{Dma, DmaBuffer, PortIo};
+//!
+//! // Identity-mapped firmware: a pointer's value is its physical address.
+//! let mut slot = [0u8; 16];
+//! let mut bounce = [0u8; 4096];
+//! let (slot_pa, bounce_pa) = (slot.as_ptr() as u64, bounce.as_ptr() as u64);
+//! // SAFETY: ring 0, fw_cfg at the standard ports, nobody else uses them;
+//! // the buffers are identity-mapped and reachable by the device.
+//! let transport = unsafe {
+//!     Dma::new(PortIo::new(), DmaBuffer::new(&mut slot, slot_pa, &mut bounce, bounce_pa))
+//! };
+//! // DMA is used only if the ID item advertises it.
+//! let file = match FwCfgReader::new(transport) {
+//!     Ok(mut fw) => read_phys_bits_file(&mut fw),
+//!     Err(_) => FileState::Absent, // no fw_cfg: the channel is silent
+//! };
+//! let cpuid = read_cpuid_channel(&HardwareCpuid);
+//! let decision = decide(&ChannelInputs::new(&cpuid, file), PolicyMode::Combined);
+//! let usable_bits = decision.phys_bits;
+//! for conflict in decision.conflicts.iter() {
+//!     // log `conflict`
+//! #   let _ = conflict;
+//! }
+//! # let _ = usable_bits;
+//! # }
+//! # #[cfg(not(target_arch = "x86_64"))]
+//! # fn main() {}
+//! ```
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod cpuid;
+pub mod policy;
+#[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
+pub mod probe;
+pub mod reader;
+pub mod transport;

@@ -1,0 +1,1052 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The decision: which physical address width the guest may use, which
+//! channel said so, and every disagreement between the channels.
+//!
+//! Inputs ([`ChannelInputs`]) are what the two channels said: the CPUID hint
+//! ([`HintState`]) with CPUID 0x8000_0008's widths and the vendor, and the
+//! state of the `etc/phys-bits-valid` file ([`FileState`]). The paging
+//! facts the heuristic needs (5-level paging in use, 1 GiB pages) are inputs
+//! too. [`decide`] is a pure function of them.
+//!
+//! # Terms
+//!
+//! - *CPUID width* `W`: `phys_bits` (0x8000_0008 EAX\[7:0\]), capped by
+//!   `guest_phys_bits` (EAX\[23:16\]) when that is non-zero.
+//! - *Explicit valid*: the hint bit is set, or the file is present with
+//!   valid = 1. *Explicit invalid*: the file is present with valid = 0.
+//!   A clear hint bit is **not** "invalid" (every KVM before the proposal
+//!   clears it), and a missing file means "unknown": a VMM that says nothing
+//!   is never called invalid.
+//! - *Hard conflict*: a disagreement that makes both channels suspect (see
+//!   [`Conflict::is_hard`]). Soft conflicts are listed but change nothing.
+//!
+//! # Conflicts (listed in every mode)
+//!
+//! | conflict | when | hard |
+//! |---|---|---|
+//! | [`FilePhysBitsDiffersFromCpuid`](Conflict::FilePhysBitsDiffersFromCpuid) | file present, its byte 2 ≠ CPUID phys_bits | yes |
+//! | [`FileGuestPhysBitsDiffers`](Conflict::FileGuestPhysBitsDiffers) | file present, its byte 3 ≠ CPUID guest_phys_bits | yes |
+//! | [`HintSetButFileInvalid`](Conflict::HintSetButFileInvalid) | hint set, file says invalid | yes |
+//! | [`CorruptFile`](Conflict::CorruptFile) | file present but unparsable | yes |
+//! | [`ValidWithoutAddressSizes`](Conflict::ValidWithoutAddressSizes) | explicit valid, but CPUID has no 0x8000_0008 | yes |
+//! | [`WidthOutOfRange`](Conflict::WidthOutOfRange) | phys_bits, or a non-zero guest_phys_bits, outside 36..=52 | yes |
+//! | [`HintClearButFileValid`](Conflict::HintClearButFileValid) | KVM features leaf present with the bit clear, file says valid | no |
+//! | [`FileUnreadable`](Conflict::FileUnreadable) | the file exists but could not be read (directory broken, DMA error) | no |
+//! | [`GuestPhysBitsAbovePhysBits`](Conflict::GuestPhysBitsAbovePhysBits) | guest_phys_bits > phys_bits | no |
+//!
+//! # Policy table
+//!
+//! Strict (the thread's rule: trust only an explicit "valid", else 36):
+//!
+//! | # | condition (first match wins) | width | decided by |
+//! |---|---|---|---|
+//! | S1 | any hard conflict | 36 | `ConservativeDefault` (rule `Distrusted`) |
+//! | S2 | file says invalid | 36 | `FwCfgFile` (rule `ExplicitInvalid`) |
+//! | S3 | hint set and file valid | `W` | `BothChannels` |
+//! | S4 | hint set, file absent/unreadable | `W` | `CpuidHint` |
+//! | S5 | file valid, hint clear or no KVM leaf | `W` | `FwCfgFile` |
+//! | S6 | neither channel says anything | 36 | `ConservativeDefault` (rule `NoInformation`) |
+//!
+//! Heuristic (OVMF `PlatformAddressWidthFromCpuid` / SeaBIOS `physbits()`;
+//! ignores both channels):
+//!
+//! | # | condition | width | decided by |
+//! |---|---|---|---|
+//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if guest_phys_bits ≠ 0, or `P` ≥ 41, or Intel with `P` ∈ {36, 39}, or AMD with `P` = 40 | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (52 with 5-level), then at 40 without 1 GiB pages | `Heuristic` |
+//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | 36 | `ConservativeDefault` |
+//!
+//! OVMF's fallback for H2 guesses from the memory map and never goes below
+//! 36; without a memory map this crate answers the floor, 36.
+//!
+//! Combined (explicit channels first, heuristic when both are silent):
+//!
+//! | # | condition | result |
+//! |---|---|---|
+//! | C1 | any hard conflict | as S1 |
+//! | C2 | an explicit statement (hint set, or file present) | as S2–S5 |
+//! | C3 | neither channel says anything | as H1/H2 |
+//!
+//! The width from an explicit "valid" is not capped by paging limits: the
+//! channels state what the platform backs; how much of it a consumer maps
+//! is the consumer's business. The heuristic applies OVMF's caps because it
+//! reproduces OVMF.
+//!
+//! On conflict the answer is 36 and the conflicts are listed: a host whose
+//! two statements disagree is not believed, and 36 bits is what every
+//! x86-64 CPU supports. A malicious host can always force this outcome (it
+//! can also simply clear the hint and delete the file), but it cannot make
+//! the guest use a width that one of its own channels contradicts.
+//!
+//! ```
+//! use fw_cfg_guest::abi::PhysBitsFile;
+//! use fw_cfg_guest::cpuid::{HintState, Vendor};
+//! use fw_cfg_guest::policy::{decide, ChannelInputs, DecidedBy, FileState, PolicyMode};
+//!
+//! let inputs = ChannelInputs {
+//!     hint: HintState::Set,
+//!     phys_bits: 39,
+//!     guest_phys_bits: 0,
+//!     vendor: Vendor::Intel,
+//!     file: FileState::Present(PhysBitsFile::new(true, 39, 0)),
+//!     five_level_paging: false,
+//!     gb_pages: true,
+//! };
+//! let d = decide(&inputs, PolicyMode::Strict);
+//! assert_eq!((d.phys_bits, d.decided_by), (39, DecidedBy::BothChannels));
+//! assert!(d.conflicts.is_empty());
+//! ```
+
+use core::fmt;
+
+use crate::abi::{CONSERVATIVE_PHYS_BITS, PHYS_BITS_FILE_NAME, PhysBitsFile, PhysBitsFileError};
+use crate::cpuid::{CpuidReport, HintState, Vendor};
+use crate::reader::{FwCfgReader, ReadError};
+use crate::transport::FwCfgTransport;
+
+/// Largest physical address width x86-64 defines.
+pub const MAX_PHYS_BITS: u8 = 52;
+/// OVMF's cap with 4-level paging.
+pub const HEURISTIC_CAP_4LEVEL: u8 = 46;
+/// OVMF's cap without 1 GiB pages.
+pub const HEURISTIC_CAP_NO_GB_PAGES: u8 = 40;
+
+/// What the fw_cfg channel said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    /// No fw_cfg device, or no `etc/phys-bits-valid` file: silent.
+    Absent,
+    /// The file parsed.
+    Present(PhysBitsFile),
+    /// The file exists but does not parse.
+    Corrupt(PhysBitsFileError),
+    /// The file could not be read (broken directory, DMA failure).
+    Unreadable(ReadError),
+}
+
+impl FileState {
+    /// Parses file contents.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        match PhysBitsFile::parse(bytes) {
+            Ok(f) => FileState::Present(f),
+            Err(e) => FileState::Corrupt(e),
+        }
+    }
+}
+
+/// How many bytes of `etc/phys-bits-valid` are read: version 1 needs 8;
+/// longer (future) files are read up to this prefix.
+pub const PHYS_BITS_FILE_READ_MAX: usize = 64;
+
+/// Reads the fw_cfg channel: finds `etc/phys-bits-valid` and parses (a
+/// prefix of) it. Never fails; failures become [`FileState::Unreadable`].
+pub fn read_phys_bits_file<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) -> FileState {
+    let entry = match reader.find_file(PHYS_BITS_FILE_NAME) {
+        Ok(e) => e,
+        Err(ReadError::NotFound) => return FileState::Absent,
+        Err(e) => return FileState::Unreadable(e),
+    };
+    let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
+    match reader.read_entry_prefix(&entry, &mut buf) {
+        Ok(n) => FileState::from_bytes(&buf[..n]),
+        Err(e) => FileState::Unreadable(e),
+    }
+}
+
+/// Everything the policy looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelInputs {
+    /// The CPUID hint.
+    pub hint: HintState,
+    /// CPUID 0x8000_0008 EAX\[7:0\]; 0 when the leaf is missing.
+    pub phys_bits: u8,
+    /// CPUID 0x8000_0008 EAX\[23:16\]; 0 for none.
+    pub guest_phys_bits: u8,
+    /// CPU vendor (heuristic only).
+    pub vendor: Vendor,
+    /// The fw_cfg file.
+    pub file: FileState,
+    /// Whether the consumer uses 5-level paging (heuristic only).
+    pub five_level_paging: bool,
+    /// Whether 1 GiB pages are available (heuristic only).
+    pub gb_pages: bool,
+}
+
+impl ChannelInputs {
+    /// Inputs from a CPUID report and a file state, assuming 4-level
+    /// paging (set `five_level_paging` if the consumer uses LA57).
+    pub fn new(cpuid: &CpuidReport, file: FileState) -> Self {
+        ChannelInputs {
+            hint: cpuid.hint,
+            phys_bits: cpuid.phys_bits,
+            guest_phys_bits: cpuid.guest_phys_bits,
+            vendor: cpuid.vendor,
+            file,
+            five_level_paging: false,
+            gb_pages: cpuid.gb_pages,
+        }
+    }
+
+    /// `W`: phys_bits capped by a non-zero guest_phys_bits.
+    pub fn cpuid_width(&self) -> u8 {
+        if self.guest_phys_bits != 0 {
+            self.phys_bits.min(self.guest_phys_bits)
+        } else {
+            self.phys_bits
+        }
+    }
+}
+
+/// Which rule set [`decide`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyMode {
+    /// Trust only an explicit "valid", else 36.
+    Strict,
+    /// OVMF/SeaBIOS CPUID heuristic, no channel needed.
+    Heuristic,
+    /// Explicit channels first, heuristic when both are silent.
+    Combined,
+}
+
+impl PolicyMode {
+    /// All modes, in table order.
+    pub const ALL: [PolicyMode; 3] = [
+        PolicyMode::Strict,
+        PolicyMode::Heuristic,
+        PolicyMode::Combined,
+    ];
+
+    /// Lowercase name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PolicyMode::Strict => "strict",
+            PolicyMode::Heuristic => "heuristic",
+            PolicyMode::Combined => "combined",
+        }
+    }
+}
+
+/// Who decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// The CPUID hint alone.
+    CpuidHint,
+    /// The fw_cfg file alone (valid or invalid).
+    FwCfgFile,
+    /// Both channels, agreeing.
+    BothChannels,
+    /// The OVMF-style heuristic accepted the CPUID width.
+    Heuristic,
+    /// Nobody: the 36-bit default (no information, heuristic rejection, or
+    /// distrust after a hard conflict).
+    ConservativeDefault,
+}
+
+impl DecidedBy {
+    /// Lowercase name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecidedBy::CpuidHint => "cpuid-hint",
+            DecidedBy::FwCfgFile => "fw-cfg-file",
+            DecidedBy::BothChannels => "both-channels",
+            DecidedBy::Heuristic => "heuristic",
+            DecidedBy::ConservativeDefault => "conservative-default",
+        }
+    }
+}
+
+/// Which row of the policy table fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A hard conflict: distrust, 36 (S1/C1).
+    Distrusted,
+    /// The file says invalid (S2).
+    ExplicitInvalid,
+    /// An explicit valid (S3–S5).
+    ExplicitValid,
+    /// Neither channel said anything (S6).
+    NoInformation,
+    /// The heuristic accepted the width (H1).
+    HeuristicValid,
+    /// The heuristic rejected the width (H2).
+    HeuristicInvalid,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rule::Distrusted => "channels conflict: distrusted, 36 bits",
+            Rule::ExplicitInvalid => "fw_cfg file says the CPUID width is not backed: 36 bits",
+            Rule::ExplicitValid => "explicitly valid: CPUID width",
+            Rule::NoInformation => "no channel says anything: 36 bits",
+            Rule::HeuristicValid => "heuristic accepts the CPUID width",
+            Rule::HeuristicInvalid => "heuristic rejects the CPUID width: 36 bits",
+        })
+    }
+}
+
+/// A disagreement between or inside the channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Conflict {
+    /// The file's physical width differs from CPUID's.
+    FilePhysBitsDiffersFromCpuid = 0,
+    /// The file's guest-physical width differs from CPUID's.
+    FileGuestPhysBitsDiffers = 1,
+    /// The hint says valid, the file says invalid.
+    HintSetButFileInvalid = 2,
+    /// The file does not parse.
+    CorruptFile = 3,
+    /// A channel says valid but CPUID has no address sizes leaf.
+    ValidWithoutAddressSizes = 4,
+    /// A CPUID width outside 36..=52.
+    WidthOutOfRange = 5,
+    /// The KVM leaf has the bit clear while the file says valid.
+    HintClearButFileValid = 6,
+    /// The file exists but could not be read.
+    FileUnreadable = 7,
+    /// guest_phys_bits above phys_bits.
+    GuestPhysBitsAbovePhysBits = 8,
+}
+
+impl Conflict {
+    /// Every conflict, in bit order.
+    pub const ALL: [Conflict; 9] = [
+        Conflict::FilePhysBitsDiffersFromCpuid,
+        Conflict::FileGuestPhysBitsDiffers,
+        Conflict::HintSetButFileInvalid,
+        Conflict::CorruptFile,
+        Conflict::ValidWithoutAddressSizes,
+        Conflict::WidthOutOfRange,
+        Conflict::HintClearButFileValid,
+        Conflict::FileUnreadable,
+        Conflict::GuestPhysBitsAbovePhysBits,
+    ];
+
+    /// Whether the conflict makes the explicit modes distrust both channels.
+    pub fn is_hard(&self) -> bool {
+        !matches!(
+            self,
+            Conflict::HintClearButFileValid
+                | Conflict::FileUnreadable
+                | Conflict::GuestPhysBitsAbovePhysBits
+        )
+    }
+
+    /// Kebab-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Conflict::FilePhysBitsDiffersFromCpuid => "file-phys-bits-differs-from-cpuid",
+            Conflict::FileGuestPhysBitsDiffers => "file-guest-phys-bits-differs",
+            Conflict::HintSetButFileInvalid => "hint-set-but-file-invalid",
+            Conflict::CorruptFile => "corrupt-file",
+            Conflict::ValidWithoutAddressSizes => "valid-without-address-sizes",
+            Conflict::WidthOutOfRange => "width-out-of-range",
+            Conflict::HintClearButFileValid => "hint-clear-but-file-valid",
+            Conflict::FileUnreadable => "file-unreadable",
+            Conflict::GuestPhysBitsAbovePhysBits => "guest-phys-bits-above-phys-bits",
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of [`Conflict`]s, without a heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Conflicts(u16);
+
+impl Conflicts {
+    /// The empty set.
+    pub const fn empty() -> Self {
+        Conflicts(0)
+    }
+
+    /// Adds one.
+    pub fn insert(&mut self, c: Conflict) {
+        self.0 |= 1 << (c as u8);
+    }
+
+    /// Whether `c` is in the set.
+    pub fn contains(&self, c: Conflict) -> bool {
+        self.0 & (1 << (c as u8)) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether any is hard.
+    pub fn has_hard(&self) -> bool {
+        self.iter().any(|c| c.is_hard())
+    }
+
+    /// The raw bits (bit `n` is the conflict with discriminant `n`).
+    pub fn bits(&self) -> u16 {
+        self.0
+    }
+
+    /// The conflicts, in bit order.
+    pub fn iter(&self) -> impl Iterator<Item = Conflict> + '_ {
+        Conflict::ALL.into_iter().filter(|c| self.contains(*c))
+    }
+}
+
+impl<const N: usize> From<[Conflict; N]> for Conflicts {
+    fn from(list: [Conflict; N]) -> Self {
+        let mut s = Conflicts::empty();
+        for c in list {
+            s.insert(c);
+        }
+        s
+    }
+}
+
+/// The answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Usable physical address width.
+    pub phys_bits: u8,
+    /// Who decided.
+    pub decided_by: DecidedBy,
+    /// Which table row fired.
+    pub rule: Rule,
+    /// The mode applied.
+    pub mode: PolicyMode,
+    /// Every disagreement seen, whatever the mode.
+    pub conflicts: Conflicts,
+}
+
+/// Lists every conflict in `inputs` (see the module table).
+pub fn conflicts(inputs: &ChannelInputs) -> Conflicts {
+    let mut c = Conflicts::empty();
+    let file_valid = matches!(inputs.file, FileState::Present(f) if f.valid);
+    match inputs.file {
+        FileState::Present(f) => {
+            if f.phys_bits != inputs.phys_bits {
+                c.insert(Conflict::FilePhysBitsDiffersFromCpuid);
+            }
+            if f.guest_phys_bits != inputs.guest_phys_bits {
+                c.insert(Conflict::FileGuestPhysBitsDiffers);
+            }
+            if !f.valid && inputs.hint == HintState::Set {
+                c.insert(Conflict::HintSetButFileInvalid);
+            }
+            if f.valid && inputs.hint == HintState::Clear {
+                c.insert(Conflict::HintClearButFileValid);
+            }
+        }
+        FileState::Corrupt(_) => c.insert(Conflict::CorruptFile),
+        FileState::Unreadable(_) => c.insert(Conflict::FileUnreadable),
+        FileState::Absent => {}
+    }
+    if (file_valid || inputs.hint == HintState::Set) && inputs.phys_bits == 0 {
+        c.insert(Conflict::ValidWithoutAddressSizes);
+    }
+    let range = CONSERVATIVE_PHYS_BITS..=MAX_PHYS_BITS;
+    if (inputs.phys_bits != 0 && !range.contains(&inputs.phys_bits))
+        || (inputs.guest_phys_bits != 0 && !range.contains(&inputs.guest_phys_bits))
+    {
+        c.insert(Conflict::WidthOutOfRange);
+    }
+    if inputs.phys_bits != 0 && inputs.guest_phys_bits > inputs.phys_bits {
+        c.insert(Conflict::GuestPhysBitsAbovePhysBits);
+    }
+    c
+}
+
+/// The OVMF/SeaBIOS rule: `Some(width)` when it accepts CPUID's width.
+pub fn heuristic_width(inputs: &ChannelInputs) -> Option<u8> {
+    let p = if inputs.phys_bits == 0 {
+        CONSERVATIVE_PHYS_BITS
+    } else {
+        inputs.phys_bits
+    };
+    let g = inputs.guest_phys_bits;
+    let valid = g != 0
+        || p >= 41
+        || (inputs.vendor == Vendor::Intel && (p == 36 || p == 39))
+        || (inputs.vendor == Vendor::Amd && p == 40);
+    if !valid {
+        return None;
+    }
+    let mut w = p;
+    if g != 0 {
+        w = w.min(g);
+    }
+    w = w.min(if inputs.five_level_paging {
+        MAX_PHYS_BITS
+    } else {
+        HEURISTIC_CAP_4LEVEL
+    });
+    if !inputs.gb_pages {
+        w = w.min(HEURISTIC_CAP_NO_GB_PAGES);
+    }
+    Some(w)
+}
+
+/// Applies the policy table (module docs) in `mode`.
+pub fn decide(inputs: &ChannelInputs, mode: PolicyMode) -> Decision {
+    let conflicts = conflicts(inputs);
+    let make = |phys_bits, decided_by, rule| Decision {
+        phys_bits,
+        decided_by,
+        rule,
+        mode,
+        conflicts,
+    };
+    let heuristic = || match heuristic_width(inputs) {
+        Some(w) => make(w, DecidedBy::Heuristic, Rule::HeuristicValid),
+        None => make(
+            CONSERVATIVE_PHYS_BITS,
+            DecidedBy::ConservativeDefault,
+            Rule::HeuristicInvalid,
+        ),
+    };
+    if mode == PolicyMode::Heuristic {
+        return heuristic();
+    }
+    if conflicts.has_hard() {
+        return make(
+            CONSERVATIVE_PHYS_BITS,
+            DecidedBy::ConservativeDefault,
+            Rule::Distrusted,
+        );
+    }
+    let hint = inputs.hint == HintState::Set;
+    let file = match inputs.file {
+        FileState::Present(f) => Some(f.valid),
+        _ => None,
+    };
+    let width = inputs.cpuid_width();
+    match (hint, file) {
+        (_, Some(false)) => make(
+            CONSERVATIVE_PHYS_BITS,
+            DecidedBy::FwCfgFile,
+            Rule::ExplicitInvalid,
+        ),
+        (true, Some(true)) => make(width, DecidedBy::BothChannels, Rule::ExplicitValid),
+        (true, None) => make(width, DecidedBy::CpuidHint, Rule::ExplicitValid),
+        (false, Some(true)) => make(width, DecidedBy::FwCfgFile, Rule::ExplicitValid),
+        (false, None) => match mode {
+            PolicyMode::Combined => heuristic(),
+            _ => make(
+                CONSERVATIVE_PHYS_BITS,
+                DecidedBy::ConservativeDefault,
+                Rule::NoInformation,
+            ),
+        },
+    }
+}
+
+/// [`decide`] in all three modes, in [`PolicyMode::ALL`] order.
+pub fn decide_all(inputs: &ChannelInputs) -> [Decision; 3] {
+    PolicyMode::ALL.map(|m| decide(inputs, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::TransportError;
+    use Conflict as C;
+    use DecidedBy as By;
+    use FileState as F;
+    use HintState as Hs;
+    use PolicyMode as M;
+
+    fn inputs(hint: HintState, phys: u8, guest: u8, file: FileState) -> ChannelInputs {
+        ChannelInputs {
+            hint,
+            phys_bits: phys,
+            guest_phys_bits: guest,
+            vendor: Vendor::Intel,
+            file,
+            five_level_paging: false,
+            gb_pages: true,
+        }
+    }
+
+    const fn valid(p: u8, g: u8) -> FileState {
+        F::Present(PhysBitsFile::new(true, p, g))
+    }
+    const fn invalid(p: u8, g: u8) -> FileState {
+        F::Present(PhysBitsFile::new(false, p, g))
+    }
+    const CORRUPT: FileState = F::Corrupt(PhysBitsFileError::BadValidFlag(7));
+    const UNREADABLE: FileState = F::Unreadable(ReadError::Transport(TransportError::DmaError {
+        control: 1,
+    }));
+
+    /// (row, inputs, mode, width, decided by, rule, conflicts)
+    type Row = (
+        &'static str,
+        ChannelInputs,
+        PolicyMode,
+        u8,
+        DecidedBy,
+        Rule,
+        &'static [Conflict],
+    );
+
+    #[test]
+    fn policy_table() {
+        let rows: &[Row] = &[
+            // Strict.
+            (
+                "S1 phys differs",
+                inputs(Hs::Set, 39, 0, valid(40, 0)),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::FilePhysBitsDiffersFromCpuid],
+            ),
+            (
+                "S1 guest differs",
+                inputs(Hs::Set, 46, 40, valid(46, 0)),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::FileGuestPhysBitsDiffers],
+            ),
+            (
+                "S1 hint set, file invalid",
+                inputs(Hs::Set, 40, 0, invalid(40, 0)),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::HintSetButFileInvalid],
+            ),
+            (
+                "S1 corrupt, hint set",
+                inputs(Hs::Set, 39, 0, CORRUPT),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::CorruptFile],
+            ),
+            (
+                "S1 corrupt, no hint",
+                inputs(Hs::Clear, 39, 0, CORRUPT),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::CorruptFile],
+            ),
+            (
+                "S1 valid without leaf",
+                inputs(Hs::Set, 0, 0, F::Absent),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::ValidWithoutAddressSizes],
+            ),
+            (
+                "S1 width 64",
+                inputs(Hs::Set, 64, 0, F::Absent),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::WidthOutOfRange],
+            ),
+            (
+                "S1 guest width 20",
+                inputs(Hs::Set, 40, 20, F::Absent),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::WidthOutOfRange],
+            ),
+            (
+                "S2 file invalid, hint clear",
+                inputs(Hs::Clear, 40, 0, invalid(40, 0)),
+                M::Strict,
+                36,
+                By::FwCfgFile,
+                Rule::ExplicitInvalid,
+                &[],
+            ),
+            (
+                "S2 file invalid, no kvm",
+                inputs(Hs::NoKvmLeaf, 40, 0, invalid(40, 0)),
+                M::Strict,
+                36,
+                By::FwCfgFile,
+                Rule::ExplicitInvalid,
+                &[],
+            ),
+            (
+                "S3 both valid",
+                inputs(Hs::Set, 39, 0, valid(39, 0)),
+                M::Strict,
+                39,
+                By::BothChannels,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "S3 both valid, guest cap",
+                inputs(Hs::Set, 48, 40, valid(48, 40)),
+                M::Strict,
+                40,
+                By::BothChannels,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "S4 hint only",
+                inputs(Hs::Set, 40, 0, F::Absent),
+                M::Strict,
+                40,
+                By::CpuidHint,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "S4 hint, file unreadable",
+                inputs(Hs::Set, 40, 0, UNREADABLE),
+                M::Strict,
+                40,
+                By::CpuidHint,
+                Rule::ExplicitValid,
+                &[C::FileUnreadable],
+            ),
+            (
+                "S4 hint, guest above phys",
+                inputs(Hs::Set, 40, 44, F::Absent),
+                M::Strict,
+                40,
+                By::CpuidHint,
+                Rule::ExplicitValid,
+                &[C::GuestPhysBitsAbovePhysBits],
+            ),
+            (
+                "S5 file only, no kvm",
+                inputs(Hs::NoKvmLeaf, 52, 0, valid(52, 0)),
+                M::Strict,
+                52,
+                By::FwCfgFile,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "S5 file valid, hint clear",
+                inputs(Hs::Clear, 43, 0, valid(43, 0)),
+                M::Strict,
+                43,
+                By::FwCfgFile,
+                Rule::ExplicitValid,
+                &[C::HintClearButFileValid],
+            ),
+            (
+                "S6 nothing, clear",
+                inputs(Hs::Clear, 48, 0, F::Absent),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::NoInformation,
+                &[],
+            ),
+            (
+                "S6 nothing, no kvm",
+                inputs(Hs::NoKvmLeaf, 48, 0, F::Absent),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::NoInformation,
+                &[],
+            ),
+            (
+                "S6 unreadable",
+                inputs(Hs::Clear, 48, 0, UNREADABLE),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::NoInformation,
+                &[C::FileUnreadable],
+            ),
+            // Heuristic: the channels do not matter, conflicts are still listed.
+            (
+                "H1 guest phys",
+                inputs(Hs::NoKvmLeaf, 40, 39, F::Absent),
+                M::Heuristic,
+                39,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "H1 >= 41",
+                inputs(Hs::NoKvmLeaf, 43, 0, F::Absent),
+                M::Heuristic,
+                43,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "H1 cap 46",
+                inputs(Hs::NoKvmLeaf, 52, 0, F::Absent),
+                M::Heuristic,
+                46,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "H1 intel 39",
+                inputs(Hs::NoKvmLeaf, 39, 0, F::Absent),
+                M::Heuristic,
+                39,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "H1 intel 36",
+                inputs(Hs::NoKvmLeaf, 36, 0, F::Absent),
+                M::Heuristic,
+                36,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "H1 no leaf = 36 on intel",
+                inputs(Hs::NoKvmLeaf, 0, 0, F::Absent),
+                M::Heuristic,
+                36,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "H1 ignores conflicts",
+                inputs(Hs::Set, 43, 0, invalid(40, 0)),
+                M::Heuristic,
+                43,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[C::FilePhysBitsDiffersFromCpuid, C::HintSetButFileInvalid],
+            ),
+            (
+                "H2 intel 40",
+                inputs(Hs::Set, 40, 0, valid(40, 0)),
+                M::Heuristic,
+                36,
+                By::ConservativeDefault,
+                Rule::HeuristicInvalid,
+                &[],
+            ),
+            // Combined.
+            (
+                "C1 conflict",
+                inputs(Hs::Set, 39, 0, valid(40, 0)),
+                M::Combined,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::FilePhysBitsDiffersFromCpuid],
+            ),
+            (
+                "C1 corrupt beats heuristic",
+                inputs(Hs::Clear, 48, 0, CORRUPT),
+                M::Combined,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::CorruptFile],
+            ),
+            (
+                "C2 invalid beats heuristic",
+                inputs(Hs::Clear, 48, 0, invalid(48, 0)),
+                M::Combined,
+                36,
+                By::FwCfgFile,
+                Rule::ExplicitInvalid,
+                &[],
+            ),
+            (
+                "C2 hint beats heuristic",
+                inputs(Hs::Set, 40, 0, F::Absent),
+                M::Combined,
+                40,
+                By::CpuidHint,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "C2 both, no paging cap",
+                inputs(Hs::Set, 52, 0, valid(52, 0)),
+                M::Combined,
+                52,
+                By::BothChannels,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "C2 file only",
+                inputs(Hs::NoKvmLeaf, 40, 0, valid(40, 0)),
+                M::Combined,
+                40,
+                By::FwCfgFile,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "C3 silent, heuristic yes",
+                inputs(Hs::Clear, 48, 0, F::Absent),
+                M::Combined,
+                46,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "C3 silent, heuristic no",
+                inputs(Hs::NoKvmLeaf, 40, 0, UNREADABLE),
+                M::Combined,
+                36,
+                By::ConservativeDefault,
+                Rule::HeuristicInvalid,
+                &[C::FileUnreadable],
+            ),
+        ];
+        for (name, inp, mode, width, by, rule, confl) in rows {
+            let d = decide(inp, *mode);
+            assert_eq!(d.phys_bits, *width, "{name}: width");
+            assert_eq!(d.decided_by, *by, "{name}: decided by");
+            assert_eq!(d.rule, *rule, "{name}: rule");
+            assert_eq!(d.mode, *mode, "{name}: mode");
+            let mut want = Conflicts::empty();
+            for c in *confl {
+                want.insert(*c);
+            }
+            assert_eq!(d.conflicts, want, "{name}: conflicts");
+        }
+    }
+
+    #[test]
+    fn heuristic_vendor_and_paging_rows() {
+        let mut i = inputs(Hs::NoKvmLeaf, 40, 0, F::Absent);
+        i.vendor = Vendor::Amd;
+        assert_eq!(heuristic_width(&i), Some(40));
+        i.phys_bits = 39;
+        assert_eq!(heuristic_width(&i), None, "AMD 39 is not known-good");
+        i.vendor = Vendor::Other(*b"HygonGenuine");
+        i.phys_bits = 40;
+        assert_eq!(heuristic_width(&i), None);
+        i.phys_bits = 48;
+        assert_eq!(heuristic_width(&i), Some(46));
+        i.five_level_paging = true;
+        assert_eq!(heuristic_width(&i), Some(48));
+        i.phys_bits = 57;
+        assert_eq!(heuristic_width(&i), Some(52));
+        i.gb_pages = false;
+        assert_eq!(heuristic_width(&i), Some(40));
+    }
+
+    #[test]
+    fn conflict_set_and_names() {
+        let s = Conflicts::from([C::CorruptFile, C::FileUnreadable]);
+        assert_eq!(s.len(), 2);
+        assert!(s.has_hard());
+        assert!(!Conflicts::from([C::FileUnreadable]).has_hard());
+        let v: [Option<Conflict>; 2] = {
+            let mut it = s.iter();
+            [it.next(), it.next()]
+        };
+        assert_eq!(v, [Some(C::CorruptFile), Some(C::FileUnreadable)]);
+        assert_eq!(C::CorruptFile.as_str(), "corrupt-file");
+        for (i, c) in Conflict::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+    }
+
+    #[test]
+    fn read_file_channel_states() {
+        use crate::reader::tests::{MemDev, dir, entry};
+        let pb = PhysBitsFile::new(true, 39, 0).to_bytes();
+        let long = [2, 0, 40, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let short = [1, 1, 39];
+        let cases: &[(&[u8], FileState)] = &[
+            (&pb, valid(39, 0)),
+            (
+                &long,
+                F::Present(PhysBitsFile {
+                    version: 2,
+                    valid: false,
+                    phys_bits: 40,
+                    guest_phys_bits: 0,
+                }),
+            ),
+            (&short, F::Corrupt(PhysBitsFileError::TooShort(3))),
+        ];
+        for (bytes, want) in cases {
+            let d: [u8; 4 + 64] = dir(
+                1,
+                &[entry(
+                    bytes.len() as u32,
+                    0x20,
+                    PHYS_BITS_FILE_NAME.as_bytes(),
+                )],
+            );
+            let files: &[(u16, &[u8])] = &[(0x20, bytes)];
+            let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+            assert_eq!(read_phys_bits_file(&mut r), *want);
+        }
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, b"other")]);
+        let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
+        assert_eq!(read_phys_bits_file(&mut r), F::Absent);
+        let d: [u8; 4 + 64] = dir(2, &[entry(8, 0x20, b"other")]);
+        let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
+        assert_eq!(
+            read_phys_bits_file(&mut r),
+            F::Unreadable(ReadError::DirectoryTruncated { index: 1 })
+        );
+    }
+
+    #[test]
+    fn decide_all_orders_modes() {
+        let d = decide_all(&inputs(Hs::Clear, 48, 0, F::Absent));
+        assert_eq!(d.map(|d| d.mode), PolicyMode::ALL);
+        assert_eq!(d.map(|d| d.phys_bits), [36, 46, 46]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decide_is_total(hint in 0u8..3, phys in proptest::prelude::any::<u8>(), guest in proptest::prelude::any::<u8>(),
+                           bytes in proptest::prelude::any::<[u8; 8]>(), present in proptest::prelude::any::<bool>()) {
+            let hint = [Hs::NoKvmLeaf, Hs::Clear, Hs::Set][hint as usize];
+            let file = if present { FileState::from_bytes(&bytes) } else { F::Absent };
+            let i = inputs(hint, phys, guest, file);
+            for d in decide_all(&i) {
+                proptest::prop_assert!(d.phys_bits >= 36 || d.decided_by != By::ConservativeDefault);
+                proptest::prop_assert!(d.phys_bits <= 52 || d.mode != M::Heuristic);
+                if d.mode != M::Heuristic {
+                    // Explicit answers never exceed a valid range.
+                    proptest::prop_assert!(d.phys_bits >= 36 && d.phys_bits <= 52);
+                    if d.conflicts.has_hard() {
+                        proptest::prop_assert_eq!(d.phys_bits, 36);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,793 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The Linux guest probe behind the `fw-cfg-probe` binary (feature `std`).
+//!
+//! Run as root inside a Linux guest, it reads both channels for real:
+//! CPUID with the instruction, fw_cfg by port I/O after `ioperm(0x510, 12)`,
+//! and, when `/sys/firmware/qemu_fw_cfg` exists (the `qemu_fw_cfg` module),
+//! the same files from `by_key/<select>/{name,size,raw}` as a cross-check.
+//! It then runs all three policy modes and prints a table, or JSON with
+//! `--json`.
+//!
+//! ```text
+//! fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--sysfs-root DIR]
+//! ```
+//!
+//! Exit codes ([`EXIT_OK`] ...):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | decisions made; no conflict, port I/O and sysfs agree |
+//! | 1 | a conflict was listed, or port I/O and sysfs disagree |
+//! | 2 | usage error, or no I/O privilege (not root: `ioperm` failed) |
+//! | 3 | an fw_cfg device answered but its directory or a file could not be read |
+//!
+//! A machine without fw_cfg is not an error: the file channel is then
+//! "absent" and the exit code follows the decisions.
+//!
+//! The probe uses the ports without the kernel driver's lock. Do not read
+//! `/sys/firmware/qemu_fw_cfg` concurrently while it runs.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::abi::{ID_DMA, ID_TRADITIONAL, PIO_SELECTOR_PORT, PIO_WINDOW_SIZE};
+use crate::cpuid::{CpuidReport, HardwareCpuid, HintState, Vendor, read_cpuid_channel};
+use crate::policy::{ChannelInputs, Decision, FileState, decide_all, read_phys_bits_file};
+use crate::reader::{FwCfgReader, ReadError};
+use crate::transport::PortIo;
+
+/// Exit code: no conflict, everything agrees.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a conflict was found, or port I/O and sysfs disagree.
+pub const EXIT_CONFLICT: i32 = 1;
+/// Exit code: usage or permission error.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: fw_cfg present but unreadable.
+pub const EXIT_FW_CFG_ERROR: i32 = 3;
+
+/// Default sysfs directory of Linux's `qemu_fw_cfg` driver.
+pub const SYSFS_ROOT: &str = "/sys/firmware/qemu_fw_cfg";
+
+const USAGE: &str =
+    "usage: fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--sysfs-root DIR]
+  Reads the CPUID and fw_cfg phys-bits channels (run as root) and prints the
+  decision of every policy mode.
+  --json              machine-readable output
+  --five-level        the heuristic assumes 5-level paging (default 4-level)
+  --max-file-bytes N  read at most N bytes of each fw_cfg file (default 4194304)
+  --sysfs-root DIR    qemu_fw_cfg sysfs directory (default /sys/firmware/qemu_fw_cfg)
+exit codes: 0 ok, 1 conflict or sysfs mismatch, 2 usage/permission, 3 fw_cfg unreadable";
+
+/// Command-line options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Print JSON.
+    pub json: bool,
+    /// The heuristic assumes 5-level paging.
+    pub five_level: bool,
+    /// Per-file byte limit.
+    pub max_file_bytes: usize,
+    /// Sysfs directory.
+    pub sysfs_root: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            json: false,
+            five_level: false,
+            max_file_bytes: 4 << 20,
+            sysfs_root: PathBuf::from(SYSFS_ROOT),
+        }
+    }
+}
+
+/// Why the arguments are not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// `--help` was asked for.
+    #[error("help requested")]
+    Help,
+    /// An unknown argument.
+    #[error("unknown argument {0:?}")]
+    Unknown(String),
+    /// A flag without its value, or a bad value.
+    #[error("bad or missing value for {0}")]
+    BadValue(&'static str),
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, UsageError> {
+    let mut o = Options::default();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => o.json = true,
+            "--five-level" => o.five_level = true,
+            "--max-file-bytes" => {
+                o.max_file_bytes = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(UsageError::BadValue("--max-file-bytes"))?
+            }
+            "--sysfs-root" => {
+                o.sysfs_root = it
+                    .next()
+                    .map(PathBuf::from)
+                    .ok_or(UsageError::BadValue("--sysfs-root"))?
+            }
+            "-h" | "--help" => return Err(UsageError::Help),
+            _ => return Err(UsageError::Unknown(a)),
+        }
+    }
+    Ok(o)
+}
+
+/// What sysfs says about one file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SysfsFile {
+    /// `name`, without the newline.
+    pub name: Option<String>,
+    /// `size`.
+    pub size: Option<u64>,
+    /// `raw`, when readable.
+    pub raw: Option<Vec<u8>>,
+}
+
+/// One file of the directory, as port I/O and sysfs saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbedFile {
+    /// Name (lossy UTF-8).
+    pub name: String,
+    /// Size from the directory.
+    pub size: u32,
+    /// Selector.
+    pub select: u16,
+    /// Bytes read by port I/O (at most `max_file_bytes`).
+    pub bytes: Result<Vec<u8>, ReadError>,
+    /// Whether `bytes` stops before `size`.
+    pub truncated: bool,
+    /// The sysfs view, when the sysfs tree exists.
+    pub sysfs: Option<SysfsFile>,
+}
+
+impl ProbedFile {
+    /// Whether sysfs agrees (name, size and raw bytes); `None` when there
+    /// is nothing to compare.
+    pub fn sysfs_equal(&self) -> Option<bool> {
+        let s = self.sysfs.as_ref()?;
+        let bytes = self.bytes.as_ref().ok()?;
+        let mut equal = s.name.as_deref().is_none_or(|n| n == self.name)
+            && s.size.is_none_or(|n| n == u64::from(self.size));
+        if let Some(raw) = &s.raw {
+            equal &= if self.truncated {
+                raw.starts_with(bytes)
+            } else {
+                raw == bytes
+            };
+        } else if s.name.is_none() && s.size.is_none() {
+            return None;
+        }
+        Some(equal)
+    }
+}
+
+/// The fw_cfg side of a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FwCfgProbe {
+    /// `ioperm` failed (errno text).
+    NoPermission(String),
+    /// No device: the signature did not match.
+    Absent([u8; 4]),
+    /// A device answered.
+    Present {
+        /// The ID item.
+        id: u32,
+        /// The directory walk: the files, or the error that stopped it.
+        files: Result<Vec<ProbedFile>, ReadError>,
+    },
+}
+
+/// Everything the probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The CPUID channel.
+    pub cpuid: CpuidReport,
+    /// The fw_cfg device.
+    pub fw_cfg: FwCfgProbe,
+    /// Whether the sysfs tree exists.
+    pub sysfs_present: bool,
+    /// The fw_cfg channel's state.
+    pub file: FileState,
+    /// Strict, heuristic, combined.
+    pub decisions: [Decision; 3],
+}
+
+impl Report {
+    /// The exit code for this report (module docs).
+    pub fn exit_code(&self) -> i32 {
+        match &self.fw_cfg {
+            FwCfgProbe::NoPermission(_) => return EXIT_USAGE,
+            FwCfgProbe::Present { files: Err(_), .. } => return EXIT_FW_CFG_ERROR,
+            FwCfgProbe::Present { files: Ok(f), .. } if f.iter().any(|f| f.bytes.is_err()) => {
+                return EXIT_FW_CFG_ERROR;
+            }
+            _ => {}
+        }
+        let mismatch = match &self.fw_cfg {
+            FwCfgProbe::Present { files: Ok(f), .. } => {
+                f.iter().any(|f| f.sysfs_equal() == Some(false))
+            }
+            _ => false,
+        };
+        if mismatch || self.decisions.iter().any(|d| !d.conflicts.is_empty()) {
+            EXIT_CONFLICT
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+/// Reads `by_key/<select>/{name,size,raw}` under `root`.
+pub fn read_sysfs_file(root: &Path, select: u16) -> SysfsFile {
+    let dir = root.join("by_key").join(select.to_string());
+    SysfsFile {
+        name: fs::read_to_string(dir.join("name"))
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string()),
+        size: fs::read_to_string(dir.join("size"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        raw: fs::read(dir.join("raw")).ok(),
+    }
+}
+
+/// Walks the directory of `reader` and reads every file.
+pub fn probe_files<T: crate::transport::FwCfgTransport>(
+    reader: &mut FwCfgReader<T>,
+    max_file_bytes: usize,
+    sysfs: Option<&Path>,
+) -> Result<Vec<ProbedFile>, ReadError> {
+    let entries = reader.files()?.collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let mut buf = vec![0u8; (e.size as usize).min(max_file_bytes)];
+        let bytes = reader.read_entry_prefix(&e, &mut buf).map(|n| {
+            buf.truncate(n);
+            buf
+        });
+        out.push(ProbedFile {
+            name: String::from_utf8_lossy(e.name()).into_owned(),
+            size: e.size,
+            select: e.select,
+            truncated: (e.size as usize) > max_file_bytes,
+            bytes,
+            sysfs: sysfs.map(|root| read_sysfs_file(root, e.select)),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the probe on this machine.
+pub fn probe(opts: &Options) -> Report {
+    let cpuid = read_cpuid_channel(&HardwareCpuid);
+    let sysfs_present = opts.sysfs_root.join("by_key").is_dir();
+    let sysfs = sysfs_present.then_some(opts.sysfs_root.as_path());
+    // SAFETY: `ioperm` only changes this process's I/O permission bitmap.
+    let rc = unsafe {
+        libc::ioperm(
+            libc::c_ulong::from(PIO_SELECTOR_PORT),
+            libc::c_ulong::from(PIO_WINDOW_SIZE),
+            1,
+        )
+    };
+    let (fw_cfg, file) = if rc != 0 {
+        (
+            FwCfgProbe::NoPermission(std::io::Error::last_os_error().to_string()),
+            FileState::Absent,
+        )
+    } else {
+        // SAFETY: `ioperm` granted ports 0x510..0x51c; on x86 PCs they are
+        // fw_cfg's or unassigned (reads 0xff). The module docs warn against
+        // concurrent sysfs use.
+        let transport = unsafe { PortIo::new() };
+        match FwCfgReader::new(transport) {
+            Err(ReadError::NoSignature { found }) => (FwCfgProbe::Absent(found), FileState::Absent),
+            Err(e) => (
+                FwCfgProbe::Present {
+                    id: 0,
+                    files: Err(e),
+                },
+                FileState::Unreadable(e),
+            ),
+            Ok(mut reader) => {
+                let files = probe_files(&mut reader, opts.max_file_bytes, sysfs);
+                let file = read_phys_bits_file(&mut reader);
+                (
+                    FwCfgProbe::Present {
+                        id: reader.id(),
+                        files,
+                    },
+                    file,
+                )
+            }
+        }
+    };
+    let mut inputs = ChannelInputs::new(&cpuid, file);
+    inputs.five_level_paging = opts.five_level;
+    Report {
+        cpuid,
+        fw_cfg,
+        sysfs_present,
+        file,
+        decisions: decide_all(&inputs),
+    }
+}
+
+/// Runs the binary: parses `args`, probes, prints; returns the exit code.
+pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(UsageError::Help) => {
+            println!("{USAGE}");
+            return EXIT_OK;
+        }
+        Err(e) => {
+            eprintln!("fw-cfg-probe: {e}\n{USAGE}");
+            return EXIT_USAGE;
+        }
+    };
+    let report = probe(&opts);
+    if opts.json {
+        println!("{}", render_json(&report));
+    } else {
+        print!("{}", render_table(&report));
+    }
+    if let FwCfgProbe::NoPermission(e) = &report.fw_cfg {
+        eprintln!(
+            "fw-cfg-probe: ioperm(0x510, 12) failed: {e} (needs root and a kernel that allows ioperm)"
+        );
+    }
+    report.exit_code()
+}
+
+// ---------------------------------------------------------------------------
+// Rendering.
+// ---------------------------------------------------------------------------
+
+fn hint_str(h: HintState) -> &'static str {
+    match h {
+        HintState::NoKvmLeaf => "no-kvm-leaf",
+        HintState::Clear => "clear",
+        HintState::Set => "set",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".to_string(), |v| v.to_string())
+}
+
+fn file_state_json(f: &FileState) -> String {
+    match f {
+        FileState::Absent => r#"{"state":"absent"}"#.to_string(),
+        FileState::Present(p) => format!(
+            r#"{{"state":"present","version":{},"valid":{},"phys_bits":{},"guest_phys_bits":{}}}"#,
+            p.version, p.valid, p.phys_bits, p.guest_phys_bits
+        ),
+        FileState::Corrupt(e) => format!(
+            r#"{{"state":"corrupt","error":{}}}"#,
+            json_str(&e.to_string())
+        ),
+        FileState::Unreadable(e) => format!(
+            r#"{{"state":"unreadable","error":{}}}"#,
+            json_str(&e.to_string())
+        ),
+    }
+}
+
+fn file_state_text(f: &FileState) -> String {
+    match f {
+        FileState::Absent => "absent".into(),
+        FileState::Present(p) => format!(
+            "present: version {}, valid {}, phys {}, guest phys {}",
+            p.version, p.valid as u8, p.phys_bits, p.guest_phys_bits
+        ),
+        FileState::Corrupt(e) => format!("corrupt: {e}"),
+        FileState::Unreadable(e) => format!("unreadable: {e}"),
+    }
+}
+
+fn vendor_json(v: &Vendor) -> String {
+    match v {
+        Vendor::Other(s) => json_str(&String::from_utf8_lossy(s)),
+        v => json_str(v.as_str()),
+    }
+}
+
+/// Renders the report as JSON (one object).
+pub fn render_json(r: &Report) -> String {
+    let c = &r.cpuid;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"{{"cpuid":{{"hypervisor_present":{},"kvm_base":{},"kvm_max_leaf":{},"kvm_features_edx":{},"hint":{},"max_ext_leaf":{},"has_address_sizes":{},"address_sizes_eax":{},"phys_bits":{},"guest_phys_bits":{},"vendor":{},"gb_pages":{},"la57":{}}},"#,
+        c.hypervisor_present,
+        json_opt(c.kvm_base),
+        json_opt(c.kvm_max_leaf),
+        json_opt(c.kvm_features_edx),
+        json_str(hint_str(c.hint)),
+        c.max_ext_leaf,
+        c.has_address_sizes,
+        c.address_sizes_eax,
+        c.phys_bits,
+        c.guest_phys_bits,
+        vendor_json(&c.vendor),
+        c.gb_pages,
+        c.la57
+    );
+    o.push_str(r#""fw_cfg":"#);
+    match &r.fw_cfg {
+        FwCfgProbe::NoPermission(e) => {
+            let _ = write!(o, r#"{{"state":"no-permission","error":{}}}"#, json_str(e));
+        }
+        FwCfgProbe::Absent(sig) => {
+            let _ = write!(o, r#"{{"state":"absent","signature":"{}"}}"#, hex(sig));
+        }
+        FwCfgProbe::Present { id, files } => {
+            let _ = write!(
+                o,
+                r#"{{"state":"present","id":{id},"dma":{},"sysfs_present":{},"#,
+                id & ID_DMA != 0,
+                r.sysfs_present
+            );
+            match files {
+                Err(e) => {
+                    let _ = write!(o, r#""files":null,"error":{}}}"#, json_str(&e.to_string()));
+                }
+                Ok(files) => {
+                    o.push_str(r#""files":["#);
+                    for (i, f) in files.iter().enumerate() {
+                        if i > 0 {
+                            o.push(',');
+                        }
+                        let _ = write!(
+                            o,
+                            r#"{{"name":{},"size":{},"select":{},"#,
+                            json_str(&f.name),
+                            f.size,
+                            f.select
+                        );
+                        match &f.bytes {
+                            Ok(b) => {
+                                let _ = write!(
+                                    o,
+                                    r#""pio_hex":"{}","truncated":{},"#,
+                                    hex(b),
+                                    f.truncated
+                                );
+                            }
+                            Err(e) => {
+                                let _ = write!(
+                                    o,
+                                    r#""pio_hex":null,"error":{},"#,
+                                    json_str(&e.to_string())
+                                );
+                            }
+                        }
+                        let _ = write!(o, r#""sysfs_equal":{}}}"#, json_opt(f.sysfs_equal()));
+                    }
+                    o.push_str("]}");
+                }
+            }
+        }
+    }
+    let _ = write!(
+        o,
+        r#","phys_bits_file":{},"decisions":["#,
+        file_state_json(&r.file)
+    );
+    for (i, d) in r.decisions.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let conflicts: Vec<String> = d.conflicts.iter().map(|c| json_str(c.as_str())).collect();
+        let _ = write!(
+            o,
+            r#"{{"mode":{},"phys_bits":{},"decided_by":{},"rule":{},"conflicts":[{}]}}"#,
+            json_str(d.mode.as_str()),
+            d.phys_bits,
+            json_str(d.decided_by.as_str()),
+            json_str(&d.rule.to_string()),
+            conflicts.join(",")
+        );
+    }
+    let _ = write!(o, r#"],"exit_code":{}}}"#, r.exit_code());
+    o
+}
+
+/// Renders the report as a human-readable table.
+pub fn render_table(r: &Report) -> String {
+    let c = &r.cpuid;
+    let mut o = String::new();
+    let _ = writeln!(o, "CPUID channel");
+    let _ = writeln!(o, "  hypervisor bit        {}", yes(c.hypervisor_present));
+    match (c.kvm_base, c.kvm_max_leaf) {
+        (Some(b), Some(m)) => {
+            let _ = writeln!(o, "  KVM base leaf         {b:#010x} (max leaf {m:#010x})");
+        }
+        _ => {
+            let _ = writeln!(o, "  KVM base leaf         none");
+        }
+    }
+    let _ = write!(o, "  phys-bits hint        {}", hint_str(c.hint));
+    if let Some(edx) = c.kvm_features_edx {
+        let _ = write!(o, " (features EDX {edx:#010x})");
+    }
+    o.push('\n');
+    if c.has_address_sizes {
+        let _ = writeln!(
+            o,
+            "  0x80000008 EAX        {:#010x}: phys {}, guest phys {}",
+            c.address_sizes_eax, c.phys_bits, c.guest_phys_bits
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "  0x80000008            missing (max extended leaf {:#010x})",
+            c.max_ext_leaf
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  vendor                {}   1G pages {}   la57 {}",
+        match &c.vendor {
+            Vendor::Other(s) => String::from_utf8_lossy(s).into_owned(),
+            v => v.as_str().to_string(),
+        },
+        yes(c.gb_pages),
+        yes(c.la57)
+    );
+    let _ = writeln!(o, "fw_cfg channel (port I/O)");
+    match &r.fw_cfg {
+        FwCfgProbe::NoPermission(e) => {
+            let _ = writeln!(o, "  not read: ioperm failed: {e}");
+        }
+        FwCfgProbe::Absent(sig) => {
+            let _ = writeln!(o, "  no device (signature {})", hex(sig));
+        }
+        FwCfgProbe::Present { id, files } => {
+            let _ = writeln!(
+                o,
+                "  device                QEMU, id {id:#x} ({}{})",
+                if id & ID_TRADITIONAL != 0 {
+                    "traditional"
+                } else {
+                    "no traditional bit"
+                },
+                if id & ID_DMA != 0 { ", dma" } else { "" }
+            );
+            let sysfs = if r.sysfs_present {
+                "present"
+            } else {
+                "absent (qemu_fw_cfg not loaded?)"
+            };
+            let _ = writeln!(o, "  sysfs cross-check     {sysfs}");
+            match files {
+                Err(e) => {
+                    let _ = writeln!(o, "  directory error: {e}");
+                }
+                Ok(files) => {
+                    let _ = writeln!(o, "  {:<8}{:>10}  {:<8}name", "select", "size", "sysfs");
+                    for f in files {
+                        let s = match (&f.bytes, f.sysfs_equal()) {
+                            (Err(_), _) => "error",
+                            (_, Some(true)) => "equal",
+                            (_, Some(false)) => "DIFFERS",
+                            (_, None) => "-",
+                        };
+                        let _ = writeln!(
+                            o,
+                            "  {:<#8x}{:>10}  {:<8}{}{}",
+                            f.select,
+                            f.size,
+                            s,
+                            f.name,
+                            if f.truncated { " (truncated)" } else { "" }
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "  etc/phys-bits-valid   {}", file_state_text(&r.file));
+    let _ = writeln!(o, "Decisions");
+    let _ = writeln!(o, "  {:<10}{:>5}  {:<22}rule", "mode", "bits", "decided by");
+    for d in &r.decisions {
+        let _ = writeln!(
+            o,
+            "  {:<10}{:>5}  {:<22}{}",
+            d.mode.as_str(),
+            d.phys_bits,
+            d.decided_by.as_str(),
+            d.rule
+        );
+    }
+    let conflicts: Vec<&str> = r.decisions[0]
+        .conflicts
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let _ = writeln!(
+        o,
+        "Conflicts: {}",
+        if conflicts.is_empty() {
+            "none".to_string()
+        } else {
+            conflicts.join(", ")
+        }
+    );
+    let _ = writeln!(o, "Exit code: {}", r.exit_code());
+    o
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::PhysBitsFile;
+    use crate::policy::PolicyMode;
+
+    fn report(file: FileState, fw_cfg: FwCfgProbe) -> Report {
+        let cpuid = CpuidReport {
+            hypervisor_present: true,
+            kvm_base: Some(0x4000_0000),
+            kvm_max_leaf: Some(0x4000_0001),
+            kvm_features_edx: Some(2),
+            hint: HintState::Set,
+            max_ext_leaf: 0x8000_0008,
+            has_address_sizes: true,
+            address_sizes_eax: 0x3027,
+            phys_bits: 39,
+            guest_phys_bits: 0,
+            vendor: Vendor::Intel,
+            gb_pages: true,
+            la57: false,
+        };
+        Report {
+            cpuid,
+            fw_cfg,
+            sysfs_present: true,
+            file,
+            decisions: decide_all(&ChannelInputs::new(&cpuid, file)),
+        }
+    }
+
+    fn files(raw: Option<Vec<u8>>) -> FwCfgProbe {
+        FwCfgProbe::Present {
+            id: 3,
+            files: Ok(vec![ProbedFile {
+                name: "etc/phys-bits-valid".into(),
+                size: 8,
+                select: 0x20,
+                bytes: Ok(vec![1, 1, 39, 0, 0, 0, 0, 0]),
+                truncated: false,
+                sysfs: Some(SysfsFile {
+                    name: Some("etc/phys-bits-valid".into()),
+                    size: Some(8),
+                    raw,
+                }),
+            }]),
+        }
+    }
+
+    #[test]
+    fn args() {
+        assert_eq!(parse_args(Vec::<String>::new()), Ok(Options::default()));
+        let o = parse_args(["--json", "--max-file-bytes", "10", "--five-level"].map(String::from))
+            .unwrap();
+        assert!(o.json && o.five_level);
+        assert_eq!(o.max_file_bytes, 10);
+        assert_eq!(
+            parse_args(["--bogus".to_string()]),
+            Err(UsageError::Unknown("--bogus".into()))
+        );
+        assert_eq!(
+            parse_args(["--max-file-bytes".to_string()]),
+            Err(UsageError::BadValue("--max-file-bytes"))
+        );
+        assert_eq!(main_with_args(["--nope".to_string()]), EXIT_USAGE);
+    }
+
+    #[test]
+    fn exit_codes_and_rendering() {
+        let good = PhysBitsFile::new(true, 39, 0);
+        let r = report(
+            FileState::Present(good),
+            files(Some(good.to_bytes().to_vec())),
+        );
+        assert_eq!(r.exit_code(), EXIT_OK);
+        assert_eq!(r.decisions[0].mode, PolicyMode::Strict);
+        assert_eq!(r.decisions[0].phys_bits, 39);
+        let json = render_json(&r);
+        assert!(json.contains(r#""pio_hex":"0101270000000000""#), "{json}");
+        assert!(json.contains(r#""sysfs_equal":true"#));
+        assert!(json.contains(r#""decided_by":"both-channels""#));
+        assert!(json.starts_with('{') && json.ends_with('}'));
+        let table = render_table(&r);
+        assert!(table.contains("equal"), "{table}");
+        assert!(table.contains("both-channels"));
+
+        let r = report(FileState::Present(good), files(Some(vec![0; 8])));
+        assert_eq!(r.exit_code(), EXIT_CONFLICT);
+        assert!(render_json(&r).contains(r#""sysfs_equal":false"#));
+
+        let bad = PhysBitsFile::new(false, 39, 0);
+        let r = report(FileState::Present(bad), files(None));
+        assert_eq!(r.exit_code(), EXIT_CONFLICT);
+        assert!(render_table(&r).contains("hint-set-but-file-invalid"));
+
+        let r = report(FileState::Absent, FwCfgProbe::NoPermission("EPERM".into()));
+        assert_eq!(r.exit_code(), EXIT_USAGE);
+        let r = report(
+            FileState::Absent,
+            FwCfgProbe::Present {
+                id: 1,
+                files: Err(ReadError::BadDirectoryCount { count: 7 << 20 }),
+            },
+        );
+        assert_eq!(r.exit_code(), EXIT_FW_CFG_ERROR);
+        assert!(render_json(&r).contains(r#""files":null"#));
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_str("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+
+    #[test]
+    fn sysfs_reader() {
+        let root = std::env::temp_dir().join(format!("fw-cfg-probe-test-{}", std::process::id()));
+        let dir = root.join("by_key").join("32");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("name"), "etc/x\n").unwrap();
+        fs::write(dir.join("size"), "3\n").unwrap();
+        fs::write(dir.join("raw"), [1, 2, 3]).unwrap();
+        let s = read_sysfs_file(&root, 32);
+        assert_eq!(s.name.as_deref(), Some("etc/x"));
+        assert_eq!(s.size, Some(3));
+        assert_eq!(s.raw.as_deref(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(read_sysfs_file(&root, 33), SysfsFile::default());
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The fw_cfg reader: signature and ID checks, the file directory, items and
+//! files, without a heap.
+//!
+//! # Hostile input
+//!
+//! The host controls every byte this module reads. Each malformed input
+//! gives a [`ReadError`] and every loop is bounded:
+//!
+//! | input | result |
+//! |---|---|
+//! | signature is not `"QEMU"` | [`ReadError::NoSignature`] |
+//! | directory count above `abi::FILE_SLOTS_MAX` (0x3fe0), e.g. 0xffffffff | [`ReadError::BadDirectoryCount`]; at most 0x3fe0 entries are ever read |
+//! | count larger than the real directory: reads past the end are zeros | [`ReadError::DirectoryTruncated`] at the first all-zero entry |
+//! | name without a NUL in its 56 bytes | [`ReadError::UnterminatedName`] |
+//! | empty name | [`ReadError::EmptyName`] |
+//! | select outside the file range `0x20..0x4000` (0, a well-known key, the write bit, arch-local) | [`ReadError::BadSelector`] |
+//! | the same name twice | [`ReadError::DuplicateFile`] (see below) |
+//! | file larger than the caller's buffer | [`ReadError::FileTooLarge`], nothing is read |
+//! | DMA error, or a control word that never clears | [`ReadError::Transport`] |
+//!
+//! Duplicates: [`FwCfgReader::find_file`] with [`Lookup::FullScan`] (the
+//! default) reads the whole directory and rejects a second entry with the
+//! wanted name wherever it is; [`Files`] rejects an entry equal to the one
+//! before it, which catches every duplicate in a sorted directory (QEMU
+//! sorts by name). Any malformed entry fails the whole lookup, even when it
+//! is not the wanted one: a directory that breaks the ABI is not trusted.
+//!
+//! Short reads do not exist at this level: the device returns zeros past
+//! the end of an item, so a short item shows up as zeros (hence
+//! [`ReadError::DirectoryTruncated`], and `TooShort` for the phys-bits file).
+//!
+//! ```
+//! # use fw_cfg_guest::transport::{FwCfgTransport, TransportError};
+//! # use fw_cfg_guest::reader::FwCfgReader;
+//! # struct Sig(usize, u16);
+//! # impl FwCfgTransport for Sig {
+//! #     fn select(&mut self, key: u16) { self.0 = 0; self.1 = key; }
+//! #     fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+//! #         let item: &[u8] = match self.1 { 0 => b"QEMU", 1 => &[1, 0, 0, 0], _ => &[] };
+//! #         for b in buf { *b = item.get(self.0).copied().unwrap_or(0); self.0 += 1; }
+//! #         Ok(())
+//! #     }
+//! # }
+//! # let transport = Sig(0, 0);
+//! // `transport` is a `PortIo`, `Mmio` or `Dma` in real firmware.
+//! let mut fw = FwCfgReader::new(transport)?;
+//! assert!(!fw.has_dma());
+//! let mut buf = [0u8; 64];
+//! match fw.read_file("etc/phys-bits-valid", &mut buf) {
+//!     Ok(n) => { /* buf[..n] */ }
+//!     Err(fw_cfg_guest::reader::ReadError::NotFound) => { /* the VMM says nothing */ }
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok::<(), fw_cfg_guest::reader::ReadError>(())
+//! ```
+
+use crate::abi::{
+    FILE_DIR_ENTRY_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry, ID_DMA,
+    KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, SIGNATURE,
+};
+use crate::transport::{FwCfgTransport, TransportError};
+
+/// Why a read failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The signature item is not `"QEMU"`: no fw_cfg device here.
+    #[error("no fw_cfg device: signature is {found:02x?}, not \"QEMU\"")]
+    NoSignature {
+        /// The four bytes read.
+        found: [u8; 4],
+    },
+    /// The directory claims more files than selectors exist.
+    #[error("fw_cfg directory claims {count} files, at most 16352 are possible")]
+    BadDirectoryCount {
+        /// The count read.
+        count: u32,
+    },
+    /// An entry is all zeros: the directory ended before its count.
+    #[error("fw_cfg directory entry {index} is empty: the directory is shorter than its count")]
+    DirectoryTruncated {
+        /// Index of the entry.
+        index: u32,
+    },
+    /// A name fills its 56 bytes without a NUL.
+    #[error("fw_cfg directory entry {index} has a name without NUL")]
+    UnterminatedName {
+        /// Index of the entry.
+        index: u32,
+    },
+    /// A name is empty.
+    #[error("fw_cfg directory entry {index} has an empty name")]
+    EmptyName {
+        /// Index of the entry.
+        index: u32,
+    },
+    /// A selector outside the file range `0x20..0x4000`.
+    #[error("fw_cfg directory entry {index} has selector {select:#06x}, outside 0x20..0x4000")]
+    BadSelector {
+        /// Index of the entry.
+        index: u32,
+        /// The selector.
+        select: u16,
+    },
+    /// A name appears twice.
+    #[error("fw_cfg directory entry {index} repeats an earlier name")]
+    DuplicateFile {
+        /// Index of the second entry.
+        index: u32,
+    },
+    /// No file with that name.
+    #[error("fw_cfg file not found")]
+    NotFound,
+    /// The name asked for cannot be in a directory: empty, longer than 55
+    /// bytes, or containing NUL.
+    #[error("not a valid fw_cfg file name")]
+    InvalidName,
+    /// The file does not fit the caller's buffer.
+    #[error("fw_cfg file has {size} bytes, the buffer {buf}")]
+    FileTooLarge {
+        /// Size of the file.
+        size: u32,
+        /// Size of the buffer.
+        buf: usize,
+    },
+    /// The transport failed (DMA).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// A validated directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Size in bytes.
+    pub size: u32,
+    /// Selector key, in `0x20..0x4000`.
+    pub select: u16,
+    /// Position in the directory.
+    pub index: u32,
+    name: [u8; FILE_NAME_SIZE],
+    name_len: u8,
+}
+
+impl FileEntry {
+    /// Validates a raw entry found at `index`.
+    pub fn from_raw(index: u32, raw: &FileDirEntry) -> Result<Self, ReadError> {
+        if raw.size == 0 && raw.select == 0 && raw.name[0] == 0 {
+            return Err(ReadError::DirectoryTruncated { index });
+        }
+        let name = raw
+            .name_bytes()
+            .ok_or(ReadError::UnterminatedName { index })?;
+        if name.is_empty() {
+            return Err(ReadError::EmptyName { index });
+        }
+        if !(KEY_FILE_FIRST..KEY_WRITE_CHANNEL).contains(&raw.select) {
+            return Err(ReadError::BadSelector {
+                index,
+                select: raw.select,
+            });
+        }
+        let mut out = [0u8; FILE_NAME_SIZE];
+        out[..name.len()].copy_from_slice(name);
+        Ok(FileEntry {
+            size: raw.size,
+            select: raw.select,
+            index,
+            name: out,
+            // `name_bytes` found a NUL, so the length is at most 55.
+            name_len: name.len() as u8,
+        })
+    }
+
+    /// The name, without the NUL.
+    pub fn name(&self) -> &[u8] {
+        &self.name[..usize::from(self.name_len)]
+    }
+
+    /// The name as UTF-8, when it is.
+    pub fn name_str(&self) -> Option<&str> {
+        core::str::from_utf8(self.name()).ok()
+    }
+}
+
+/// How [`FwCfgReader::find_file`] walks the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lookup {
+    /// Read every entry: validate all of them and reject duplicates of the
+    /// wanted name anywhere. Costs the whole directory.
+    #[default]
+    FullScan,
+    /// Stop at the first entry with the wanted name (entries before it are
+    /// still validated). Cheaper with port I/O, where every byte is a VM exit.
+    FirstMatch,
+}
+
+/// Reads fw_cfg through a transport.
+#[derive(Debug)]
+pub struct FwCfgReader<T> {
+    transport: T,
+    id: u32,
+    lookup: Lookup,
+}
+
+impl<T: FwCfgTransport> FwCfgReader<T> {
+    /// Checks the signature, reads the ID item (little-endian) and tells the
+    /// transport whether DMA is available.
+    pub fn new(mut transport: T) -> Result<Self, ReadError> {
+        let mut sig = [0u8; 4];
+        transport.select(KEY_SIGNATURE);
+        transport.read(&mut sig)?;
+        if sig != SIGNATURE {
+            return Err(ReadError::NoSignature { found: sig });
+        }
+        let mut id = [0u8; 4];
+        transport.select(KEY_ID);
+        transport.read(&mut id)?;
+        let id = u32::from_le_bytes(id);
+        transport.set_dma(id & ID_DMA != 0);
+        Ok(FwCfgReader {
+            transport,
+            id,
+            lookup: Lookup::default(),
+        })
+    }
+
+    /// The ID item.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Whether the ID item advertises DMA.
+    pub fn has_dma(&self) -> bool {
+        self.id & ID_DMA != 0
+    }
+
+    /// Whether reads go through DMA (advertised *and* the transport can).
+    pub fn uses_dma(&self) -> bool {
+        self.transport.uses_dma()
+    }
+
+    /// Sets how [`find_file`](Self::find_file) walks the directory.
+    pub fn set_lookup(&mut self, lookup: Lookup) {
+        self.lookup = lookup;
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The transport, mutably.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// Gives the transport back.
+    pub fn into_transport(self) -> T {
+        self.transport
+    }
+
+    /// Selects `key` and reads `buf.len()` bytes of it (zeros past its end).
+    pub fn read_item(&mut self, key: u16, buf: &mut [u8]) -> Result<(), ReadError> {
+        self.transport.select(key);
+        self.transport.read(buf)?;
+        Ok(())
+    }
+
+    /// Starts walking the directory: reads its count. The iterator yields
+    /// each validated entry, stops at the count, and stops for good after
+    /// the first error.
+    pub fn files(&mut self) -> Result<Files<'_, T>, ReadError> {
+        let mut count = [0u8; 4];
+        self.read_item(KEY_FILE_DIR, &mut count)?;
+        let count = u32::from_be_bytes(count);
+        if count > u32::from(FILE_SLOTS_MAX) {
+            return Err(ReadError::BadDirectoryCount { count });
+        }
+        Ok(Files {
+            reader: self,
+            count,
+            index: 0,
+            done: false,
+            prev: None,
+        })
+    }
+
+    /// Finds a file by name (see [`Lookup`] and the module docs).
+    pub fn find_file(&mut self, name: &str) -> Result<FileEntry, ReadError> {
+        let name = name.as_bytes();
+        if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
+            return Err(ReadError::InvalidName);
+        }
+        let lookup = self.lookup;
+        let mut found: Option<FileEntry> = None;
+        for entry in self.files()? {
+            let entry = entry?;
+            if entry.name() == name {
+                if found.is_some() {
+                    return Err(ReadError::DuplicateFile { index: entry.index });
+                }
+                found = Some(entry);
+                if lookup == Lookup::FirstMatch {
+                    break;
+                }
+            }
+        }
+        found.ok_or(ReadError::NotFound)
+    }
+
+    /// Reads a whole file into `buf`; returns its size.
+    pub fn read_entry(&mut self, entry: &FileEntry, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let size = entry.size as usize;
+        if size > buf.len() {
+            return Err(ReadError::FileTooLarge {
+                size: entry.size,
+                buf: buf.len(),
+            });
+        }
+        self.read_item(entry.select, &mut buf[..size])?;
+        Ok(size)
+    }
+
+    /// Reads the first `min(size, buf.len())` bytes of a file; returns how
+    /// many.
+    pub fn read_entry_prefix(
+        &mut self,
+        entry: &FileEntry,
+        buf: &mut [u8],
+    ) -> Result<usize, ReadError> {
+        let n = buf.len().min(entry.size as usize);
+        self.read_item(entry.select, &mut buf[..n])?;
+        Ok(n)
+    }
+
+    /// Finds a file and reads it whole into `buf`; returns its size.
+    pub fn read_file(&mut self, name: &str, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let entry = self.find_file(name)?;
+        self.read_entry(&entry, buf)
+    }
+}
+
+/// Iterator over the file directory, streaming one 64-byte entry at a time.
+#[derive(Debug)]
+pub struct Files<'r, T> {
+    reader: &'r mut FwCfgReader<T>,
+    count: u32,
+    index: u32,
+    done: bool,
+    prev: Option<([u8; FILE_NAME_SIZE], u8)>,
+}
+
+impl<T> Files<'_, T> {
+    /// The count the directory declared (at most `abi::FILE_SLOTS_MAX`).
+    pub fn declared_count(&self) -> u32 {
+        self.count
+    }
+}
+
+impl<T: FwCfgTransport> Iterator for Files<'_, T> {
+    type Item = Result<FileEntry, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.index >= self.count {
+            return None;
+        }
+        let index = self.index;
+        self.index += 1;
+        let mut raw = [0u8; FILE_DIR_ENTRY_SIZE];
+        let result = self
+            .reader
+            .transport
+            .read(&mut raw)
+            .map_err(ReadError::from)
+            .and_then(|()| FileEntry::from_raw(index, &FileDirEntry::from_be_bytes(&raw)))
+            .and_then(|e| {
+                if self
+                    .prev
+                    .is_some_and(|(n, l)| &n[..usize::from(l)] == e.name())
+                {
+                    Err(ReadError::DuplicateFile { index })
+                } else {
+                    Ok(e)
+                }
+            });
+        match &result {
+            Ok(e) => self.prev = Some((e.name, e.name_len)),
+            Err(_) => self.done = true,
+        }
+        Some(result)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.done {
+            (0, Some(0))
+        } else {
+            (0, Some((self.count - self.index) as usize))
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::abi::{KEY_ARCH_LOCAL, PHYS_BITS_FILE_NAME};
+
+    /// An in-memory device: items are byte slices; the directory is built
+    /// from `files` (or replaced by `raw_dir`).
+    pub(crate) struct MemDev<'a> {
+        pub sig: [u8; 4],
+        pub id: u32,
+        pub dir: &'a [u8],
+        pub files: &'a [(u16, &'a [u8])],
+        pub cur: u16,
+        pub off: usize,
+        pub bytes_read: usize,
+    }
+
+    impl<'a> MemDev<'a> {
+        pub fn new(dir: &'a [u8], files: &'a [(u16, &'a [u8])]) -> Self {
+            MemDev {
+                sig: SIGNATURE,
+                id: 1,
+                dir,
+                files,
+                cur: 0,
+                off: 0,
+                bytes_read: 0,
+            }
+        }
+    }
+
+    impl FwCfgTransport for MemDev<'_> {
+        fn select(&mut self, key: u16) {
+            self.cur = key;
+            self.off = 0;
+        }
+        fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+            let id = self.id.to_le_bytes();
+            let item: &[u8] = match self.cur {
+                0 => &self.sig,
+                1 => &id,
+                0x19 => self.dir,
+                k => self
+                    .files
+                    .iter()
+                    .find(|(s, _)| *s == k)
+                    .map(|(_, b)| *b)
+                    .unwrap_or(&[]),
+            };
+            for b in buf {
+                *b = item.get(self.off).copied().unwrap_or(0);
+                self.off += 1;
+                self.bytes_read += 1;
+            }
+            Ok(())
+        }
+    }
+
+    pub(crate) fn entry(size: u32, select: u16, name: &[u8]) -> [u8; 64] {
+        let mut n = [0u8; FILE_NAME_SIZE];
+        n[..name.len()].copy_from_slice(name);
+        FileDirEntry {
+            size,
+            select,
+            reserved: 0,
+            name: n,
+        }
+        .to_be_bytes()
+    }
+
+    /// Builds a directory with `count` in the header and the given entries.
+    pub(crate) fn dir<const N: usize>(count: u32, entries: &[[u8; 64]]) -> [u8; N] {
+        let mut d = [0u8; N];
+        d[..4].copy_from_slice(&count.to_be_bytes());
+        for (i, e) in entries.iter().enumerate() {
+            d[4 + i * 64..4 + (i + 1) * 64].copy_from_slice(e);
+        }
+        d
+    }
+
+    const PB: &[u8] = &[1, 1, 39, 37, 0, 0, 0, 0];
+
+    #[test]
+    fn finds_and_reads_files() {
+        let d: [u8; 4 + 3 * 64] = dir(
+            3,
+            &[
+                entry(3, 0x20, b"bootorder"),
+                entry(8, 0x21, PHYS_BITS_FILE_NAME.as_bytes()),
+                entry(2, 0x22, b"etc/smbios"),
+            ],
+        );
+        let files: &[(u16, &[u8])] = &[(0x20, b"a\nb"), (0x21, PB), (0x22, b"xy")];
+        let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+        assert_eq!(r.id(), 1);
+        assert!(!r.has_dma() && !r.uses_dma());
+        let mut buf = [0u8; 16];
+        assert_eq!(r.read_file(PHYS_BITS_FILE_NAME, &mut buf), Ok(8));
+        assert_eq!(&buf[..8], PB);
+        let e = r.find_file("bootorder").unwrap();
+        assert_eq!((e.size, e.select, e.index), (3, 0x20, 0));
+        assert_eq!(e.name_str(), Some("bootorder"));
+        assert_eq!(r.find_file("nope"), Err(ReadError::NotFound));
+        let mut small = [0u8; 4];
+        assert_eq!(
+            r.read_file(PHYS_BITS_FILE_NAME, &mut small),
+            Err(ReadError::FileTooLarge { size: 8, buf: 4 })
+        );
+        let e = r.find_file(PHYS_BITS_FILE_NAME).unwrap();
+        assert_eq!(r.read_entry_prefix(&e, &mut small), Ok(4));
+        assert_eq!(small, [1, 1, 39, 37]);
+        let names: usize = r.files().unwrap().filter(|e| e.is_ok()).count();
+        assert_eq!(names, 3);
+    }
+
+    #[test]
+    fn first_match_reads_less() {
+        let d: [u8; 4 + 3 * 64] = dir(
+            3,
+            &[
+                entry(3, 0x20, b"a"),
+                entry(8, 0x21, b"b"),
+                entry(2, 0x22, b"c"),
+            ],
+        );
+        let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
+        let before = r.transport().bytes_read;
+        r.find_file("a").unwrap();
+        let full = r.transport().bytes_read - before;
+        r.set_lookup(Lookup::FirstMatch);
+        let before = r.transport().bytes_read;
+        r.find_file("a").unwrap();
+        let first = r.transport().bytes_read - before;
+        assert_eq!(full, 4 + 3 * 64);
+        assert_eq!(first, 4 + 64);
+    }
+
+    #[test]
+    fn signature_and_names_are_checked() {
+        let mut dev = MemDev::new(&[0, 0, 0, 0], &[]);
+        dev.sig = *b"QEMV";
+        assert_eq!(
+            FwCfgReader::new(dev).err(),
+            Some(ReadError::NoSignature { found: *b"QEMV" })
+        );
+        let mut r = FwCfgReader::new(MemDev::new(&[0, 0, 0, 0], &[])).unwrap();
+        assert_eq!(r.find_file(""), Err(ReadError::InvalidName));
+        assert_eq!(r.find_file("a\0b"), Err(ReadError::InvalidName));
+        let long = core::str::from_utf8(&[b'x'; 56]).unwrap();
+        assert_eq!(r.find_file(long), Err(ReadError::InvalidName));
+        assert_eq!(r.find_file(&long[..55]), Err(ReadError::NotFound));
+    }
+
+    #[test]
+    fn hostile_directories() {
+        let cases: &[(u32, &[[u8; 64]], ReadError)] = &[
+            (
+                0xffff_ffff,
+                &[],
+                ReadError::BadDirectoryCount { count: 0xffff_ffff },
+            ),
+            (
+                u32::from(FILE_SLOTS_MAX) + 1,
+                &[],
+                ReadError::BadDirectoryCount { count: 0x3fe1 },
+            ),
+            (
+                2,
+                &[entry(1, 0x20, b"z")],
+                ReadError::DirectoryTruncated { index: 1 },
+            ),
+            (
+                1,
+                &[entry(1, 0x20, &[b'n'; 56])],
+                ReadError::UnterminatedName { index: 0 },
+            ),
+            (1, &[entry(1, 0x20, b"")], ReadError::EmptyName { index: 0 }),
+            (
+                1,
+                &[entry(1, 0, b"x")],
+                ReadError::BadSelector {
+                    index: 0,
+                    select: 0,
+                },
+            ),
+            (
+                1,
+                &[entry(1, 0x19, b"x")],
+                ReadError::BadSelector {
+                    index: 0,
+                    select: 0x19,
+                },
+            ),
+            (
+                1,
+                &[entry(1, 0x4000, b"x")],
+                ReadError::BadSelector {
+                    index: 0,
+                    select: 0x4000,
+                },
+            ),
+            (
+                1,
+                &[entry(1, KEY_ARCH_LOCAL, b"x")],
+                ReadError::BadSelector {
+                    index: 0,
+                    select: 0x8000,
+                },
+            ),
+            (
+                2,
+                &[entry(1, 0x20, b"x"), entry(1, 0x21, b"x")],
+                ReadError::DuplicateFile { index: 1 },
+            ),
+            (
+                3,
+                &[
+                    entry(1, 0x20, b"x"),
+                    entry(1, 0x21, b"y"),
+                    entry(1, 0x22, b"x"),
+                ],
+                ReadError::DuplicateFile { index: 2 },
+            ),
+        ];
+        for (count, entries, want) in cases {
+            let d: [u8; 4 + 4 * 64] = dir(*count, entries);
+            let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
+            assert_eq!(r.find_file("x"), Err(*want), "count {count}");
+        }
+    }
+
+    #[test]
+    fn iterator_stops_after_error() {
+        let d: [u8; 4 + 3 * 64] = dir(3, &[entry(1, 0x20, b"a"), entry(1, 0, b"b")]);
+        let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
+        let mut it = r.files().unwrap();
+        assert_eq!(it.declared_count(), 3);
+        assert!(it.next().unwrap().is_ok());
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
+    }
+}

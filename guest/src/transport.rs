@@ -1,0 +1,985 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! How bytes get from the fw_cfg device to the guest: x86 port I/O, MMIO,
+//! and DMA.
+//!
+//! The [reader](crate::reader) is generic over [`FwCfgTransport`]: select an
+//! item, read its next bytes. Three implementations:
+//!
+//! - [`PortIo`]: the x86 "traditional" interface, a 16-bit little-endian
+//!   write of the key to port 0x510 and 8-bit reads from port 0x511
+//!   (optionally `rep insb`, see [`PortIo::set_string_reads`]).
+//! - [`Mmio`]: the memory-mapped interface (Arm/RISC-V `virt`, or any base
+//!   the platform describes): a 16-bit big-endian selector at +8 and a data
+//!   register at +0 read with 8, 4, 2 or 1-byte accesses.
+//! - [`Dma`]: wraps either of them and moves data with DMA descriptors
+//!   through a caller-provided buffer ([`DmaMemory`], for real hardware
+//!   [`DmaBuffer`]), kicked by a write of the descriptor's address to the
+//!   DMA register ([`DmaKick`]: port 0x514 or MMIO +16).
+//!
+//! The register accesses of [`PortIo`] and [`Mmio`] go through the tiny
+//! [`PortBus`] and [`MmioBus`] traits. The real buses ([`X86PortBus`],
+//! [`RawMmio`]) are the only place with port I/O or MMIO instructions and
+//! have `unsafe` constructors; tests plug a VMM's I/O bus in instead and
+//! exercise exactly the same access patterns.
+//!
+//! # Physical addresses and DMA
+//!
+//! The device sees guest-*physical* addresses. This crate never translates
+//! addresses: whoever builds a [`DmaBuffer`] passes the physical address of
+//! each piece of memory (in identity-mapped firmware, the pointer value).
+//! A DMA transfer that times out leaves the buffer possibly still in use by
+//! the device, so [`Dma`] refuses every later transfer
+//! ([`TransportError::DmaPoisoned`]).
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{Ordering, fence};
+
+use crate::abi::{
+    DMA_ACCESS_SIZE, DMA_CTL_ERROR, DMA_CTL_READ, DMA_CTL_SELECT, DMA_CTL_SKIP, DmaAccess,
+    MMIO_DATA_OFFSET, MMIO_DMA_OFFSET, MMIO_SELECTOR_OFFSET, PIO_DATA_OFFSET, PIO_DMA_OFFSET,
+    PIO_SELECTOR_OFFSET, PIO_SELECTOR_PORT,
+};
+
+/// A transport failure. Only DMA can fail; the register interfaces cannot
+/// tell a failure from data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The device set the ERROR bit in the descriptor's control word.
+    #[error("fw_cfg DMA transfer failed (control word {control:#010x})")]
+    DmaError {
+        /// The control word read back.
+        control: u32,
+    },
+    /// The control word did not become 0 within the poll limit.
+    #[error(
+        "fw_cfg DMA transfer did not complete after {polls} polls (control word {control:#010x})"
+    )]
+    DmaTimeout {
+        /// The last control word read back.
+        control: u32,
+        /// How many times it was read.
+        polls: u32,
+    },
+    /// An earlier transfer timed out; the device may still own the buffer,
+    /// so no further DMA is attempted.
+    #[error("fw_cfg DMA disabled after an earlier timeout")]
+    DmaPoisoned,
+}
+
+/// Selects fw_cfg items and reads their bytes.
+pub trait FwCfgTransport {
+    /// Selects `key`; the item offset becomes 0.
+    fn select(&mut self, key: u16);
+
+    /// Reads the next `buf.len()` bytes of the selected item. Bytes past the
+    /// end of an item read as 0 (the device's rule).
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError>;
+
+    /// Advances the item offset by `len` bytes. The default reads and
+    /// discards them.
+    fn skip(&mut self, mut len: usize) -> Result<(), TransportError> {
+        let mut scratch = [0u8; 64];
+        while len > 0 {
+            let n = len.min(scratch.len());
+            self.read(&mut scratch[..n])?;
+            len -= n;
+        }
+        Ok(())
+    }
+
+    /// Tells the transport whether the device's ID item advertises DMA;
+    /// returns whether transfers now use DMA. The default (no DMA) ignores
+    /// it.
+    fn set_dma(&mut self, device_has_dma: bool) -> bool {
+        let _ = device_has_dma;
+        false
+    }
+
+    /// Whether transfers currently use DMA.
+    fn uses_dma(&self) -> bool {
+        false
+    }
+}
+
+impl<T: FwCfgTransport + ?Sized> FwCfgTransport for &mut T {
+    fn select(&mut self, key: u16) {
+        (**self).select(key)
+    }
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+        (**self).read(buf)
+    }
+    fn skip(&mut self, len: usize) -> Result<(), TransportError> {
+        (**self).skip(len)
+    }
+    fn set_dma(&mut self, device_has_dma: bool) -> bool {
+        (**self).set_dma(device_has_dma)
+    }
+    fn uses_dma(&self) -> bool {
+        (**self).uses_dma()
+    }
+}
+
+/// Starts a DMA transfer: writes the descriptor's guest-physical address to
+/// the device's DMA address register.
+pub trait DmaKick {
+    /// Writes `descriptor_address` to the DMA register, which starts the
+    /// transfer.
+    fn kick(&mut self, descriptor_address: u64);
+}
+
+// ---------------------------------------------------------------------------
+// Port I/O.
+// ---------------------------------------------------------------------------
+
+/// x86 I/O port accesses. Values are what the CPU register holds; the bus is
+/// little-endian.
+pub trait PortBus {
+    /// `out` of 16 bits.
+    fn out16(&mut self, port: u16, value: u16);
+    /// `out` of 32 bits.
+    fn out32(&mut self, port: u16, value: u32);
+    /// `in` of 8 bits.
+    fn in8(&mut self, port: u16) -> u8;
+    /// `rep insb`: fills `buf` from `port`. The default does one `in8` per
+    /// byte.
+    fn in8_string(&mut self, port: u16, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.in8(port);
+        }
+    }
+}
+
+/// The CPU's own I/O ports.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[derive(Debug)]
+pub struct X86PortBus {
+    _private: (),
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+impl X86PortBus {
+    /// Gives access to the fw_cfg ports.
+    ///
+    /// # Safety
+    ///
+    /// The caller must have I/O privilege for the ports it will use
+    /// (ring 0 with IOPL, or `ioperm` for ports 0x510..0x51c under Linux),
+    /// those ports must belong to an fw_cfg device (or nothing), and nothing
+    /// else may use them concurrently: the selector is shared state.
+    pub unsafe fn new() -> Self {
+        X86PortBus { _private: () }
+    }
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+impl PortBus for X86PortBus {
+    fn out16(&mut self, port: u16, value: u16) {
+        // SAFETY: `X86PortBus::new`'s caller guaranteed I/O privilege and
+        // exclusive use of the fw_cfg ports; `out` touches no memory.
+        unsafe {
+            core::arch::asm!("out dx, ax", in("dx") port, in("ax") value,
+                options(nomem, nostack, preserves_flags));
+        }
+    }
+
+    fn out32(&mut self, port: u16, value: u32) {
+        // SAFETY: as for `out16`. This write may start a DMA transfer, which
+        // reads and writes guest memory the DMA caller has handed over, so
+        // the asm block is not marked `nomem`: the compiler must not cache
+        // memory across it.
+        unsafe {
+            core::arch::asm!("out dx, eax", in("dx") port, in("eax") value,
+                options(nostack, preserves_flags));
+        }
+    }
+
+    fn in8(&mut self, port: u16) -> u8 {
+        let value: u8;
+        // SAFETY: as for `out16`; `in` only writes AL.
+        unsafe {
+            core::arch::asm!("in al, dx", in("dx") port, out("al") value,
+                options(nomem, nostack, preserves_flags));
+        }
+        value
+    }
+
+    fn in8_string(&mut self, port: u16, buf: &mut [u8]) {
+        if buf.is_empty() {
+            return;
+        }
+        // SAFETY: I/O privilege as for `out16`. `rep insb` writes exactly
+        // `buf.len()` bytes starting at `buf`'s pointer, which is valid and
+        // exclusively borrowed; the direction flag is clear on entry to an
+        // asm block (Rust's asm ABI), so it writes upwards.
+        unsafe {
+            #[cfg(target_arch = "x86_64")]
+            core::arch::asm!("rep insb", in("dx") port,
+                inout("rdi") buf.as_mut_ptr() => _, inout("rcx") buf.len() => _,
+                options(nostack, preserves_flags));
+            #[cfg(target_arch = "x86")]
+            core::arch::asm!("rep insb", in("dx") port,
+                inout("edi") buf.as_mut_ptr() => _, inout("ecx") buf.len() => _,
+                options(nostack, preserves_flags));
+        }
+    }
+}
+
+/// The x86 port-I/O transport (selector 0x510, data 0x511, DMA 0x514).
+#[derive(Debug)]
+pub struct PortIo<B: PortBus> {
+    bus: B,
+    base: u16,
+    string_reads: bool,
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+impl PortIo<X86PortBus> {
+    /// The transport at the standard ports 0x510..0x51c.
+    ///
+    /// # Safety
+    ///
+    /// As for [`X86PortBus::new`].
+    pub unsafe fn new() -> Self {
+        // SAFETY: forwarded to our caller.
+        PortIo::with_bus(unsafe { X86PortBus::new() })
+    }
+}
+
+impl<B: PortBus> PortIo<B> {
+    /// The transport at the standard ports over any port bus.
+    pub fn with_bus(bus: B) -> Self {
+        Self::with_bus_at(bus, PIO_SELECTOR_PORT)
+    }
+
+    /// The transport with its selector port at `base`.
+    pub fn with_bus_at(bus: B, base: u16) -> Self {
+        PortIo {
+            bus,
+            base,
+            string_reads: false,
+        }
+    }
+
+    /// Reads data with `rep insb` instead of one `in` per byte. Off by
+    /// default: under KVM one string instruction can carry many bytes in
+    /// one exit, but the VMM must then handle counted port exits.
+    pub fn set_string_reads(&mut self, on: bool) {
+        self.string_reads = on;
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &B {
+        &self.bus
+    }
+
+    /// The bus, mutably.
+    pub fn bus_mut(&mut self) -> &mut B {
+        &mut self.bus
+    }
+
+    /// Gives the bus back.
+    pub fn into_bus(self) -> B {
+        self.bus
+    }
+
+    fn port(&self, offset: u16) -> u16 {
+        self.base.wrapping_add(offset)
+    }
+}
+
+impl<B: PortBus> FwCfgTransport for PortIo<B> {
+    fn select(&mut self, key: u16) {
+        let port = self.port(PIO_SELECTOR_OFFSET);
+        self.bus.out16(port, key);
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+        let port = self.port(PIO_DATA_OFFSET);
+        if self.string_reads {
+            self.bus.in8_string(port, buf);
+        } else {
+            for b in buf {
+                *b = self.bus.in8(port);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<B: PortBus> DmaKick for PortIo<B> {
+    fn kick(&mut self, descriptor_address: u64) {
+        // The register is big-endian: `out` of the byte-swapped halves puts
+        // the most significant byte first on the (little-endian) bus. The
+        // write of the low half starts the transfer.
+        let high = (descriptor_address >> 32) as u32;
+        let low = descriptor_address as u32;
+        let port = self.port(PIO_DMA_OFFSET);
+        self.bus.out32(port, high.to_be());
+        self.bus.out32(port.wrapping_add(4), low.to_be());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// MMIO.
+// ---------------------------------------------------------------------------
+
+/// Memory-mapped register accesses at offsets into the fw_cfg window.
+/// Values are what the CPU register holds, so `value.to_ne_bytes()` are the
+/// bytes in address order.
+pub trait MmioBus {
+    /// One 8-bit read.
+    fn read8(&mut self, offset: u64) -> u8;
+    /// One 16-bit read.
+    fn read16(&mut self, offset: u64) -> u16;
+    /// One 32-bit read.
+    fn read32(&mut self, offset: u64) -> u32;
+    /// One 64-bit read.
+    fn read64(&mut self, offset: u64) -> u64;
+    /// One 16-bit write.
+    fn write16(&mut self, offset: u64, value: u16);
+    /// One 64-bit write.
+    fn write64(&mut self, offset: u64, value: u64);
+}
+
+/// The fw_cfg MMIO window at a virtual address.
+#[derive(Debug)]
+pub struct RawMmio {
+    base: *mut u8,
+}
+
+impl RawMmio {
+    /// Accesses the window at `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be 8-byte aligned and map the whole fw_cfg register
+    /// window (`abi::MMIO_WINDOW_SIZE` bytes) as device (uncached) memory,
+    /// for as long as this value lives, and nothing else may use the device
+    /// concurrently.
+    pub unsafe fn new(base: *mut u8) -> Self {
+        RawMmio { base }
+    }
+
+    /// The base address.
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+}
+
+impl MmioBus for RawMmio {
+    fn read8(&mut self, offset: u64) -> u8 {
+        // SAFETY: `new`'s caller guaranteed the window is mapped and aligned;
+        // offsets used by `Mmio` are inside it and naturally aligned.
+        unsafe { self.base.add(offset as usize).read_volatile() }
+    }
+    fn read16(&mut self, offset: u64) -> u16 {
+        // SAFETY: as for `read8`.
+        unsafe { self.base.add(offset as usize).cast::<u16>().read_volatile() }
+    }
+    fn read32(&mut self, offset: u64) -> u32 {
+        // SAFETY: as for `read8`.
+        unsafe { self.base.add(offset as usize).cast::<u32>().read_volatile() }
+    }
+    fn read64(&mut self, offset: u64) -> u64 {
+        // SAFETY: as for `read8`.
+        unsafe { self.base.add(offset as usize).cast::<u64>().read_volatile() }
+    }
+    fn write16(&mut self, offset: u64, value: u16) {
+        // SAFETY: as for `read8`.
+        unsafe {
+            self.base
+                .add(offset as usize)
+                .cast::<u16>()
+                .write_volatile(value)
+        }
+    }
+    fn write64(&mut self, offset: u64, value: u64) {
+        // A DMA kick: order the descriptor stores before it.
+        fence(Ordering::SeqCst);
+        // SAFETY: as for `read8`.
+        unsafe {
+            self.base
+                .add(offset as usize)
+                .cast::<u64>()
+                .write_volatile(value)
+        }
+    }
+}
+
+/// The MMIO transport: data at +0, selector (BE16) at +8, DMA at +16.
+#[derive(Debug)]
+pub struct Mmio<B: MmioBus> {
+    bus: B,
+}
+
+impl Mmio<RawMmio> {
+    /// The transport for the window at `base`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawMmio::new`].
+    pub unsafe fn new(base: *mut u8) -> Self {
+        // SAFETY: forwarded to our caller.
+        Mmio::with_bus(unsafe { RawMmio::new(base) })
+    }
+}
+
+impl<B: MmioBus> Mmio<B> {
+    /// The transport over any MMIO bus.
+    pub fn with_bus(bus: B) -> Self {
+        Mmio { bus }
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &B {
+        &self.bus
+    }
+
+    /// Gives the bus back.
+    pub fn into_bus(self) -> B {
+        self.bus
+    }
+}
+
+impl<B: MmioBus> FwCfgTransport for Mmio<B> {
+    fn select(&mut self, key: u16) {
+        // Big-endian register: the most significant byte at the lower
+        // address.
+        self.bus
+            .write16(MMIO_SELECTOR_OFFSET, u16::from_ne_bytes(key.to_be_bytes()));
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+        // The data register returns the next bytes in address order for any
+        // access width; use the widest that fits.
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let n = match rest.len() {
+                8.. => {
+                    rest[..8].copy_from_slice(&self.bus.read64(MMIO_DATA_OFFSET).to_ne_bytes());
+                    8
+                }
+                4.. => {
+                    rest[..4].copy_from_slice(&self.bus.read32(MMIO_DATA_OFFSET).to_ne_bytes());
+                    4
+                }
+                2.. => {
+                    rest[..2].copy_from_slice(&self.bus.read16(MMIO_DATA_OFFSET).to_ne_bytes());
+                    2
+                }
+                _ => {
+                    rest[0] = self.bus.read8(MMIO_DATA_OFFSET);
+                    1
+                }
+            };
+            rest = &mut rest[n..];
+        }
+        Ok(())
+    }
+}
+
+impl<B: MmioBus> DmaKick for Mmio<B> {
+    fn kick(&mut self, descriptor_address: u64) {
+        // One big-endian 64-bit write starts the transfer.
+        self.bus.write64(
+            MMIO_DMA_OFFSET,
+            u64::from_ne_bytes(descriptor_address.to_be_bytes()),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// DMA.
+// ---------------------------------------------------------------------------
+
+/// Memory the device can reach by DMA: one descriptor slot and one data
+/// buffer, each with its guest-physical address.
+pub trait DmaMemory {
+    /// Guest-physical address of the 16-byte descriptor slot.
+    fn descriptor_address(&self) -> u64;
+    /// Stores the big-endian descriptor into the slot.
+    fn write_descriptor(&mut self, bytes: &[u8; DMA_ACCESS_SIZE]);
+    /// Loads the control word (big-endian in memory) from the slot, as the
+    /// device left it. Must not be cached.
+    fn read_control(&mut self) -> u32;
+    /// Guest-physical address of the data buffer.
+    fn buffer_address(&self) -> u64;
+    /// Size of the data buffer.
+    fn buffer_len(&self) -> usize;
+    /// Copies `out.len()` bytes from the data buffer at `offset` (within
+    /// `buffer_len`).
+    fn read_buffer(&mut self, offset: usize, out: &mut [u8]);
+}
+
+/// A descriptor slot and data buffer in ordinary memory, for firmware or a
+/// kernel that knows their guest-physical addresses.
+///
+/// The slot and buffer stay borrowed for `'a`; while a transfer runs the
+/// device writes them, so they are only accessed through volatile
+/// operations on raw pointers.
+#[derive(Debug)]
+pub struct DmaBuffer<'a> {
+    descriptor: NonNull<[u8; DMA_ACCESS_SIZE]>,
+    descriptor_address: u64,
+    data: NonNull<u8>,
+    len: usize,
+    data_address: u64,
+    _borrow: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a> DmaBuffer<'a> {
+    /// Hands a descriptor slot and a data buffer to the device.
+    ///
+    /// # Safety
+    ///
+    /// `descriptor_address` and `data_address` must be the guest-physical
+    /// addresses of `descriptor` and `data` (identity-mapped firmware: the
+    /// pointer values), each physically contiguous, and reachable by the
+    /// device (for encrypted guests: shared/decrypted memory). The device
+    /// writes up to `data.len()` bytes there during each transfer.
+    pub unsafe fn new(
+        descriptor: &'a mut [u8; DMA_ACCESS_SIZE],
+        descriptor_address: u64,
+        data: &'a mut [u8],
+        data_address: u64,
+    ) -> Self {
+        let len = data.len();
+        DmaBuffer {
+            descriptor: NonNull::from(descriptor),
+            descriptor_address,
+            data: NonNull::from(data).cast(),
+            len,
+            data_address,
+            _borrow: PhantomData,
+        }
+    }
+}
+
+impl DmaMemory for DmaBuffer<'_> {
+    fn descriptor_address(&self) -> u64 {
+        self.descriptor_address
+    }
+
+    fn write_descriptor(&mut self, bytes: &[u8; DMA_ACCESS_SIZE]) {
+        // SAFETY: the slot is exclusively borrowed for 'a and 16 bytes long;
+        // `[u8; 16]` has alignment 1.
+        unsafe { self.descriptor.as_ptr().write_volatile(*bytes) }
+    }
+
+    fn read_control(&mut self) -> u32 {
+        // SAFETY: as for `write_descriptor`; the first four bytes are the
+        // control word, which the device updates behind the compiler's back,
+        // hence the volatile load.
+        let c = unsafe { self.descriptor.cast::<[u8; 4]>().as_ptr().read_volatile() };
+        u32::from_be_bytes(c)
+    }
+
+    fn buffer_address(&self) -> u64 {
+        self.data_address
+    }
+
+    fn buffer_len(&self) -> usize {
+        self.len
+    }
+
+    fn read_buffer(&mut self, offset: usize, out: &mut [u8]) {
+        let n = out.len().min(self.len.saturating_sub(offset));
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: `offset + i + 8 <= len`, inside the borrowed buffer;
+            // `[u8; 8]` has alignment 1. Volatile because the device wrote
+            // the bytes.
+            let chunk = unsafe {
+                self.data
+                    .as_ptr()
+                    .add(offset + i)
+                    .cast::<[u8; 8]>()
+                    .read_volatile()
+            };
+            out[i..i + 8].copy_from_slice(&chunk);
+            i += 8;
+        }
+        while i < n {
+            // SAFETY: `offset + i < len`, inside the borrowed buffer.
+            out[i] = unsafe { self.data.as_ptr().add(offset + i).read_volatile() };
+            i += 1;
+        }
+    }
+}
+
+/// Default number of control-word reads before a transfer is declared
+/// stuck. QEMU and this project's device complete synchronously, inside the
+/// kick, so the first read normally sees 0.
+pub const DMA_DEFAULT_MAX_POLLS: u32 = 100_000;
+
+/// The DMA transport: the register interface `T` for the kick (and as the
+/// fallback while DMA is off), and the DMA memory `M`.
+///
+/// DMA starts disabled; [`FwCfgTransport::set_dma`] (which
+/// [`FwCfgReader::new`](crate::reader::FwCfgReader::new) calls after reading
+/// the ID item) turns it on only when the device advertises it. With DMA on,
+/// a select is folded into the next transfer (one descriptor with SELECT and
+/// READ or SKIP), and reads larger than the buffer take several transfers.
+#[derive(Debug)]
+pub struct Dma<T, M> {
+    inner: T,
+    mem: M,
+    enabled: bool,
+    poisoned: bool,
+    pending_select: Option<u16>,
+    max_polls: u32,
+    transfers: u64,
+}
+
+impl<T: FwCfgTransport + DmaKick, M: DmaMemory> Dma<T, M> {
+    /// Combines a register transport and DMA memory. DMA is off until
+    /// [`FwCfgTransport::set_dma`] turns it on.
+    pub fn new(inner: T, mem: M) -> Self {
+        Dma {
+            inner,
+            mem,
+            enabled: false,
+            poisoned: false,
+            pending_select: None,
+            max_polls: DMA_DEFAULT_MAX_POLLS,
+            transfers: 0,
+        }
+    }
+
+    /// Sets how many times the control word is read before a transfer is
+    /// declared stuck (at least 1).
+    pub fn set_max_polls(&mut self, polls: u32) {
+        self.max_polls = polls.max(1);
+    }
+
+    /// How many DMA transfers were started.
+    pub fn transfers(&self) -> u64 {
+        self.transfers
+    }
+
+    /// The register transport.
+    pub fn inner(&self) -> &T {
+        &self.inner
+    }
+
+    /// Splits the transport into its parts.
+    pub fn into_parts(self) -> (T, M) {
+        (self.inner, self.mem)
+    }
+
+    fn flush_select(&mut self) {
+        if let Some(key) = self.pending_select.take() {
+            self.inner.select(key);
+        }
+    }
+
+    /// Runs one descriptor: `op` (READ, SKIP or 0) over `len` bytes of the
+    /// data buffer, preceded by the pending select if any.
+    fn transfer(&mut self, op: u32, len: u32) -> Result<(), TransportError> {
+        if self.poisoned {
+            return Err(TransportError::DmaPoisoned);
+        }
+        let mut control = op;
+        if let Some(key) = self.pending_select.take() {
+            control |= (u32::from(key) << 16) | DMA_CTL_SELECT;
+        }
+        let desc = DmaAccess {
+            control,
+            length: len,
+            address: self.mem.buffer_address(),
+        };
+        self.mem.write_descriptor(&desc.to_be_bytes());
+        // The descriptor must be in memory before the device looks.
+        fence(Ordering::SeqCst);
+        self.transfers += 1;
+        self.inner.kick(self.mem.descriptor_address());
+        fence(Ordering::SeqCst);
+        let mut control = 0;
+        for _ in 0..self.max_polls {
+            control = self.mem.read_control();
+            if control & DMA_CTL_ERROR != 0 {
+                return Err(TransportError::DmaError { control });
+            }
+            if control == 0 {
+                return Ok(());
+            }
+            core::hint::spin_loop();
+        }
+        self.poisoned = true;
+        self.enabled = false;
+        Err(TransportError::DmaTimeout {
+            control,
+            polls: self.max_polls,
+        })
+    }
+}
+
+impl<T: FwCfgTransport + DmaKick, M: DmaMemory> FwCfgTransport for Dma<T, M> {
+    fn select(&mut self, key: u16) {
+        if self.enabled {
+            self.pending_select = Some(key);
+        } else {
+            self.inner.select(key);
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+        if self.poisoned {
+            return Err(TransportError::DmaPoisoned);
+        }
+        if !self.enabled {
+            return self.inner.read(buf);
+        }
+        let chunk_max = self.mem.buffer_len().min(u32::MAX as usize);
+        for chunk in buf.chunks_mut(chunk_max) {
+            // `chunk.len() <= chunk_max <= u32::MAX`.
+            self.transfer(DMA_CTL_READ, chunk.len() as u32)?;
+            self.mem.read_buffer(0, chunk);
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, mut len: usize) -> Result<(), TransportError> {
+        if self.poisoned {
+            return Err(TransportError::DmaPoisoned);
+        }
+        if !self.enabled {
+            return self.inner.skip(len);
+        }
+        while len > 0 {
+            let n = len.min(u32::MAX as usize);
+            self.transfer(DMA_CTL_SKIP, n as u32)?;
+            len -= n;
+        }
+        Ok(())
+    }
+
+    fn set_dma(&mut self, device_has_dma: bool) -> bool {
+        let on = device_has_dma && !self.poisoned && self.mem.buffer_len() > 0;
+        if !on {
+            self.flush_select();
+        }
+        self.enabled = on;
+        on
+    }
+
+    fn uses_dma(&self) -> bool {
+        self.enabled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{DMA_SIGNATURE, PIO_DATA_PORT, PIO_DMA_PORT};
+
+    #[derive(Default)]
+    struct RecPorts {
+        writes16: [(u16, u16); 4],
+        n16: usize,
+        writes32: [(u16, u32); 4],
+        n32: usize,
+        next: u8,
+    }
+
+    impl PortBus for RecPorts {
+        fn out16(&mut self, port: u16, value: u16) {
+            self.writes16[self.n16 % 4] = (port, value);
+            self.n16 += 1;
+        }
+        fn out32(&mut self, port: u16, value: u32) {
+            self.writes32[self.n32 % 4] = (port, value);
+            self.n32 += 1;
+        }
+        fn in8(&mut self, port: u16) -> u8 {
+            assert_eq!(port, PIO_DATA_PORT);
+            self.next = self.next.wrapping_add(1);
+            self.next
+        }
+    }
+
+    #[test]
+    fn port_io_select_read_and_kick() {
+        let mut t = PortIo::with_bus(RecPorts::default());
+        t.select(0x19);
+        let mut b = [0u8; 3];
+        t.read(&mut b).unwrap();
+        assert_eq!(b, [1, 2, 3]);
+        t.set_string_reads(true);
+        t.read(&mut b).unwrap();
+        assert_eq!(b, [4, 5, 6]);
+        t.kick(0x1122_3344_5566_7788);
+        let bus = t.into_bus();
+        assert_eq!(bus.writes16[0], (PIO_SELECTOR_PORT, 0x19));
+        // Bytes on the little-endian bus must be big-endian.
+        assert_eq!(bus.writes32[0].0, PIO_DMA_PORT);
+        assert_eq!(bus.writes32[0].1.to_le_bytes(), [0x11, 0x22, 0x33, 0x44]);
+        assert_eq!(bus.writes32[1].0, PIO_DMA_PORT + 4);
+        assert_eq!(bus.writes32[1].1.to_le_bytes(), [0x55, 0x66, 0x77, 0x88]);
+    }
+
+    /// The MMIO window as plain memory: reads of the data register return
+    /// what is stored there, which checks the access widths and byte order.
+    #[repr(C, align(8))]
+    struct Window([u8; 0x18]);
+
+    #[test]
+    fn raw_mmio_byte_order_and_widths() {
+        let mut w = Window([0; 0x18]);
+        w.0[..8].copy_from_slice(b"QEMU CFG");
+        {
+            // SAFETY: `w` is an aligned, live, 0x18-byte window of plain
+            // memory, used by nothing else while `t` exists.
+            let mut t = unsafe { Mmio::new(w.0.as_mut_ptr()) };
+            let mut b = [0u8; 15];
+            t.read(&mut b).unwrap();
+            // 8 + 4 + 2 + 1 bytes, each access starting again at +0.
+            assert_eq!(&b, b"QEMU CFGQEMUQEQ");
+            t.select(0x1234);
+            t.kick(0x0102_0304_0506_0708);
+        }
+        assert_eq!(&w.0[8..10], &[0x12, 0x34]);
+        assert_eq!(&w.0[16..24], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&DMA_SIGNATURE.to_be_bytes(), b"QEMU CFG");
+    }
+
+    /// A fake device for DMA: completes each transfer by writing `fill`
+    /// into the buffer and `result` into the control word.
+    struct FakeDmaDev<'m> {
+        mem: &'m core::cell::RefCell<([u8; 16], [u8; 32])>,
+        result: u32,
+        selects: u32,
+    }
+
+    impl FwCfgTransport for FakeDmaDev<'_> {
+        fn select(&mut self, _key: u16) {
+            self.selects += 1;
+        }
+        fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+            buf.fill(0xee);
+            Ok(())
+        }
+    }
+
+    impl DmaKick for FakeDmaDev<'_> {
+        fn kick(&mut self, addr: u64) {
+            assert_eq!(addr, 0xd000);
+            let mut m = self.mem.borrow_mut();
+            let d = DmaAccess::from_be_bytes(&m.0);
+            assert_eq!(d.address, 0xb000);
+            if d.control & DMA_CTL_READ != 0 {
+                let n = d.length as usize;
+                for (i, b) in m.1[..n].iter_mut().enumerate() {
+                    *b = d.selector() as u8 ^ i as u8;
+                }
+            }
+            m.0[..4].copy_from_slice(&self.result.to_be_bytes());
+        }
+    }
+
+    struct FakeMem<'m>(&'m core::cell::RefCell<([u8; 16], [u8; 32])>);
+
+    impl DmaMemory for FakeMem<'_> {
+        fn descriptor_address(&self) -> u64 {
+            0xd000
+        }
+        fn write_descriptor(&mut self, bytes: &[u8; 16]) {
+            self.0.borrow_mut().0 = *bytes;
+        }
+        fn read_control(&mut self) -> u32 {
+            let m = self.0.borrow();
+            u32::from_be_bytes([m.0[0], m.0[1], m.0[2], m.0[3]])
+        }
+        fn buffer_address(&self) -> u64 {
+            0xb000
+        }
+        fn buffer_len(&self) -> usize {
+            32
+        }
+        fn read_buffer(&mut self, offset: usize, out: &mut [u8]) {
+            out.copy_from_slice(&self.0.borrow().1[offset..offset + out.len()]);
+        }
+    }
+
+    #[test]
+    fn dma_folds_select_and_chunks() {
+        let cell = core::cell::RefCell::new(([0u8; 16], [0u8; 32]));
+        let dev = FakeDmaDev {
+            mem: &cell,
+            result: 0,
+            selects: 0,
+        };
+        let mut t = Dma::new(dev, FakeMem(&cell));
+        // Off: falls through to the register interface.
+        let mut b = [0u8; 4];
+        t.select(7);
+        t.read(&mut b).unwrap();
+        assert_eq!(b, [0xee; 4]);
+        assert!(t.set_dma(true));
+        t.select(0x21);
+        let mut big = [0u8; 40];
+        t.read(&mut big).unwrap();
+        assert_eq!(t.transfers(), 2);
+        assert_eq!(big[0], 0x21);
+        assert_eq!(big[1], 0x20);
+        // The second chunk is a plain READ: no selector in the control word.
+        assert_eq!(big[32], 0);
+        assert_eq!(t.inner().selects, 1);
+    }
+
+    #[test]
+    fn dma_error_and_timeout() {
+        let cell = core::cell::RefCell::new(([0u8; 16], [0u8; 32]));
+        let dev = FakeDmaDev {
+            mem: &cell,
+            result: DMA_CTL_ERROR,
+            selects: 0,
+        };
+        let mut t = Dma::new(dev, FakeMem(&cell));
+        t.set_dma(true);
+        let mut b = [0u8; 4];
+        assert_eq!(
+            t.read(&mut b),
+            Err(TransportError::DmaError {
+                control: DMA_CTL_ERROR
+            })
+        );
+        let (mut dev, mem) = t.into_parts();
+        dev.result = DMA_CTL_READ; // never completes
+        let mut t = Dma::new(dev, mem);
+        t.set_max_polls(3);
+        t.set_dma(true);
+        assert_eq!(
+            t.read(&mut b),
+            Err(TransportError::DmaTimeout {
+                control: DMA_CTL_READ,
+                polls: 3
+            })
+        );
+        assert_eq!(t.read(&mut b), Err(TransportError::DmaPoisoned));
+        assert!(!t.set_dma(true));
+    }
+
+    #[test]
+    fn dma_buffer_volatile_access() {
+        let mut slot = [0u8; 16];
+        let mut data = [0u8; 13];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let (sa, da) = (slot.as_ptr() as u64, data.as_ptr() as u64);
+        // SAFETY: nothing does DMA here; the addresses are only recorded.
+        let mut m = unsafe { DmaBuffer::new(&mut slot, sa, &mut data, da) };
+        m.write_descriptor(&DmaAccess::select(1, DMA_CTL_READ, 4, da).to_be_bytes());
+        assert_eq!(m.read_control(), (1 << 16) | DMA_CTL_SELECT | DMA_CTL_READ);
+        let mut out = [0u8; 13];
+        m.read_buffer(0, &mut out);
+        assert_eq!(out[12], 12);
+        let mut tail = [0u8; 5];
+        m.read_buffer(10, &mut tail);
+        assert_eq!(tail, [10, 11, 12, 0, 0]);
+        assert_eq!((m.descriptor_address(), m.buffer_address()), (sa, da));
+    }
+}
