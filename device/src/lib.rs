@@ -1,8 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! A QEMU-compatible fw_cfg device for rust-vmm VMMs.
-
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 /// The fw_cfg ABI constants and wire formats, shared with the guest reader.
 pub use fw_cfg_guest::abi;
+
+pub mod builder;
+pub mod cmdline;
+pub mod device;
+pub mod error;
+pub mod events;
+pub mod mmio;
+pub mod phys_bits;
+pub mod pio;
+mod regions;
+pub mod state;
+
+pub use builder::FwCfgBuilder;
+pub use device::FwCfg;
+pub use error::{Error, Result};
+pub use events::{FwCfgEvents, NoEvents};
+pub use mmio::FwCfgMmio;
+pub use phys_bits::PhysBitsConfig;
+pub use pio::FwCfgPio;
+pub use state::FwCfgState;

@@ -31,7 +31,7 @@ pub const KEY_RAM_SIZE: u16 = 0x03;
 pub const KEY_NOGRAPHIC: u16 = 0x04;
 /// LE16 number of boot CPUs.
 pub const KEY_NB_CPUS: u16 = 0x05;
-/// LE32 machine id.
+/// LE16 machine id.
 pub const KEY_MACHINE_ID: u16 = 0x06;
 /// LE32 guest-physical load address of the kernel.
 pub const KEY_KERNEL_ADDR: u16 = 0x07;
@@ -88,7 +88,7 @@ pub const KEY_INVALID: u16 = 0xffff;
 pub const KEY_X86_ACPI_TABLES: u16 = KEY_ARCH_LOCAL;
 /// x86 arch-local: SMBIOS entries.
 pub const KEY_X86_SMBIOS: u16 = KEY_ARCH_LOCAL + 1;
-/// x86 arch-local: LE8 IRQ0 override flag.
+/// x86 arch-local: LE32 IRQ0 override flag.
 pub const KEY_X86_IRQ0_OVERRIDE: u16 = KEY_ARCH_LOCAL + 2;
 /// x86 arch-local: legacy E820 reservation table.
 pub const KEY_X86_E820_TABLE: u16 = KEY_ARCH_LOCAL + 3;

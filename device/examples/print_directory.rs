@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Builds an fw_cfg device with a few files and `etc/phys-bits-valid`, puts
+//! it on the x86 ports through vm-device's `IoManager`, and reads the file
+//! directory back as a guest would: select 0x19 at port 0x510, then read
+//! bytes from port 0x511.
+//!
+//! Run with `cargo run -p fw-cfg-device --example print_directory`.
+
+use std::sync::{Arc, Mutex};
+
+use fw_cfg_device::abi::{self, FileDirEntry};
+use fw_cfg_device::{FwCfgBuilder, FwCfgPio, PhysBitsConfig};
+use vm_device::bus::{PioAddress, PioRange};
+use vm_device::device_manager::{IoManager, PioManager};
+use vm_memory::{GuestAddress, GuestMemoryMmap};
+
+/// The host's MAXPHYADDR: from KVM if available, else the CPUID instruction.
+fn host_phys_bits() -> (u8, &'static str) {
+    #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+    {
+        if let Ok(kvm) = kvm_ioctls::Kvm::new() {
+            if let Ok(bits) = PhysBitsConfig::host_phys_bits_from_kvm(&kvm) {
+                return (bits, "KVM_GET_SUPPORTED_CPUID");
+            }
+        }
+        if let Some(bits) = fw_cfg_device::phys_bits::host_phys_bits_from_cpuid_instruction() {
+            return (bits, "cpuid instruction");
+        }
+    }
+    (abi::CONSERVATIVE_PHYS_BITS, "fallback")
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mem = Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(
+        GuestAddress(0),
+        0x10_0000,
+    )])?);
+
+    let (host_bits, source) = host_phys_bits();
+    let phys_bits = PhysBitsConfig::host_phys_bits(host_bits);
+
+    let mut builder = FwCfgBuilder::new();
+    builder.ram_size(0x10_0000).nb_cpus(1).max_cpus(1);
+    builder
+        .add_file("opt/org.example/greeting", b"hello, guest\n".to_vec())?
+        .add_file("bootorder", b"/rom@genroms/linuxboot_dma.bin\n".to_vec())?
+        .boot_fail_wait(u32::MAX)?;
+    phys_bits.add_to(&mut builder)?;
+
+    let dev = Arc::new(Mutex::new(FwCfgPio::new(builder.build(mem))));
+    let mut io = IoManager::new();
+    io.register_pio(
+        PioRange::new(PioAddress(abi::PIO_SELECTOR_PORT), abi::PIO_WINDOW_SIZE)?,
+        dev,
+    )?;
+
+    // From here on, only port accesses: what a guest can do.
+    let select = |key: u16| io.pio_write(PioAddress(abi::PIO_SELECTOR_PORT), &key.to_le_bytes());
+    let read = |buf: &mut [u8]| -> Result<(), vm_device::bus::Error> {
+        for b in buf.iter_mut() {
+            let mut one = [0u8];
+            io.pio_read(PioAddress(abi::PIO_DATA_PORT), &mut one)?;
+            *b = one[0];
+        }
+        Ok(())
+    };
+
+    select(abi::KEY_SIGNATURE)?;
+    let mut sig = [0u8; 4];
+    read(&mut sig)?;
+    select(abi::KEY_ID)?;
+    let mut id = [0u8; 4];
+    read(&mut id)?;
+    println!(
+        "signature {:?}, id {:#x}",
+        String::from_utf8_lossy(&sig),
+        u32::from_le_bytes(id)
+    );
+
+    select(abi::KEY_FILE_DIR)?;
+    let mut count = [0u8; 4];
+    read(&mut count)?;
+    let count = u32::from_be_bytes(count);
+    println!("{count} files:");
+    println!("{:>6}  {:>8}  name", "select", "size");
+    let mut entries = Vec::new();
+    for _ in 0..count {
+        let mut raw = [0u8; abi::FILE_DIR_ENTRY_SIZE];
+        read(&mut raw)?;
+        let e = FileDirEntry::from_be_bytes(&raw);
+        let name =
+            String::from_utf8_lossy(e.name_bytes().unwrap_or(b"<unterminated>")).into_owned();
+        println!("{:#06x}  {:>8}  {}", e.select, e.size, name);
+        entries.push((name, e));
+    }
+
+    if let Some((_, e)) = entries.iter().find(|(n, _)| n == abi::PHYS_BITS_FILE_NAME) {
+        select(e.select)?;
+        let mut raw = vec![0u8; e.size as usize];
+        read(&mut raw)?;
+        match abi::PhysBitsFile::parse(&raw) {
+            Ok(f) => println!(
+                "{}: {:02x?} -> version {}, valid {}, phys bits {}, guest phys bits {} (host {} from {})",
+                abi::PHYS_BITS_FILE_NAME,
+                raw,
+                f.version,
+                f.valid,
+                f.phys_bits,
+                f.guest_phys_bits,
+                host_bits,
+                source
+            ),
+            Err(e) => println!("{}: corrupt: {e}", abi::PHYS_BITS_FILE_NAME),
+        }
+    }
+    Ok(())
+}

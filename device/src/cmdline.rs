@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! QEMU's `-fw_cfg` command-line syntax.
+//!
+//! ```text
+//! -fw_cfg [name=]opt/com.example/blob,file=./blob.bin
+//! -fw_cfg [name=]opt/com.example/text,string=hello
+//! ```
+//!
+//! The value of `-fw_cfg` is a QEMU option string: comma-separated
+//! `key=value` pairs, where `,,` inside a value stands for a literal comma,
+//! the first element may omit `name=`, a later `key=` overrides an earlier
+//! one, and `id=` is accepted and ignored. The validation is QEMU's:
+//!
+//! - `name` is required and non-empty, and at most 55 bytes;
+//! - exactly one of `file=` and `string=` is non-empty (an empty value
+//!   counts as absent);
+//! - `string=` contents are stored without a terminating NUL;
+//! - `gen_id=` is recognised but not supported (it names a QEMU object);
+//! - names should start with `opt/` (QEMU warns otherwise, and so does
+//!   [`FwCfgOption::warnings`]; the option is still accepted).
+//!
+//! Where this parser is stricter than QEMU: an unknown key is an error in
+//! both, but a bare word after the first element (`string` without `=`),
+//! which QEMU reads as the boolean `string=on`, is an error here, because
+//! for `-fw_cfg` it can only be a typing mistake.
+
+use std::path::PathBuf;
+
+use crate::abi::FILE_NAME_MAX_LEN;
+use crate::error::{Error, Result};
+
+/// Where the contents of a `-fw_cfg` item come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FwCfgContent {
+    /// `file=PATH`: the file's bytes, read when the item is added.
+    File(PathBuf),
+    /// `string=TEXT`: the text, without a NUL.
+    String(String),
+}
+
+/// One parsed `-fw_cfg` option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FwCfgOption {
+    /// The file name in the fw_cfg directory.
+    pub name: String,
+    /// Its contents.
+    pub content: FwCfgContent,
+}
+
+impl FwCfgOption {
+    /// QEMU's warning-level findings: currently only a name outside the
+    /// `opt/` namespace reserved for users.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.name.starts_with("opt/") {
+            Vec::new()
+        } else {
+            vec![format!(
+                "externally provided fw_cfg item names should be prefixed with \"opt/\": {}",
+                self.name
+            )]
+        }
+    }
+}
+
+/// Splits a QEMU option string into `(key, value)` pairs.
+fn split_options(s: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    let mut first = true;
+    while !rest.is_empty() {
+        let eq = rest.find('=');
+        let comma = rest.find(',');
+        let (key, value_text) = match eq {
+            Some(e) if comma.is_none_or(|c| e < c) => (&rest[..e], &rest[e + 1..]),
+            // The implied first option: the whole element is the name.
+            _ if first => ("name", rest),
+            _ => {
+                let key = &rest[..comma.unwrap_or(rest.len())];
+                return Err(Error::Cmdline(format!(
+                    "parameter '{key}' has no value (expected {key}=...)"
+                )));
+            }
+        };
+        let (value, after) = parse_value(value_text);
+        out.push((key.to_string(), value));
+        rest = after;
+        first = false;
+    }
+    Ok(out)
+}
+
+/// Reads a value up to a single `,` (`,,` is a literal comma); returns the
+/// value and the text after the separator.
+fn parse_value(s: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut iter = s.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        if c == ',' {
+            if iter.next_if(|&(_, c)| c == ',').is_some() {
+                value.push(',');
+                continue;
+            }
+            return (value, &s[i + 1..]);
+        }
+        value.push(c);
+    }
+    (value, "")
+}
+
+/// Parses the value of a QEMU `-fw_cfg` option.
+///
+/// ```
+/// use fw_cfg_device::cmdline::{parse_fw_cfg_option, FwCfgContent};
+///
+/// let o = parse_fw_cfg_option("name=opt/greeting,string=hello,, world").unwrap();
+/// assert_eq!(o.name, "opt/greeting");
+/// assert_eq!(o.content, FwCfgContent::String("hello, world".into()));
+/// let o = parse_fw_cfg_option("opt/blob,file=/tmp/blob").unwrap();
+/// assert_eq!(o.content, FwCfgContent::File("/tmp/blob".into()));
+/// assert!(parse_fw_cfg_option("name=opt/x").is_err());
+/// ```
+pub fn parse_fw_cfg_option(s: &str) -> Result<FwCfgOption> {
+    let mut name = None;
+    let mut file = None;
+    let mut string = None;
+    let mut gen_id = None;
+    for (key, value) in split_options(s)? {
+        match key.as_str() {
+            "name" => name = Some(value),
+            "file" => file = Some(value),
+            "string" => string = Some(value),
+            "gen_id" => gen_id = Some(value),
+            "id" => {}
+            other => {
+                return Err(Error::Cmdline(format!("invalid parameter '{other}'")));
+            }
+        }
+    }
+    let nonempty = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    let sources = [&file, &string, &gen_id]
+        .into_iter()
+        .filter(|v| nonempty(v))
+        .count();
+    let name = match name {
+        Some(n) if !n.is_empty() && sources == 1 => n,
+        _ => {
+            return Err(Error::Cmdline(
+                "name, plus exactly one of file, string and gen_id, are needed".into(),
+            ));
+        }
+    };
+    if name.len() > FILE_NAME_MAX_LEN {
+        return Err(Error::Cmdline(format!(
+            "name too long (max. {FILE_NAME_MAX_LEN} char)"
+        )));
+    }
+    if name.contains('\0') {
+        return Err(Error::Cmdline("name contains a NUL byte".into()));
+    }
+    let content = if let Some(s) = string.filter(|s| !s.is_empty()) {
+        FwCfgContent::String(s)
+    } else if let Some(f) = file.filter(|f| !f.is_empty()) {
+        FwCfgContent::File(PathBuf::from(f))
+    } else {
+        return Err(Error::Cmdline(
+            "gen_id= is not supported: it names a QEMU object".into(),
+        ));
+    };
+    Ok(FwCfgOption { name, content })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> FwCfgOption {
+        parse_fw_cfg_option(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> String {
+        match parse_fw_cfg_option(s) {
+            Ok(o) => panic!("{s} parsed as {o:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn accepted_forms() {
+        assert_eq!(
+            ok("name=opt/a,file=/x/y"),
+            FwCfgOption {
+                name: "opt/a".into(),
+                content: FwCfgContent::File("/x/y".into())
+            }
+        );
+        assert_eq!(ok("opt/a,string=v").name, "opt/a");
+        assert_eq!(ok("string=v,name=opt/a").name, "opt/a");
+        assert_eq!(
+            ok("name=opt/a,string=a,,b,,").content,
+            FwCfgContent::String("a,b,".into())
+        );
+        assert_eq!(ok("opt/a,,b,string=x").name, "opt/a,b");
+        // Later keys override earlier ones; empty values count as absent.
+        assert_eq!(
+            ok("name=opt/a,string=1,string=2").content,
+            FwCfgContent::String("2".into())
+        );
+        assert_eq!(
+            ok("name=opt/a,file=,string=s").content,
+            FwCfgContent::String("s".into())
+        );
+        assert_eq!(ok("id=x1,name=opt/a,string=s").name, "opt/a");
+        assert_eq!(
+            ok("name=opt/a,string==").content,
+            FwCfgContent::String("=".into())
+        );
+        assert_eq!(
+            ok(&format!("name=opt/{},string=s", "x".repeat(51)))
+                .name
+                .len(),
+            55
+        );
+    }
+
+    #[test]
+    fn rejected_forms() {
+        let needed = "exactly one of file, string and gen_id";
+        assert!(err("").contains(needed));
+        assert!(err("name=opt/a").contains(needed));
+        assert!(err("name=,string=x").contains(needed));
+        assert!(err("string=x").contains(needed));
+        assert!(err("name=opt/a,file=f,string=s").contains(needed));
+        assert!(err("name=opt/a,string=").contains(needed));
+        assert!(err("name=opt/a,string=s,bogus=1").contains("invalid parameter 'bogus'"));
+        assert!(err("name=opt/a,string").contains("has no value"));
+        assert!(err(&format!("name=opt/{},string=s", "x".repeat(52))).contains("name too long"));
+        assert!(err("name=opt/a,gen_id=g").contains("gen_id"));
+        assert!(err("name=opt/a,gen_id=g,string=s").contains(needed));
+    }
+
+    #[test]
+    fn opt_prefix_is_a_warning() {
+        assert!(ok("name=opt/a,string=s").warnings().is_empty());
+        let w = ok("name=etc/a,string=s").warnings();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("opt/"));
+    }
+}

@@ -1,0 +1,568 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! One configuration for both "the physical address size is valid"
+//! channels.
+//!
+//! A [`PhysBitsConfig`] holds the host's MAXPHYADDR, the width advertised to
+//! the guest in CPUID 0x80000008 EAX\[7:0\], an optional guest-physical width
+//! for EAX\[23:16\], and whether the advertised width is valid (backed by the
+//! host). From that one value it
+//!
+//! 1. patches a `kvm_bindings::CpuId` ([`PhysBitsConfig::patch_cpuid`],
+//!    feature `kvm`, x86-64 only): the KVM features leaf's EDX bit 1
+//!    (`KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID`) and 0x80000008 EAX; and
+//! 2. renders the `etc/phys-bits-valid` fw_cfg file
+//!    ([`PhysBitsConfig::file_bytes`], [`PhysBitsConfig::add_to`]).
+//!
+//! Each channel can be switched off on its own, but both always carry the
+//! same width and the same verdict: there is no way to give them different
+//! values.
+//!
+//! # Validity
+//!
+//! The modes mirror QEMU's x86 CPU options:
+//!
+//! - [`host_phys_bits`](PhysBitsConfig::host_phys_bits) (`host-phys-bits=on`):
+//!   the guest sees the host's width; valid.
+//! - [`legacy_default`](PhysBitsConfig::legacy_default) (QEMU's historical
+//!   default without `host-phys-bits`): the guest sees 40 bits whatever the
+//!   host has; valid only when the host really has 40.
+//! - [`explicit`](PhysBitsConfig::explicit) (`phys-bits=N`): valid iff
+//!   `32 <= N <= host`. QEMU refuses widths outside 32..=52 and warns when
+//!   `N` differs from the host; a width above the host's promises addresses
+//!   the host cannot map (invalid), while a smaller one is safe because the
+//!   guest only uses addresses the host can map.
+//!
+//! In every mode the configuration is also invalid when a width is out of
+//! range (physical width 0 or above 64) or the guest-physical width exceeds
+//! the physical width.
+
+use crate::abi::{PHYS_BITS_FILE_NAME, PHYS_BITS_FILE_V1_SIZE, PhysBitsFile};
+use crate::builder::FwCfgBuilder;
+use crate::error::{Error, Result};
+
+/// The width QEMU advertised by default before `host-phys-bits`.
+pub const LEGACY_DEFAULT_PHYS_BITS: u8 = 40;
+/// The smallest width QEMU accepts for `phys-bits`.
+pub const MIN_EXPLICIT_PHYS_BITS: u8 = 32;
+
+/// How the advertised width was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhysBitsMode {
+    /// The host's own width.
+    HostPhysBits,
+    /// QEMU's historical fixed 40 bits.
+    LegacyDefault,
+    /// A width chosen by the user.
+    Explicit,
+}
+
+/// The phys-bits statement for both channels. See the [module
+/// documentation](self).
+///
+/// ```
+/// use fw_cfg_device::phys_bits::PhysBitsConfig;
+///
+/// let c = PhysBitsConfig::host_phys_bits(39).with_guest_phys_bits(37);
+/// assert!(c.valid());
+/// assert_eq!(c.file_bytes(), [1, 1, 39, 37, 0, 0, 0, 0]);
+/// assert!(!PhysBitsConfig::legacy_default(46).valid());
+/// assert!(PhysBitsConfig::explicit(46, 40).valid());
+/// assert!(!PhysBitsConfig::explicit(39, 40).valid());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhysBitsConfig {
+    mode: PhysBitsMode,
+    host_phys_bits: u8,
+    phys_bits: u8,
+    guest_phys_bits: u8,
+    cpuid_hint: bool,
+    fw_cfg_file: bool,
+}
+
+impl PhysBitsConfig {
+    fn new(mode: PhysBitsMode, host_phys_bits: u8, phys_bits: u8) -> Self {
+        PhysBitsConfig {
+            mode,
+            host_phys_bits,
+            phys_bits,
+            guest_phys_bits: 0,
+            cpuid_hint: true,
+            fw_cfg_file: true,
+        }
+    }
+
+    /// Advertise the host's width (valid). Both channels on.
+    pub fn host_phys_bits(host_phys_bits: u8) -> Self {
+        Self::new(PhysBitsMode::HostPhysBits, host_phys_bits, host_phys_bits)
+    }
+
+    /// Advertise QEMU's legacy 40 bits (valid only if the host has 40).
+    /// Both channels on.
+    pub fn legacy_default(host_phys_bits: u8) -> Self {
+        Self::new(
+            PhysBitsMode::LegacyDefault,
+            host_phys_bits,
+            LEGACY_DEFAULT_PHYS_BITS,
+        )
+    }
+
+    /// Advertise `phys_bits` (valid iff `32 <= phys_bits <= host`). Both
+    /// channels on.
+    pub fn explicit(host_phys_bits: u8, phys_bits: u8) -> Self {
+        Self::new(PhysBitsMode::Explicit, host_phys_bits, phys_bits)
+    }
+
+    /// Also advertise a guest-physical width (CPUID 0x80000008 EAX\[23:16\]
+    /// and byte 3 of the file); 0 for none.
+    pub fn with_guest_phys_bits(mut self, guest_phys_bits: u8) -> Self {
+        self.guest_phys_bits = guest_phys_bits;
+        self
+    }
+
+    /// Switches the CPUID hint channel on or off. Off, the hint bit is
+    /// cleared; the widths in 0x80000008 are still written.
+    pub fn with_cpuid_hint(mut self, on: bool) -> Self {
+        self.cpuid_hint = on;
+        self
+    }
+
+    /// Switches the `etc/phys-bits-valid` file channel on or off.
+    pub fn with_fw_cfg_file(mut self, on: bool) -> Self {
+        self.fw_cfg_file = on;
+        self
+    }
+
+    /// The mode the configuration was made in.
+    pub fn mode(&self) -> PhysBitsMode {
+        self.mode
+    }
+
+    /// The host's MAXPHYADDR.
+    pub fn host_bits(&self) -> u8 {
+        self.host_phys_bits
+    }
+
+    /// The width advertised to the guest.
+    pub fn phys_bits(&self) -> u8 {
+        self.phys_bits
+    }
+
+    /// The guest-physical width advertised (0 for none).
+    pub fn guest_phys_bits(&self) -> u8 {
+        self.guest_phys_bits
+    }
+
+    /// Whether the CPUID hint channel is on.
+    pub fn cpuid_hint(&self) -> bool {
+        self.cpuid_hint
+    }
+
+    /// Whether the fw_cfg file channel is on.
+    pub fn fw_cfg_file(&self) -> bool {
+        self.fw_cfg_file
+    }
+
+    fn widths_in_range(&self) -> bool {
+        (1..=64).contains(&self.phys_bits)
+            && (1..=64).contains(&self.host_phys_bits)
+            && self.guest_phys_bits <= self.phys_bits
+    }
+
+    /// Whether the advertised width is backed by the host (see the module
+    /// documentation for each mode's rule).
+    pub fn valid(&self) -> bool {
+        self.widths_in_range()
+            && match self.mode {
+                PhysBitsMode::HostPhysBits => self.phys_bits == self.host_phys_bits,
+                PhysBitsMode::LegacyDefault => self.host_phys_bits == LEGACY_DEFAULT_PHYS_BITS,
+                PhysBitsMode::Explicit => {
+                    (MIN_EXPLICIT_PHYS_BITS..=self.host_phys_bits).contains(&self.phys_bits)
+                }
+            }
+    }
+
+    /// The statement the file channel carries.
+    pub fn file(&self) -> PhysBitsFile {
+        PhysBitsFile::new(self.valid(), self.phys_bits, self.guest_phys_bits)
+    }
+
+    /// The bytes of `etc/phys-bits-valid`.
+    pub fn file_bytes(&self) -> [u8; PHYS_BITS_FILE_V1_SIZE] {
+        self.file().to_bytes()
+    }
+
+    /// Rejects widths neither channel can carry.
+    fn check_encodable(&self) -> Result<()> {
+        if !(1..=64).contains(&self.phys_bits) {
+            return Err(Error::InvalidPhysBits(self.phys_bits));
+        }
+        if self.guest_phys_bits > 64 {
+            return Err(Error::InvalidPhysBits(self.guest_phys_bits));
+        }
+        Ok(())
+    }
+
+    /// Adds `etc/phys-bits-valid` to `builder` when the file channel is on.
+    pub fn add_to(&self, builder: &mut FwCfgBuilder) -> Result<()> {
+        if self.fw_cfg_file {
+            self.check_encodable()?;
+            builder.add_file(PHYS_BITS_FILE_NAME, self.file_bytes().to_vec())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+mod cpuid {
+    use super::*;
+    use crate::abi::{
+        CPUID_ADDRESS_SIZES_LEAF, CPUID_HYPERVISOR_BASE, CPUID_HYPERVISOR_END,
+        CPUID_HYPERVISOR_STEP, KVM_FEATURES_LEAF_OFFSET, KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID,
+        KVM_SIGNATURE, cpuid_phys_bits,
+    };
+    use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_cpuid_entry2};
+    use kvm_ioctls::Kvm;
+
+    fn is_kvm_signature(e: &kvm_cpuid_entry2) -> bool {
+        let mut sig = [0u8; 12];
+        sig[0..4].copy_from_slice(&e.ebx.to_le_bytes());
+        sig[4..8].copy_from_slice(&e.ecx.to_le_bytes());
+        sig[8..12].copy_from_slice(&e.edx.to_le_bytes());
+        sig == KVM_SIGNATURE
+    }
+
+    /// The KVM base leaf: the lowest of 0x40000000, 0x40000100, ...
+    /// carrying `KVMKVMKVM\0\0\0`, as the guest's scan finds it.
+    pub(super) fn kvm_base(entries: &[kvm_cpuid_entry2]) -> Option<u32> {
+        (CPUID_HYPERVISOR_BASE..CPUID_HYPERVISOR_END)
+            .step_by(CPUID_HYPERVISOR_STEP as usize)
+            .find(|&base| {
+                entries
+                    .iter()
+                    .any(|e| e.function == base && is_kvm_signature(e))
+            })
+    }
+
+    /// The host's MAXPHYADDR from the CPUID instruction, if the CPU has
+    /// leaf 0x80000008.
+    pub fn host_phys_bits_from_cpuid_instruction() -> Option<u8> {
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID is available on every x86-64 CPU, and leaf
+        // 0x80000000 is valid on all of them.
+        let max = unsafe { core::arch::x86_64::__cpuid(0x8000_0000) }.eax;
+        if max < CPUID_ADDRESS_SIZES_LEAF {
+            return None;
+        }
+        #[allow(unused_unsafe)]
+        // SAFETY: as above; the leaf exists, as checked against the maximum.
+        let eax = unsafe { core::arch::x86_64::__cpuid(CPUID_ADDRESS_SIZES_LEAF) }.eax;
+        Some(cpuid_phys_bits(eax)).filter(|&b| b != 0)
+    }
+
+    impl PhysBitsConfig {
+        /// The host's MAXPHYADDR as KVM reports it
+        /// (`KVM_GET_SUPPORTED_CPUID` leaf 0x80000008 EAX\[7:0\]), falling back
+        /// to the CPUID instruction when KVM's answer lacks the leaf or
+        /// the ioctl fails.
+        pub fn host_phys_bits_from_kvm(kvm: &Kvm) -> Result<u8> {
+            let from_kvm = kvm
+                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+                .map_err(Error::Kvm)
+                .map(|c| {
+                    c.as_slice()
+                        .iter()
+                        .find(|e| e.function == CPUID_ADDRESS_SIZES_LEAF)
+                        .map(|e| cpuid_phys_bits(e.eax))
+                        .filter(|&b| b != 0)
+                });
+            match from_kvm {
+                Ok(Some(bits)) => Ok(bits),
+                Ok(None) => host_phys_bits_from_cpuid_instruction()
+                    .ok_or(Error::MissingCpuidLeaf(CPUID_ADDRESS_SIZES_LEAF)),
+                Err(e) => host_phys_bits_from_cpuid_instruction().ok_or(e),
+            }
+        }
+
+        /// Patches `cpuid` for the CPUID channel: the KVM features leaf
+        /// (base + 1, the base found by scanning for the KVM signature) gets
+        /// EDX bit 1 set iff the configuration is valid and the hint channel
+        /// is on, cleared otherwise; leaf 0x80000008 gets EAX\[7:0\] = the
+        /// advertised width and EAX\[23:16\] = the guest-physical width (other
+        /// bits kept). Fails, changing nothing, when a leaf is missing or a
+        /// width cannot be encoded.
+        pub fn patch_cpuid(&self, cpuid: &mut CpuId) -> Result<()> {
+            self.check_encodable()?;
+            let entries = cpuid.as_mut_slice();
+            let base = kvm_base(entries).ok_or(Error::NoKvmSignature)?;
+            let features = base + KVM_FEATURES_LEAF_OFFSET;
+            for leaf in [features, CPUID_ADDRESS_SIZES_LEAF] {
+                if !entries.iter().any(|e| e.function == leaf) {
+                    return Err(Error::MissingCpuidLeaf(leaf));
+                }
+            }
+            let hint = self.valid() && self.cpuid_hint;
+            for e in entries.iter_mut() {
+                if e.function == features {
+                    if hint {
+                        e.edx |= KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID;
+                    } else {
+                        e.edx &= !KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID;
+                    }
+                } else if e.function == CPUID_ADDRESS_SIZES_LEAF {
+                    e.eax = (e.eax & !0x00ff_00ff)
+                        | u32::from(self.phys_bits)
+                        | (u32::from(self.guest_phys_bits) << 16);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+pub use cpuid::host_phys_bits_from_cpuid_instruction;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_validity() {
+        assert!(PhysBitsConfig::host_phys_bits(39).valid());
+        assert!(PhysBitsConfig::host_phys_bits(52).valid());
+        assert!(PhysBitsConfig::legacy_default(40).valid());
+        assert!(!PhysBitsConfig::legacy_default(39).valid());
+        assert!(!PhysBitsConfig::legacy_default(46).valid());
+        assert_eq!(PhysBitsConfig::legacy_default(46).phys_bits(), 40);
+        assert!(PhysBitsConfig::explicit(46, 46).valid());
+        assert!(PhysBitsConfig::explicit(46, 36).valid());
+        assert!(!PhysBitsConfig::explicit(39, 40).valid());
+        assert!(!PhysBitsConfig::explicit(46, 31).valid());
+        assert!(!PhysBitsConfig::explicit(46, 0).valid());
+        assert!(!PhysBitsConfig::host_phys_bits(0).valid());
+        assert!(!PhysBitsConfig::host_phys_bits(65).valid());
+        assert!(
+            !PhysBitsConfig::host_phys_bits(39)
+                .with_guest_phys_bits(40)
+                .valid()
+        );
+        assert!(
+            PhysBitsConfig::host_phys_bits(52)
+                .with_guest_phys_bits(48)
+                .valid()
+        );
+        let c = PhysBitsConfig::explicit(46, 40)
+            .with_cpuid_hint(false)
+            .with_fw_cfg_file(false);
+        assert_eq!(c.mode(), PhysBitsMode::Explicit);
+        assert_eq!(
+            (c.host_bits(), c.cpuid_hint(), c.fw_cfg_file()),
+            (46, false, false)
+        );
+    }
+
+    #[test]
+    fn file_bytes() {
+        assert_eq!(
+            PhysBitsConfig::host_phys_bits(39)
+                .with_guest_phys_bits(37)
+                .file_bytes(),
+            [1, 1, 39, 37, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            PhysBitsConfig::legacy_default(46).file_bytes(),
+            [1, 0, 40, 0, 0, 0, 0, 0]
+        );
+        let f = PhysBitsConfig::explicit(46, 44).file();
+        assert_eq!(PhysBitsFile::parse(&f.to_bytes()), Ok(f));
+    }
+
+    #[test]
+    fn add_to_builder() {
+        use vm_memory::{GuestAddress, GuestMemoryMmap};
+        let m = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
+        let mut b = FwCfgBuilder::new();
+        PhysBitsConfig::host_phys_bits(46).add_to(&mut b).unwrap();
+        let dev = b.build(&m);
+        let key = dev.file_key(PHYS_BITS_FILE_NAME).unwrap();
+        assert_eq!(dev.item_bytes(key).unwrap(), [1, 1, 46, 0, 0, 0, 0, 0]);
+
+        let mut b = FwCfgBuilder::new();
+        PhysBitsConfig::host_phys_bits(46)
+            .with_fw_cfg_file(false)
+            .add_to(&mut b)
+            .unwrap();
+        assert_eq!(b.file_count(), 0);
+        assert!(matches!(
+            PhysBitsConfig::explicit(46, 0).add_to(&mut b),
+            Err(Error::InvalidPhysBits(0))
+        ));
+        // Twice is a duplicate.
+        PhysBitsConfig::host_phys_bits(46).add_to(&mut b).unwrap();
+        assert!(matches!(
+            PhysBitsConfig::host_phys_bits(46).add_to(&mut b),
+            Err(Error::DuplicateName(_))
+        ));
+    }
+
+    #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+    mod cpuid {
+        use super::super::*;
+        use crate::abi::*;
+        use kvm_bindings::{CpuId, kvm_cpuid_entry2};
+
+        fn entry(function: u32, eax: u32, ebx: u32, ecx: u32, edx: u32) -> kvm_cpuid_entry2 {
+            kvm_cpuid_entry2 {
+                function,
+                eax,
+                ebx,
+                ecx,
+                edx,
+                ..Default::default()
+            }
+        }
+
+        fn sig_entry(base: u32) -> kvm_cpuid_entry2 {
+            let w = |i: usize| u32::from_le_bytes(KVM_SIGNATURE[i..i + 4].try_into().unwrap());
+            entry(base, base + 1, w(0), w(4), w(8))
+        }
+
+        fn cpuid(base: u32) -> CpuId {
+            CpuId::from_entries(&[
+                entry(0, 0xd, 0, 0, 0),
+                sig_entry(base),
+                entry(base + 1, 0x1234, 0, 0, KVM_HINTS_REALTIME),
+                entry(0x8000_0008, 0x0100_3030, 0, 0, 0),
+            ])
+            .unwrap()
+        }
+
+        fn leaf(c: &CpuId, f: u32) -> kvm_cpuid_entry2 {
+            *c.as_slice().iter().find(|e| e.function == f).unwrap()
+        }
+
+        #[test]
+        fn valid_sets_hint_and_widths() {
+            let mut c = cpuid(CPUID_HYPERVISOR_BASE);
+            PhysBitsConfig::host_phys_bits(39)
+                .with_guest_phys_bits(37)
+                .patch_cpuid(&mut c)
+                .unwrap();
+            let f = leaf(&c, 0x4000_0001);
+            assert_eq!(
+                f.edx,
+                KVM_HINTS_REALTIME | KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID
+            );
+            assert_eq!(f.eax, 0x1234);
+            // Bits 15:8 and 31:24 are kept.
+            assert_eq!(leaf(&c, 0x8000_0008).eax, 0x0125_3027);
+        }
+
+        #[test]
+        fn invalid_or_hint_off_clears_the_bit() {
+            let mut c = cpuid(CPUID_HYPERVISOR_BASE);
+            PhysBitsConfig::host_phys_bits(46)
+                .patch_cpuid(&mut c)
+                .unwrap();
+            PhysBitsConfig::legacy_default(46)
+                .patch_cpuid(&mut c)
+                .unwrap();
+            assert_eq!(leaf(&c, 0x4000_0001).edx, KVM_HINTS_REALTIME);
+            assert_eq!(cpuid_phys_bits(leaf(&c, 0x8000_0008).eax), 40);
+            PhysBitsConfig::host_phys_bits(46)
+                .patch_cpuid(&mut c)
+                .unwrap();
+            PhysBitsConfig::host_phys_bits(46)
+                .with_cpuid_hint(false)
+                .patch_cpuid(&mut c)
+                .unwrap();
+            assert_eq!(leaf(&c, 0x4000_0001).edx, KVM_HINTS_REALTIME);
+            assert_eq!(cpuid_phys_bits(leaf(&c, 0x8000_0008).eax), 46);
+        }
+
+        #[test]
+        fn kvm_base_found_by_scan() {
+            // Hyper-V style: something else at 0x40000000, KVM at 0x40000100.
+            let mut c = CpuId::from_entries(&[
+                entry(0x4000_0000, 0x4000_0005, 0x7263_694d, 0, 0),
+                entry(0x4000_0001, 0, 0, 0, 0),
+                sig_entry(0x4000_0100),
+                entry(0x4000_0101, 0, 0, 0, 0),
+                entry(0x8000_0008, 0x3030, 0, 0, 0),
+            ])
+            .unwrap();
+            PhysBitsConfig::host_phys_bits(48)
+                .patch_cpuid(&mut c)
+                .unwrap();
+            assert_eq!(
+                leaf(&c, 0x4000_0101).edx,
+                KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID
+            );
+            assert_eq!(leaf(&c, 0x4000_0001).edx, 0);
+        }
+
+        #[test]
+        fn missing_leaves_are_errors_and_change_nothing() {
+            let mut c = CpuId::from_entries(&[entry(0x8000_0008, 0x3030, 0, 0, 0)]).unwrap();
+            assert!(matches!(
+                PhysBitsConfig::host_phys_bits(39).patch_cpuid(&mut c),
+                Err(Error::NoKvmSignature)
+            ));
+            let mut c = CpuId::from_entries(&[
+                sig_entry(CPUID_HYPERVISOR_BASE),
+                entry(0x8000_0008, 0x3030, 0, 0, 0),
+            ])
+            .unwrap();
+            assert!(matches!(
+                PhysBitsConfig::host_phys_bits(39).patch_cpuid(&mut c),
+                Err(Error::MissingCpuidLeaf(0x4000_0001))
+            ));
+            let mut c = CpuId::from_entries(&[
+                sig_entry(CPUID_HYPERVISOR_BASE),
+                entry(0x4000_0001, 0, 0, 0, 0),
+            ])
+            .unwrap();
+            assert!(matches!(
+                PhysBitsConfig::host_phys_bits(39).patch_cpuid(&mut c),
+                Err(Error::MissingCpuidLeaf(0x8000_0008))
+            ));
+            let mut c = cpuid(CPUID_HYPERVISOR_BASE);
+            let before = c.clone();
+            assert!(PhysBitsConfig::explicit(46, 0).patch_cpuid(&mut c).is_err());
+            assert_eq!(c, before);
+        }
+
+        #[test]
+        fn channels_agree() {
+            for cfg in [
+                PhysBitsConfig::host_phys_bits(39).with_guest_phys_bits(37),
+                PhysBitsConfig::legacy_default(46),
+                PhysBitsConfig::legacy_default(40),
+                PhysBitsConfig::explicit(46, 44),
+                PhysBitsConfig::explicit(39, 40),
+            ] {
+                let mut c = cpuid(CPUID_HYPERVISOR_BASE);
+                cfg.patch_cpuid(&mut c).unwrap();
+                let file = PhysBitsFile::parse(&cfg.file_bytes()).unwrap();
+                let eax = leaf(&c, CPUID_ADDRESS_SIZES_LEAF).eax;
+                assert_eq!(file.phys_bits, cpuid_phys_bits(eax));
+                assert_eq!(file.guest_phys_bits, cpuid_guest_phys_bits(eax));
+                let hint = leaf(&c, 0x4000_0001).edx & KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID != 0;
+                assert_eq!(file.valid, hint);
+            }
+        }
+
+        #[test]
+        fn host_query_falls_back_to_the_instruction() {
+            // Whatever the machine, the instruction answer is plausible.
+            if let Some(bits) = host_phys_bits_from_cpuid_instruction() {
+                assert!((32..=64).contains(&bits));
+            }
+            if let Ok(kvm) = kvm_ioctls::Kvm::new() {
+                let bits = PhysBitsConfig::host_phys_bits_from_kvm(&kvm).unwrap();
+                assert!((32..=64).contains(&bits));
+            }
+        }
+    }
+}
