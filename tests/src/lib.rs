@@ -1,5 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! KVM harness and channel comparison.
+//! KVM harness for the fw_cfg phys-bits project.
+//!
+//! - [`vmm`]: a mini VMM on kvm-ioctls, vm-memory, vm-device, vm-superio
+//!   and linux-loader that boots PVH ELF images, registers the fw_cfg
+//!   device (ports and MMIO) and applies one `PhysBitsConfig` to CPUID and
+//!   the `etc/phys-bits-valid` file;
+//! - [`firmware`]: the PVH test firmware this crate's build script builds,
+//!   and the JSON lines it prints;
+//! - [`matrix`]: the configuration matrix, run as KVM guests;
+//! - [`inproc`]: the same matrix without KVM;
+//! - [`table`]: the comparison table the `compare` command prints.
 
 #![deny(missing_docs)]
+
+pub mod firmware;
+pub mod inproc;
+pub mod matrix;
+pub mod table;
+pub mod vmm;

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! `fw-cfg-vmm`: boots a PVH ELF kernel or firmware under the mini VMM,
+//! with the fw_cfg device and the phys-bits channels. Flags follow QEMU's
+//! names where QEMU has them. Serial output goes to stdout; the exit status
+//! is QEMU's: `(value << 1) | 1` after a write of `value` to the debug-exit
+//! port 0xf4, 0 after `hlt` or a shutdown, 124 on timeout, 2 on a VMM error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+use fw_cfg_device::cmdline::parse_fw_cfg_option;
+use fw_cfg_tests::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
+use fw_cfg_tests::vmm::layout::DEFAULT_MEMORY_MIB;
+use fw_cfg_tests::vmm::{Vm, VmConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    fn on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Mini KVM VMM with the fw_cfg device and the phys-bits channels"
+)]
+struct Args {
+    /// PVH ELF kernel or firmware (default: the test firmware).
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// Initrd, passed as the first PVH module.
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
+    memory: u64,
+    /// fw_cfg item, QEMU syntax: `name=NAME,file=PATH` or
+    /// `name=NAME,string=STR` (repeatable).
+    #[arg(long = "fw-cfg", action = ArgAction::Append)]
+    fw_cfg: Vec<String>,
+    /// Physical address width advertised in CPUID (QEMU's `phys-bits`).
+    #[arg(long)]
+    phys_bits: Option<u8>,
+    /// Advertise the host's width (QEMU's `host-phys-bits=on`).
+    #[arg(long)]
+    host_phys_bits: bool,
+    /// Guest-physical width (CPUID 0x80000008 EAX bits 23..16).
+    #[arg(long)]
+    guest_phys_bits: Option<u8>,
+    /// The CPUID hint channel (KVM features leaf EDX bit 1).
+    #[arg(long, value_enum, default_value = "on")]
+    phys_bits_hint: OnOff,
+    /// The `etc/phys-bits-valid` fw_cfg file channel.
+    #[arg(long, value_enum, default_value = "on")]
+    phys_bits_file: OnOff,
+    /// Do not register the fw_cfg MMIO window.
+    #[arg(long)]
+    no_fw_cfg_mmio: bool,
+    /// Print VM-exit counters on stderr at the end.
+    #[arg(long)]
+    stats: bool,
+    /// Stop the guest after this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut options = Vec::new();
+    for spec in &args.fw_cfg {
+        match parse_fw_cfg_option(spec) {
+            Ok(o) => {
+                for w in o.warnings() {
+                    eprintln!("fw-cfg-vmm: warning: {w}");
+                }
+                options.push(o);
+            }
+            Err(e) => {
+                eprintln!("fw-cfg-vmm: --fw-cfg {spec}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut config = VmConfig::new(
+        args.kernel
+            .clone()
+            .unwrap_or_else(fw_cfg_tests::firmware::path),
+    );
+    config.initrd = args.initrd.clone();
+    config.cmdline = args.cmdline.clone();
+    config.memory_mib = args.memory;
+    config.timeout = (args.timeout > 0).then(|| Duration::from_secs(args.timeout));
+    config.fw_cfg = FwCfgSetup {
+        mmio: !args.no_fw_cfg_mmio,
+        options,
+        phys_bits: PhysBitsSetup {
+            host_phys_bits: args.host_phys_bits,
+            phys_bits: args.phys_bits,
+            guest_phys_bits: args.guest_phys_bits,
+            hint: args.phys_bits_hint.on(),
+            file: args.phys_bits_file.on(),
+            host_override: None,
+        },
+        ..FwCfgSetup::default()
+    };
+
+    let result = Vm::new(&config).and_then(|vm| vm.run(config.timeout));
+    match result {
+        Ok(outcome) => {
+            if args.stats {
+                eprintln!("fw-cfg-vmm: {:?}", outcome.reason);
+                eprint!("{}", outcome.stats);
+            }
+            match outcome.reason.status() {
+                Some(status) => ExitCode::from(u8::try_from(status & 0xff).unwrap_or(u8::MAX)),
+                None => {
+                    eprintln!("fw-cfg-vmm: timeout");
+                    ExitCode::from(124)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("fw-cfg-vmm: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The comparison table.
+//!
+//! One row per configuration: what each channel said, each policy mode's
+//! decision (width and who decided; `!` marks a decision taken with
+//! conflicts listed), whether every fw_cfg transport agreed, then VM exits
+//! and guest kilocycles per channel/transport (`cpuid`, `pio`, `pio-string`
+//! = `rep insb`, `dma`, `mmio`, `mmio-dma`).
+
+use std::fmt::Write;
+
+use crate::firmware::{self, DecisionLine, ResultLine};
+use crate::matrix::{Engine, Outcome};
+
+/// Short names for who decided.
+fn by(decided_by: &str) -> &'static str {
+    match decided_by {
+        "cpuid-hint" => "hint",
+        "fw-cfg-file" => "file",
+        "both-channels" => "both",
+        "heuristic" => "heur",
+        "conservative-default" => "dflt",
+        _ => "?",
+    }
+}
+
+fn decision(d: &DecisionLine) -> String {
+    format!(
+        "{} {}{}",
+        d.phys_bits,
+        by(&d.decided_by),
+        if d.conflicts.is_empty() { "" } else { "!" }
+    )
+}
+
+fn file_said(r: Option<&ResultLine>) -> String {
+    let Some(f) = r.and_then(|r| r.file.as_ref()) else {
+        return "-".into();
+    };
+    match f.state.as_str() {
+        "present" => format!(
+            "{} {}/{}",
+            if f.valid == Some(true) {
+                "valid"
+            } else {
+                "invalid"
+            },
+            f.phys_bits.unwrap_or(0),
+            f.guest_phys_bits.unwrap_or(0)
+        ),
+        "corrupt" => format!("corrupt ({})", f.error.as_deref().unwrap_or("?")),
+        other => other.to_string(),
+    }
+}
+
+/// The columns of the cost part, in order.
+pub const COST_COLUMNS: [&str; 6] = ["cpuid", "pio", "pio-string", "dma", "mmio", "mmio-dma"];
+
+/// Renders the table.
+pub fn render(outcomes: &[Outcome]) -> String {
+    let mut rows: Vec<Vec<String>> = vec![vec![
+        "configuration".into(),
+        "adv".into(),
+        "cpuid hint".into(),
+        "cpuid bits".into(),
+        "file".into(),
+        "strict".into(),
+        "heuristic".into(),
+        "combined".into(),
+        "agree".into(),
+        "exits cpuid/pio/rep/dma/mmio/mdma".into(),
+        "kcycles cpuid/pio/rep/dma/mmio/mdma".into(),
+    ]];
+    for o in outcomes {
+        let r = &o.report.results;
+        let cpuid = r.get("cpuid").and_then(|c| c.cpuid.as_ref());
+        let pio = r.get("pio");
+        let d = pio.and_then(|p| p.decisions.as_ref());
+        let agree = firmware::TRANSPORTS
+            .iter()
+            .filter_map(|t| r.get(*t))
+            .filter(|l| l.available)
+            .all(|l| l.decisions.as_ref() == d);
+        let mut exits = Vec::new();
+        let mut cycles = Vec::new();
+        for t in COST_COLUMNS {
+            let line = r.get(t).filter(|l| l.available);
+            match (line, firmware::transport_phase(t)) {
+                (Some(line), Some(phase)) => {
+                    exits.push(o.stats.phase(phase).total().to_string());
+                    cycles.push(
+                        line.cycles
+                            .map(|c| format!("{}", c / 1000))
+                            .unwrap_or_else(|| "-".into()),
+                    );
+                }
+                _ => {
+                    exits.push("-".into());
+                    cycles.push("-".into());
+                }
+            }
+        }
+        rows.push(vec![
+            o.scenario.label(),
+            format!(
+                "{}{}",
+                o.advertised_phys_bits,
+                if o.config_valid { "" } else { "*" }
+            ),
+            cpuid.map(|c| c.hint.clone()).unwrap_or_else(|| "-".into()),
+            cpuid
+                .map(|c| format!("{}/{}", c.phys_bits, c.guest_phys_bits))
+                .unwrap_or_else(|| "-".into()),
+            file_said(pio),
+            d.map(|d| decision(&d.strict)).unwrap_or_default(),
+            d.map(|d| decision(&d.heuristic)).unwrap_or_default(),
+            d.map(|d| decision(&d.combined)).unwrap_or_default(),
+            if agree { "yes" } else { "NO" }.into(),
+            exits.join("/"),
+            cycles.join("/"),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        if n == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+            let _ = writeln!(out, "{}", "-".repeat(total));
+        }
+    }
+    out
+}
+
+/// The legend printed under the table.
+pub fn legend(engine: Engine, host_phys_bits: u8) -> String {
+    let mut s = format!(
+        "host MAXPHYADDR {host_phys_bits}; adv = width advertised in CPUID (* = not backed by the host)\n\
+         hpb = host-phys-bits (off: QEMU's legacy 40 bits); file: valid = PhysBitsConfig's own file, \
+         invalid = malformed bytes, conflicting = \"valid\" with a width CPUID does not show\n\
+         decisions: width and who decided (hint, file, both, heur = OVMF/SeaBIOS heuristic, \
+         dflt = 36-bit default); ! = conflicts were reported\n\
+         agree = every fw_cfg transport read the same file and decided the same\n"
+    );
+    match engine {
+        Engine::Kvm => s.push_str(
+            "exits = VM exits the mini VMM handled in that phase (CPUID exits stay in the kernel); \
+             kcycles = guest rdtsc deltas / 1000\n",
+        ),
+        Engine::InProcess => s.push_str(
+            "exits = device accesses through the IoManager (one per VM exit a guest would take); \
+             no guest cycles in process\n",
+        ),
+    }
+    s
+}

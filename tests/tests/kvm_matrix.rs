@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The whole configuration matrix, each configuration booted as a KVM guest
+//! running the test firmware under the mini VMM.
+
+mod common;
+
+use fw_cfg_tests::firmware::{self, DecisionLine};
+use fw_cfg_tests::inproc::run_in_process;
+use fw_cfg_tests::matrix::{self, DEFAULT_TIMEOUT, FileCase, Scenario};
+
+/// What strict and combined must decide: `(width, decided_by, rule)`;
+/// `None` for combined means "whatever the heuristic says".
+fn expected(s: &Scenario, host: u8) -> ((u8, &'static str, &'static str), bool) {
+    let config = s.phys_bits_config(host);
+    let (advertised, valid) = (config.phys_bits(), config.valid());
+    let hint_set = s.hint && valid;
+    let strict = match s.file {
+        FileCase::Invalid | FileCase::Conflicting => (36, "conservative-default", "distrusted"),
+        FileCase::Valid if !valid => (36, "fw-cfg-file", "explicit-invalid"),
+        FileCase::Valid if hint_set => (advertised, "both-channels", "explicit-valid"),
+        FileCase::Valid => (advertised, "fw-cfg-file", "explicit-valid"),
+        FileCase::Absent if hint_set => (advertised, "cpuid-hint", "explicit-valid"),
+        FileCase::Absent => (36, "conservative-default", "no-information"),
+    };
+    let silent = s.file == FileCase::Absent && !hint_set;
+    (strict, silent)
+}
+
+fn check(d: &DecisionLine, want: (u8, &str, &str), what: &str) {
+    assert_eq!(
+        (d.phys_bits, d.decided_by.as_str(), d.rule.as_str()),
+        want,
+        "{what}"
+    );
+}
+
+#[test]
+fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
+    if !common::require_kvm() {
+        return;
+    }
+    let host = matrix::host_phys_bits();
+    for s in Scenario::all() {
+        let label = s.label();
+        let o =
+            matrix::run_kvm(&s, host, DEFAULT_TIMEOUT).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let r = &o.report.results;
+        assert!(o.report.done && o.report.panic.is_none(), "{label}");
+
+        // The CPUID channel says what PhysBitsConfig put there.
+        let cpuid = &r["cpuid"];
+        let c = cpuid.cpuid.as_ref().unwrap();
+        assert_eq!(c.phys_bits, o.advertised_phys_bits, "{label}");
+        let hint_set = s.hint && o.config_valid;
+        assert_eq!(c.hint, if hint_set { "set" } else { "clear" }, "{label}");
+
+        let (strict, silent) = expected(&s, host);
+        for t in firmware::TRANSPORTS {
+            let line = &r[t];
+            let what = format!("{label} via {t}");
+            assert!(line.available, "{what}");
+            // What the file channel said.
+            let f = line.file.as_ref().unwrap();
+            match s.file {
+                FileCase::Absent => assert_eq!(f.state, "absent", "{what}"),
+                FileCase::Valid => {
+                    assert_eq!(f.state, "present", "{what}");
+                    assert_eq!(f.valid, Some(o.config_valid), "{what}");
+                    assert_eq!(f.phys_bits, Some(o.advertised_phys_bits), "{what}");
+                }
+                FileCase::Invalid => {
+                    assert_eq!(f.state, "corrupt", "{what}");
+                    assert_eq!(f.error.as_deref(), Some("bad-valid-flag"), "{what}");
+                }
+                FileCase::Conflicting => {
+                    assert_eq!(f.state, "present", "{what}");
+                    assert_ne!(f.phys_bits, Some(o.advertised_phys_bits), "{what}");
+                }
+            }
+            // Decisions: the policy table, and exactly what the host
+            // computes from the same inputs.
+            let d = line.decisions.as_ref().unwrap();
+            check(&d.strict, strict, &format!("{what} strict"));
+            if silent {
+                assert_eq!(d.combined, d.heuristic, "{what} combined");
+            } else {
+                check(&d.combined, strict, &format!("{what} combined"));
+            }
+            assert_eq!(d, &common::host_decisions(cpuid, line), "{what}");
+            let conflicted = matches!(s.file, FileCase::Invalid | FileCase::Conflicting);
+            assert_eq!(
+                !d.strict.conflicts.is_empty(),
+                conflicted || (s.file == FileCase::Valid && o.config_valid && !s.hint),
+                "{what}"
+            );
+        }
+
+        // Exits: CPUID never leaves the kernel; port I/O, DMA and MMIO
+        // cost exactly the device accesses the reader makes (the in-process
+        // run counts them one by one).
+        assert_eq!(o.stats.phase(firmware::phase::CPUID).total(), 0, "{label}");
+        let inproc = run_in_process(&s, host).unwrap();
+        for t in ["pio", "dma", "mmio", "mmio-dma"] {
+            let phase = firmware::transport_phase(t).unwrap();
+            assert_eq!(
+                o.stats.phase(phase).total(),
+                inproc.stats.phase(phase).total(),
+                "{label}: {t} exits"
+            );
+        }
+        let phase = |t| o.stats.phase(firmware::transport_phase(t).unwrap());
+        assert_eq!(phase("pio").mmio(), 0, "{label}");
+        assert_eq!(phase("mmio").pio(), 0, "{label}");
+        assert!(phase("dma").total() < phase("pio").total(), "{label}");
+        assert!(phase("mmio-dma").total() < phase("mmio").total(), "{label}");
+        assert!(
+            phase("pio-string").total() <= phase("pio").total(),
+            "{label}"
+        );
+        // The baseline is exactly its 16 null exits.
+        assert_eq!(
+            o.stats.phase(firmware::phase::BASELINE).io_in,
+            16,
+            "{label}"
+        );
+    }
+}
