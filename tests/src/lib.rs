@@ -19,3 +19,8 @@ pub mod inproc;
 pub mod matrix;
 pub mod table;
 pub mod vmm;
+
+/// The top-level README's embedding example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme_example {}

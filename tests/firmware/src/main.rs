@@ -4,7 +4,7 @@
 //!
 //! Booted by the mini VMM of `fw-cfg-tests` or by
 //! `qemu-system-x86_64 -M microvm -kernel`, it switches to long mode
-//! ([`boot`]), then measures every channel and transport ([`probes`]):
+//! (module `boot`), then measures every channel and transport ([`probes`]):
 //! a null-exit baseline, the CPUID channel, and `etc/phys-bits-valid`
 //! through fw_cfg port I/O, port I/O with `rep insb`, DMA, MMIO and MMIO
 //! DMA (the MMIO ones when the command line announces a window with
