@@ -6,11 +6,15 @@
 /// The fw_cfg ABI constants and wire formats, shared with the guest reader.
 pub use fw_cfg_guest::abi;
 
+#[cfg(feature = "acpi")]
+pub mod acpi;
 pub mod builder;
 pub mod cmdline;
 pub mod device;
 pub mod error;
 pub mod events;
+#[cfg(feature = "fdt")]
+pub mod fdt;
 pub mod mmio;
 pub mod phys_bits;
 pub mod pio;

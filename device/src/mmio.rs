@@ -115,6 +115,12 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfgMmio<M, EV> {
 
 impl<M: GuestAddressSpace, EV: FwCfgEvents> MutDeviceMmio for FwCfgMmio<M, EV> {
     fn mmio_read(&mut self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
+        // Fast path for data-register reads of 1..=8 bytes, which stay
+        // inside the data region; the region decoder gives the same result.
+        if offset == abi::MMIO_DATA_OFFSET && (1..=8).contains(&data.len()) {
+            self.inner.read_data_into(data);
+            return;
+        }
         let layout = self.layout();
         regions::read(&mut self.inner, layout, 0, offset, data);
     }

@@ -44,6 +44,8 @@ const LAYOUT_DMA: [(u64, u64, Region); 2] = [
 const LAYOUT_NO_DMA: [(u64, u64, Region); 1] = [(0, 2, Region::Comb)];
 /// What an x86 port nobody decodes reads as.
 const UNASSIGNED_PORT: u8 = 0xff;
+/// Offset of the low half of the DMA address register (port 0x518).
+const DMA_LOW_OFFSET: u16 = abi::PIO_DMA_OFFSET + 4;
 
 /// [`FwCfg`] on x86 I/O ports, as a `vm_device::MutDevicePio`.
 ///
@@ -106,6 +108,12 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfgPio<M, EV> {
 
 impl<M: GuestAddressSpace, EV: FwCfgEvents> MutDevicePio for FwCfgPio<M, EV> {
     fn pio_read(&mut self, _base: PioAddress, offset: PioAddressOffset, data: &mut [u8]) {
+        // Fast path for the access that dominates port-I/O reads, one byte
+        // of the data port; the region decoder gives the same result.
+        if let ([byte], abi::PIO_DATA_OFFSET) = (&mut *data, offset) {
+            *byte = self.inner.read_data();
+            return;
+        }
         let layout = self.layout();
         regions::read(
             &mut self.inner,
@@ -117,6 +125,25 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> MutDevicePio for FwCfgPio<M, EV> {
     }
 
     fn pio_write(&mut self, _base: PioAddress, offset: PioAddressOffset, data: &[u8]) {
+        // Fast paths for the selector write (16-bit, little-endian) and the
+        // two 32-bit halves of the DMA address (big-endian; the device
+        // ignores them when DMA is off, as the decoder does).
+        match (data, offset) {
+            (&[lo, hi], abi::PIO_SELECTOR_OFFSET) => {
+                self.inner.select(u16::from_le_bytes([lo, hi]));
+                return;
+            }
+            (&[a, b, c, d], abi::PIO_DMA_OFFSET) => {
+                self.inner
+                    .dma_address_high(u32::from_be_bytes([a, b, c, d]));
+                return;
+            }
+            (&[a, b, c, d], DMA_LOW_OFFSET) => {
+                self.inner.dma_address_low(u32::from_be_bytes([a, b, c, d]));
+                return;
+            }
+            _ => {}
+        }
         let layout = self.layout();
         regions::write(&mut self.inner, layout, u64::from(offset), data);
     }
@@ -156,6 +183,32 @@ mod tests {
         assert_eq!(w, [0, 0]);
         p.pio_read(BASE, 1, &mut b);
         assert_eq!(b[0], b'M');
+    }
+
+    #[test]
+    fn fast_paths_match_the_region_decoder() {
+        let m = mem();
+        let mut b = FwCfgBuilder::new();
+        b.add_file("opt/x", vec![1, 2, 3]).unwrap();
+        let mut fast = FwCfgPio::new(b.build(&m));
+        let mut slow = b.build(&m);
+        // DMA register halves: ignored without DMA, as by the decoder.
+        let mut no_dma = FwCfgPio::new(FwCfgBuilder::new().dma(false).build(&m));
+        no_dma.pio_write(BASE, 4, &1u32.to_be_bytes());
+        no_dma.pio_write(BASE, 8, &0x1000u32.to_be_bytes());
+        assert_eq!(no_dma.inner().state().dma_address, 0);
+        for key in [KEY_SIGNATURE, KEY_ID, 0x20, 0x4020, 0x3fff, KEY_INVALID] {
+            fast.pio_write(BASE, 0, &key.to_le_bytes());
+            regions::write(&mut slow, &LAYOUT_DMA, 0, &key.to_le_bytes());
+            assert_eq!(fast.inner().state(), slow.state());
+            for _ in 0..6 {
+                let (mut x, mut y) = ([0xaa], [0x55]);
+                fast.pio_read(BASE, 1, &mut x);
+                regions::read(&mut slow, &LAYOUT_DMA, UNASSIGNED_PORT, 1, &mut y);
+                assert_eq!(x, y, "key {key:#x}");
+                assert_eq!(fast.inner().state(), slow.state());
+            }
+        }
     }
 
     #[test]

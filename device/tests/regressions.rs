@@ -177,3 +177,103 @@ fn pio_so_slow_that_a_1mib_file_takes_seconds() {
     g.select(0x20);
     assert_eq!(g.read(64 * 1024), content[..64 * 1024]);
 }
+
+/// QEMU's CVE-2016-1714: a migration stream with an out-of-range current
+/// entry made `fw_cfg_read` index past the entry table. A hostile snapshot
+/// must be rejected with an error and leave the device exactly as it was.
+#[test]
+fn hostile_snapshot_restore_cve_2016_1714() {
+    let mut b = FwCfgBuilder::new();
+    b.add_file("opt/a", vec![7; 10]).unwrap();
+    b.x86_irq0_override(true);
+    let g = PioGuest::new(&b);
+    g.select(0x20);
+    g.read(3);
+    let good = g.with(|d| d.state());
+    let hostile = [
+        // Selectors beyond the 0x20 file slots, with and without bits 14/15.
+        (0x40, 0),
+        (0x3fff, 0),
+        (0x4000 | 0x40, 0),
+        (0x8000 | 0x40, 0),
+        (0xc000 | 0x3ffe, 0),
+        (0xfffe, 0),
+        // Offsets past the end of the selected item.
+        (0x20, 11),
+        (0x20 | KEY_WRITE_CHANNEL, 11),
+        (KEY_SIGNATURE, 5),
+        (KEY_X86_IRQ0_OVERRIDE, 5),
+        (0x20, u32::MAX),
+        // Unknown keys and "nothing selected" only allow offset 0.
+        (0x1f, 1),
+        (0x21, 1),
+        (KEY_INVALID, 1),
+        (KEY_INVALID, u32::MAX),
+    ];
+    for (selector, offset) in hostile {
+        let bad = FwCfgState {
+            selector,
+            offset,
+            dma_address: 0xdead_beef,
+        };
+        let r = g.with(|d| d.restore(&bad));
+        assert!(
+            matches!(
+                r,
+                Err(Error::InvalidStateSelector(_) | Error::InvalidStateOffset { .. })
+            ),
+            "{bad:?} accepted: {r:?}"
+        );
+        assert_eq!(g.with(|d| d.state()), good, "{bad:?} changed the state");
+    }
+    // The device carries on where it was.
+    assert_eq!(g.read(8), [7, 7, 7, 7, 7, 7, 7, 0]);
+    // Edge values that are valid are accepted.
+    for (selector, offset) in [(0x20, 10), (0x3f, 0), (KEY_INVALID, 0), (0x1f, 0)] {
+        let ok = FwCfgState {
+            selector,
+            offset,
+            dma_address: 0,
+        };
+        g.with(|d| d.restore(&ok)).unwrap();
+        assert_eq!(g.with(|d| d.state()), ok);
+        assert_eq!(g.read(1), [0]);
+    }
+}
+
+/// Firmware such as OVMF polls the DMA control word until it clears; a
+/// device that leaves it untouched on an error path hangs the guest. Every
+/// outcome, error or not, writes the control word back.
+#[test]
+fn dma_control_word_not_written_back() {
+    let mut b = FwCfgBuilder::new();
+    b.add_writable_file("etc/w", vec![0; 4], |_| {}).unwrap();
+    let g = PioGuest::new(&b);
+    let cases = [
+        (DmaAccess::select(KEY_SIGNATURE, DMA_CTL_READ, 4, BUF), 0),
+        (
+            DmaAccess::select(KEY_SIGNATURE, DMA_CTL_READ, 4, 1 << 40),
+            DMA_CTL_ERROR,
+        ),
+        (
+            DmaAccess::select(KEY_SIGNATURE, DMA_CTL_WRITE, 4, BUF),
+            DMA_CTL_ERROR,
+        ),
+        (
+            DmaAccess::select(0x20, DMA_CTL_WRITE, 5, BUF),
+            DMA_CTL_ERROR,
+        ),
+        (
+            DmaAccess::select(0x1f, DMA_CTL_WRITE, 1, BUF),
+            DMA_CTL_ERROR,
+        ),
+        (DmaAccess::select(0x3000, DMA_CTL_READ, 4, BUF), 0),
+        (DmaAccess::select(KEY_ID, 0, 0, 0), 0),
+        (DmaAccess::select(KEY_ID, DMA_CTL_SKIP, u32::MAX, 0), 0),
+        // Unknown control bits and the ERROR bit itself are ignored.
+        (DmaAccess::select(KEY_ID, 0xffe0 | DMA_CTL_ERROR, 0, 0), 0),
+    ];
+    for (desc, want) in cases {
+        assert_eq!(g.dma(desc), want, "{desc:?}");
+    }
+}

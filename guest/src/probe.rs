@@ -30,6 +30,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use crate::abi::{ID_DMA, ID_TRADITIONAL, PIO_SELECTOR_PORT, PIO_WINDOW_SIZE};
@@ -56,7 +57,7 @@ const USAGE: &str =
   decision of every policy mode.
   --json              machine-readable output
   --five-level        the heuristic assumes 5-level paging (default 4-level)
-  --max-file-bytes N  read at most N bytes of each fw_cfg file (default 4194304)
+  --max-file-bytes N  read at most N bytes of each fw_cfg file (default 1048576; also caps the sysfs cross-check)
   --sysfs-root DIR    qemu_fw_cfg sysfs directory (default /sys/firmware/qemu_fw_cfg)
 exit codes: 0 ok, 1 conflict or sysfs mismatch, 2 usage/permission, 3 fw_cfg unreadable";
 
@@ -78,7 +79,7 @@ impl Default for Options {
         Options {
             json: false,
             five_level: false,
-            max_file_bytes: 4 << 20,
+            max_file_bytes: 1 << 20,
             sysfs_root: PathBuf::from(SYSFS_ROOT),
         }
     }
@@ -230,9 +231,19 @@ impl Report {
     }
 }
 
-/// Reads `by_key/<select>/{name,size,raw}` under `root`.
-pub fn read_sysfs_file(root: &Path, select: u16) -> SysfsFile {
+/// Reads `by_key/<select>/{name,size,raw}` under `root`, at most
+/// `max_bytes` of `raw`.
+///
+/// The cap matters: Linux's `qemu_fw_cfg` driver re-selects the item and
+/// skips to the offset on every read of `raw`, so reading a whole file costs
+/// time quadratic in its size (about 8 s for 1 MiB under QEMU TCG).
+pub fn read_sysfs_file(root: &Path, select: u16, max_bytes: usize) -> SysfsFile {
     let dir = root.join("by_key").join(select.to_string());
+    let raw = fs::File::open(dir.join("raw")).and_then(|f| {
+        let mut buf = Vec::new();
+        f.take(max_bytes as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    });
     SysfsFile {
         name: fs::read_to_string(dir.join("name"))
             .ok()
@@ -240,7 +251,7 @@ pub fn read_sysfs_file(root: &Path, select: u16) -> SysfsFile {
         size: fs::read_to_string(dir.join("size"))
             .ok()
             .and_then(|s| s.trim().parse().ok()),
-        raw: fs::read(dir.join("raw")).ok(),
+        raw: raw.ok(),
     }
 }
 
@@ -264,7 +275,7 @@ pub fn probe_files<T: crate::transport::FwCfgTransport>(
             select: e.select,
             truncated: (e.size as usize) > max_file_bytes,
             bytes,
-            sysfs: sysfs.map(|root| read_sysfs_file(root, e.select)),
+            sysfs: sysfs.map(|root| read_sysfs_file(root, e.select, max_file_bytes)),
         });
     }
     Ok(out)
@@ -783,11 +794,15 @@ mod tests {
         fs::write(dir.join("name"), "etc/x\n").unwrap();
         fs::write(dir.join("size"), "3\n").unwrap();
         fs::write(dir.join("raw"), [1, 2, 3]).unwrap();
-        let s = read_sysfs_file(&root, 32);
+        let s = read_sysfs_file(&root, 32, 1 << 20);
+        assert_eq!(
+            read_sysfs_file(&root, 32, 2).raw.as_deref(),
+            Some(&[1u8, 2][..])
+        );
         assert_eq!(s.name.as_deref(), Some("etc/x"));
         assert_eq!(s.size, Some(3));
         assert_eq!(s.raw.as_deref(), Some(&[1u8, 2, 3][..]));
-        assert_eq!(read_sysfs_file(&root, 33), SysfsFile::default());
+        assert_eq!(read_sysfs_file(&root, 33, 1 << 20), SysfsFile::default());
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -4,7 +4,8 @@
 # Installs the Debian packages the test suite needs when they are missing:
 # QEMU 10 from bookworm-backports (bookworm's own 7.2 lacks guest-phys-bits),
 # the distribution kernel (a PVH-capable vmlinuz plus qemu_fw_cfg.ko) and
-# busybox-static for initramfs userlands. Needs root for apt.
+# busybox-static for initramfs userlands, and ACPICA's iasl to read AML back.
+# Needs root for apt.
 set -euo pipefail
 
 need=()
@@ -15,11 +16,13 @@ qemu_ok() {
   [ "${major:-0}" -ge 9 ]
 }
 qemu_ok || need+=(qemu)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(kernel)
-[ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || need+=(busybox)
+installed busybox-static || need+=(busybox)
+command -v iasl >/dev/null 2>&1 || need+=(iasl)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-peers: qemu, kernel and busybox already present"
+  echo "install-peers: qemu, kernel, busybox-static and iasl already present"
   exit 0
 fi
 
@@ -38,6 +41,7 @@ for n in "${need[@]}"; do
   case "$n" in
     kernel) pkgs+=(linux-image-amd64) ;;
     busybox) pkgs+=(busybox-static) ;;
+    iasl) pkgs+=(acpica-tools) ;;
   esac
 done
 if [ ${#pkgs[@]} -gt 0 ]; then

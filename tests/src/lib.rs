@@ -10,13 +10,16 @@
 //!   and the JSON lines it prints;
 //! - [`matrix`]: the configuration matrix, run as KVM guests;
 //! - [`inproc`]: the same matrix without KVM;
-//! - [`table`]: the comparison table the `compare` command prints.
+//! - [`table`]: the comparison table the `compare` command prints;
+//! - [`bench`]: the guest-measured benchmarks the `bench` command runs.
 
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod firmware;
 pub mod inproc;
 pub mod matrix;
+pub mod peers;
 pub mod table;
 pub mod vmm;
 

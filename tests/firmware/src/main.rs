@@ -11,12 +11,16 @@
 //! `qemu_fw_cfg.mmio=SIZE@BASE`). Each prints one JSON object per line on
 //! COM1; then the firmware leaves through the debug-exit port with value 0
 //! (QEMU exit status 1).
+//!
+//! With `fw_cfg_tests.bench=SIZE@BASE` on the command line it runs the
+//! benchmark phases of [`bench`] instead (one `bench` line each).
 
 #![cfg_attr(not(fw_hosted), no_std)]
 #![cfg_attr(not(fw_hosted), no_main)]
 // The hosted stub (feature `std`) compiles every module but runs none.
 #![cfg_attr(fw_hosted, allow(dead_code))]
 
+mod bench;
 #[cfg(not(fw_hosted))]
 mod boot;
 mod buffers;
@@ -48,6 +52,11 @@ extern "C" fn fw_main(start_info: u64) -> ! {
     let cmdline = pvh::cmdline(start_info);
     let mmio = pvh::mmio_window(cmdline);
     probes::boot(start_info, cmdline, mmio);
+    if let Some(area) = bench::param(cmdline) {
+        bench::run(area, mmio);
+        Line::new("done").end();
+        serial::exit(0)
+    }
     probes::baseline();
     let cpuid = probes::cpuid();
     for t in probes::Transport::ALL {

@@ -88,11 +88,11 @@ impl Transport {
     }
 }
 
-fn mark(phase: u32) {
+pub(crate) fn mark(phase: u32) {
     outl(MARK_PORT, phase);
 }
 
-fn rdtsc() -> u64 {
+pub(crate) fn rdtsc() -> u64 {
     let lo: u32;
     let hi: u32;
     // SAFETY: `rdtsc` only writes EDX:EAX.

@@ -53,13 +53,18 @@ pub fn mmio_window(cmdline: &[u8]) -> Option<(u64, u64)> {
     for word in cmdline.split(|&b| b == b' ') {
         if let Some(value) = word.strip_prefix(MMIO_PARAM) {
             let value = value.split(|&b| b == b':').next()?;
-            let at = value.iter().position(|&b| b == b'@')?;
-            let size = parse_u64(&value[..at])?;
-            let base = parse_u64(&value[at + 1..])?;
-            return Some((base, size));
+            return parse_size_at_base(value);
         }
     }
     None
+}
+
+/// `SIZE@BASE` (each decimal or `0x` hexadecimal): `(base, size)`.
+pub fn parse_size_at_base(value: &[u8]) -> Option<(u64, u64)> {
+    let at = value.iter().position(|&b| b == b'@')?;
+    let size = parse_u64(&value[..at])?;
+    let base = parse_u64(&value[at + 1..])?;
+    Some((base, size))
 }
 
 /// Decimal, or hexadecimal with `0x`.

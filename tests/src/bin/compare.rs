@@ -5,14 +5,15 @@
 //! booted as a KVM guest with the test firmware, and prints what each
 //! channel said, each policy mode's decision, and the VM exits and guest
 //! cycles per channel and transport. Without `/dev/kvm` it runs the same
-//! matrix in process and says so on its first line.
+//! matrix in process and says so on its first line. `--peers` adds the
+//! same firmware under QEMU beside the mini VMM.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use fw_cfg_tests::matrix::{self, Engine};
-use fw_cfg_tests::table;
+use fw_cfg_tests::{peers, table};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Compare the CPUID and fw_cfg phys-bits channels")]
@@ -26,6 +27,10 @@ struct Args {
     /// Per-guest timeout in seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// After the matrix, boot the same firmware under QEMU for every
+    /// configuration QEMU can express and print both VMMs side by side.
+    #[arg(long)]
+    peers: bool,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,17 @@ fn main() -> ExitCode {
         print!("{}", table::render(&outcomes));
         println!();
         print!("{}", table::legend(engine, host));
+    }
+    if args.peers {
+        println!();
+        match peers::firmware::peer_report(Duration::from_secs(args.timeout)) {
+            Ok(text) => print!("{text}"),
+            Err(text) => {
+                print!("{text}");
+                eprintln!("compare: QEMU and the mini VMM disagree (see the table above)");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     ExitCode::SUCCESS
 }

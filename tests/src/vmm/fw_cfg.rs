@@ -98,6 +98,8 @@ pub struct FwCfgSetup {
     pub raw_files: Vec<(String, Vec<u8>)>,
     /// The phys-bits channels.
     pub phys_bits: PhysBitsSetup,
+    /// File slots (QEMU's `x-file-slots`); `None` keeps the default 0x20.
+    pub file_slots: Option<u16>,
 }
 
 impl Default for FwCfgSetup {
@@ -109,6 +111,7 @@ impl Default for FwCfgSetup {
             options: Vec::new(),
             raw_files: Vec::new(),
             phys_bits: PhysBitsSetup::default(),
+            file_slots: None,
         }
     }
 }
@@ -155,6 +158,9 @@ pub fn mmio_cmdline_param(base: u64) -> String {
 pub fn builder(setup: &FwCfgSetup, memory: &GuestMemoryMmap) -> Result<FwCfgBuilder, Error> {
     let mut b = FwCfgBuilder::new();
     b.dma(setup.dma);
+    if let Some(slots) = setup.file_slots {
+        b.file_slots(slots).map_err(Error::FwCfg)?;
+    }
     let ram: u64 = memory.iter().map(|r| r.len()).sum();
     b.ram_size(ram).nb_cpus(1).max_cpus(1).nographic(true);
     for o in &setup.options {

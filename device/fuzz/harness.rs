@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! Fuzz harnesses of the device crate, shared by the cargo-fuzz targets in
+//! `fuzz/fuzz_targets/` and by the corpus replay test `tests/fuzz_corpus.rs`
+//! (both include this file with `#[path]`), so the committed corpora run
+//! under a plain `cargo test` with exactly the code the fuzzer ran.
+//!
+//! The input is decoded by hand from raw bytes (no `arbitrary` dependency):
+//! every byte string is a valid program, and a short input simply ends.
+
+use std::cell::RefCell;
+
+use fw_cfg_device::abi::*;
+use fw_cfg_device::cmdline::{FwCfgContent, parse_fw_cfg_option};
+use fw_cfg_device::{FwCfg, FwCfgBuilder, FwCfgMmio, FwCfgPio, FwCfgState, PhysBitsConfig};
+use vm_device::bus::{MmioAddress, PioAddress};
+use vm_device::{MutDeviceMmio, MutDevicePio};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+/// Guest memory with a hole: `[0, REGION)` and `[HOLE_END, HOLE_END +
+/// REGION)`; nothing is mapped in between or above.
+pub const REGION: u64 = 0x1000;
+/// Start of the second region (end of the hole).
+pub const HOLE_END: u64 = 0x2000;
+/// At most this many operations run per input.
+pub const MAX_OPS: usize = 256;
+/// Size of the file that spans more than one region.
+const BIG_FILE: usize = 0x1800;
+
+/// Reads the input as a stream of little-endian integers; zeros once it
+/// runs out.
+pub struct Input<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Input<'a> {
+    /// A stream over `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        Input { data, pos: 0 }
+    }
+
+    /// Whether every byte was consumed.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+
+    /// The next byte (0 past the end).
+    pub fn u8(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    /// The next `N` bytes.
+    pub fn array<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        for b in &mut out {
+            *b = self.u8();
+        }
+        out
+    }
+
+    /// The next little-endian u16.
+    pub fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.array())
+    }
+
+    /// The next little-endian u32.
+    pub fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.array())
+    }
+
+    /// The next little-endian u64.
+    pub fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.array())
+    }
+
+    /// The next `n` bytes (fewer at the end of the input).
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let start = self.pos.min(self.data.len());
+        let end = start.saturating_add(n).min(self.data.len());
+        self.pos = self.pos.saturating_add(n);
+        &self.data[start..end]
+    }
+}
+
+/// Selectors worth trying often: every kind of key the device decodes.
+const KEYS: [u16; 24] = [
+    KEY_SIGNATURE,
+    KEY_ID,
+    KEY_UUID,
+    KEY_RAM_SIZE,
+    KEY_FILE_DIR,
+    0x1f,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x25,
+    0x2f,
+    0x30,
+    0x3fff,
+    KEY_WRITE_CHANNEL,
+    KEY_WRITE_CHANNEL | 0x20,
+    KEY_WRITE_CHANNEL | 0x23,
+    KEY_ARCH_LOCAL,
+    KEY_X86_IRQ0_OVERRIDE,
+    KEY_ARCH_LOCAL | KEY_WRITE_CHANNEL | 2,
+    0x7fff,
+    0xbfff,
+    KEY_INVALID,
+];
+
+fn key(input: &mut Input<'_>) -> u16 {
+    let b = input.u8();
+    if b < 0xc0 {
+        KEYS[usize::from(b) % KEYS.len()]
+    } else {
+        input.u16()
+    }
+}
+
+/// An address inside, around or far from the two regions.
+fn addr(input: &mut Input<'_>) -> u64 {
+    match input.u8() % 6 {
+        0 => u64::from(input.u16()) % REGION,
+        1 => REGION - 32 + u64::from(input.u8() % 64),
+        2 => HOLE_END + u64::from(input.u16()) % REGION,
+        3 => HOLE_END - 32 + u64::from(input.u8() % 64),
+        4 => HOLE_END + REGION - 32 + u64::from(input.u8() % 64),
+        _ => input.u64(),
+    }
+}
+
+/// A DMA length: small, medium, `0xffffffff` or anything.
+fn length(input: &mut Input<'_>) -> u32 {
+    match input.u8() % 4 {
+        0 => u32::from(input.u8()),
+        1 => u32::from(input.u16()),
+        2 => u32::MAX,
+        _ => input.u32(),
+    }
+}
+
+/// An access width: the architectural ones most of the time.
+fn width(input: &mut Input<'_>) -> usize {
+    match input.u8() % 8 {
+        0 | 1 => 1,
+        2 => 2,
+        3 => 4,
+        4 => 8,
+        _ => usize::from(input.u8() % 20),
+    }
+}
+
+fn builder(config: u8) -> FwCfgBuilder {
+    let mut b = FwCfgBuilder::new();
+    b.dma(config & 1 == 0);
+    b.ram_size(HOLE_END + REGION).nb_cpus(2);
+    b.add_file("opt/a", (0..100u8).collect()).unwrap();
+    b.add_file(
+        "opt/big",
+        (0..BIG_FILE).map(|i| (i % 251) as u8 + 1).collect(),
+    )
+    .unwrap();
+    b.add_writable_file_ranged("etc/w", vec![0; 16], |offset, len, item| {
+        // The device promises the written range lies inside the item.
+        assert!(u64::from(offset) + u64::from(len) <= item.len() as u64);
+        assert_eq!(item.len(), 16);
+    })
+    .unwrap();
+    b.add_file("empty", Vec::new()).unwrap();
+    b.x86_irq0_override(true);
+    PhysBitsConfig::host_phys_bits(46).add_to(&mut b).unwrap();
+    if config & 2 != 0 {
+        b.file_slots(FILE_SLOTS_MIN).unwrap();
+    }
+    b
+}
+
+/// Length of the selected item as the ABI sees it (0 for none).
+fn item_len<M: vm_memory::GuestAddressSpace>(dev: &FwCfg<M>, selector: u16) -> u32 {
+    dev.item_bytes(selector).map_or(0, |d| d.len() as u32)
+}
+
+/// What reading `n` data bytes at the device's current position must
+/// return, and the offset afterwards: item bytes, then zeros without
+/// advancing.
+fn expected_read<M: vm_memory::GuestAddressSpace>(dev: &FwCfg<M>, n: usize) -> (Vec<u8>, u32) {
+    let s = dev.state();
+    let item = dev.item_bytes(s.selector).unwrap_or(&[]);
+    let avail = item.get(s.offset as usize..).unwrap_or(&[]);
+    let copied = avail.len().min(n);
+    let mut out = avail[..copied].to_vec();
+    out.resize(n, 0);
+    (out, s.offset + copied as u32)
+}
+
+/// Invariants that hold after every step, for any device.
+fn check_invariants<M: vm_memory::GuestAddressSpace>(dev: &FwCfg<M>, twin: &mut FwCfg<M>) {
+    let s = dev.state();
+    let len = item_len(dev, s.selector);
+    assert!(s.offset <= len, "offset past the end: {s:?}, item of {len}");
+    // A selector the device reached is in range or "none".
+    assert!(
+        s.selector == KEY_INVALID
+            || u32::from(s.selector & KEY_INDEX_MASK)
+                < u32::from(KEY_FILE_FIRST) + u32::from(dev.file_slots())
+    );
+    // Every state a guest can reach restores on a same-config device.
+    if let Err(e) = twin.restore(&s) {
+        panic!("reachable state {s:?} does not restore: {e}");
+    }
+    assert_eq!(twin.state(), s);
+}
+
+thread_local! {
+    static MEM: GuestMemoryMmap<()> = GuestMemoryMmap::from_ranges(&[
+        (GuestAddress(0), REGION as usize),
+        (GuestAddress(HOLE_END), REGION as usize),
+    ])
+    .unwrap();
+    static BUILDERS: RefCell<Vec<Option<FwCfgBuilder>>> = RefCell::new((0..4).map(|_| None).collect());
+}
+
+/// Target `device_ops`: an arbitrary sequence of PIO and MMIO accesses of
+/// any width and offset through the `vm-device` adapters, DMA kicks with
+/// arbitrary descriptors into guest memory with a hole, guest memory
+/// pokes, resets and arbitrary snapshot restores.
+///
+/// Checked after every step: nothing panics; data reads return the item's
+/// bytes and then zeros without advancing; the offset never passes the end
+/// of the item; every reachable state restores on a twin; a kicked
+/// descriptor in mapped memory gets its control word written back as 0 or
+/// `DMA_CTL_ERROR`; a rejected restore leaves the device unchanged.
+pub fn device_ops(data: &[u8]) {
+    let mut input = Input::new(data);
+    let config = input.u8() & 3;
+    let b = BUILDERS.with(|bs| {
+        let mut bs = bs.borrow_mut();
+        let slot = &mut bs[usize::from(config)];
+        // Builders are immutable once made; clones share the item bytes.
+        slot.get_or_insert_with(|| builder(config)).clone()
+    });
+    MEM.with(|mem| {
+        // Fresh guest memory for each input.
+        let zeros = [0u8; REGION as usize];
+        mem.write_slice(&zeros, GuestAddress(0)).unwrap();
+        mem.write_slice(&zeros, GuestAddress(HOLE_END)).unwrap();
+        run_ops(&b, mem, &mut input);
+    });
+}
+
+fn run_ops(b: &FwCfgBuilder, mem: &GuestMemoryMmap<()>, input: &mut Input<'_>) {
+    let pio_base = PioAddress(PIO_SELECTOR_PORT);
+    let mmio_base = MmioAddress(MMIO_BASE_ARM_VIRT);
+    let mut pio = FwCfgPio::new(b.build(mem));
+    let mut mmio = FwCfgMmio::new(b.build(mem));
+    let mut twin = b.build(mem);
+    let dma = pio.inner().dma_enabled();
+
+    for _ in 0..MAX_OPS {
+        if input.is_empty() {
+            break;
+        }
+        match input.u8() % 12 {
+            0 => {
+                // PIO read, any offset in and around the window.
+                let offset = u16::from(input.u8() % 16);
+                let n = width(input);
+                let expect = (n == 1 && offset < 2).then(|| expected_read(pio.inner(), 1));
+                let mut buf = vec![0xa5; n];
+                pio.pio_read(pio_base, offset, &mut buf);
+                if let Some((bytes, off)) = expect {
+                    assert_eq!(buf, bytes, "PIO data read");
+                    assert_eq!(pio.inner().state().offset, off);
+                }
+            }
+            1 => {
+                let offset = u16::from(input.u8() % 16);
+                let n = width(input);
+                let d = input.bytes(n).to_vec();
+                pio.pio_write(pio_base, offset, &d);
+            }
+            2 => {
+                let offset = u64::from(input.u8() % 0x20);
+                let n = width(input);
+                let expect =
+                    (offset == 0 && (1..=8).contains(&n)).then(|| expected_read(mmio.inner(), n));
+                let mut buf = vec![0xa5; n];
+                mmio.mmio_read(mmio_base, offset, &mut buf);
+                if let Some((bytes, off)) = expect {
+                    assert_eq!(buf, bytes, "MMIO data read");
+                    assert_eq!(mmio.inner().state().offset, off);
+                }
+            }
+            3 => {
+                let offset = u64::from(input.u8() % 0x20);
+                let n = width(input);
+                let d = input.bytes(n).to_vec();
+                mmio.mmio_write(mmio_base, offset, &d);
+            }
+            4..=6 => {
+                // A DMA kick: place a descriptor, then write its address
+                // through one of the three ways a guest can.
+                let at = addr(input);
+                let op = input.u8();
+                let control = if op & 0x80 != 0 {
+                    input.u32()
+                } else {
+                    (u32::from(key(input)) << 16) | u32::from(op & 0x1f)
+                };
+                let desc = DmaAccess {
+                    control,
+                    length: length(input),
+                    address: addr(input),
+                };
+                let placed = mem
+                    .write_slice(&desc.to_be_bytes(), GuestAddress(at))
+                    .is_ok();
+                let (high, low) = ((at >> 32) as u32, at as u32);
+                let kicked = match input.u8() % 4 {
+                    0 => {
+                        pio.pio_write(pio_base, PIO_DMA_OFFSET, &high.to_be_bytes());
+                        pio.pio_write(pio_base, PIO_DMA_OFFSET + 4, &low.to_be_bytes());
+                        pio.inner()
+                    }
+                    1 => {
+                        pio.pio_write(pio_base, PIO_DMA_OFFSET, &at.to_be_bytes());
+                        pio.inner()
+                    }
+                    2 => {
+                        mmio.mmio_write(mmio_base, MMIO_DMA_OFFSET, &at.to_be_bytes());
+                        mmio.inner()
+                    }
+                    _ => {
+                        mmio.mmio_write(mmio_base, MMIO_DMA_OFFSET, &high.to_be_bytes());
+                        mmio.mmio_write(mmio_base, MMIO_DMA_OFFSET + 4, &low.to_be_bytes());
+                        mmio.inner()
+                    }
+                };
+                // The latch is consumed by the kick.
+                assert!(!dma || kicked.state().dma_address == 0);
+                if placed && dma {
+                    // Completion is synchronous: the guest never polls a
+                    // control word that stays busy (OVMF would hang).
+                    let mut c = [0u8; 4];
+                    mem.read_slice(&mut c, GuestAddress(at)).unwrap();
+                    let c = u32::from_be_bytes(c);
+                    assert!(c == 0 || c == DMA_CTL_ERROR, "control word {c:#x}");
+                }
+            }
+            7 => {
+                // The guest scribbles on its memory (descriptors, buffers).
+                let at = addr(input);
+                let n = usize::from(input.u8() % 32);
+                let d = input.bytes(n).to_vec();
+                let _ = mem.write_slice(&d, GuestAddress(at));
+            }
+            8..=9 => {
+                // A snapshot from anywhere (a hostile migration stream).
+                let s = FwCfgState {
+                    selector: key(input),
+                    offset: match input.u8() % 3 {
+                        0 => u32::from(input.u8()),
+                        1 => u32::from(input.u16()),
+                        _ => input.u32(),
+                    },
+                    dma_address: input.u64(),
+                };
+                let dev = if input.u8() & 1 == 0 {
+                    pio.inner_mut()
+                } else {
+                    mmio.inner_mut()
+                };
+                let before = dev.state();
+                match dev.restore(&s) {
+                    Ok(()) => assert_eq!(dev.state(), s),
+                    Err(_) => assert_eq!(dev.state(), before, "failed restore changed state"),
+                }
+            }
+            10 => {
+                pio.inner_mut().reset();
+                mmio.inner_mut().reset();
+                assert_eq!(pio.inner().state().selector, KEY_SIGNATURE);
+                assert_eq!(pio.inner().state().offset, 0);
+            }
+            _ => {
+                // Direct core calls (the VMM's view), e.g. a 16-bit select
+                // followed by a wide read.
+                let k = key(input);
+                let n = width(input);
+                let dev = mmio.inner_mut();
+                dev.select(k);
+                let (bytes, off) = expected_read(dev, n);
+                let mut buf = vec![0xa5; n];
+                dev.read_data_into(&mut buf);
+                assert_eq!(buf, bytes);
+                assert_eq!(dev.state().offset, off);
+            }
+        }
+        check_invariants(pio.inner(), &mut twin);
+        check_invariants(mmio.inner(), &mut twin);
+    }
+}
+
+/// Target `cmdline`: QEMU's `-fw_cfg` option parser on arbitrary text.
+///
+/// Checked: no panic; an accepted option has a name of 1..=55 bytes
+/// without NUL and exactly one non-empty source; a `string=` option is
+/// accepted by the builder as a file.
+pub fn cmdline(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(option) = parse_fw_cfg_option(s) else {
+        return;
+    };
+    assert!(!option.name.is_empty() && option.name.len() <= FILE_NAME_MAX_LEN);
+    assert!(!option.name.contains('\0'));
+    let warnings = option.warnings();
+    assert_eq!(warnings.is_empty(), option.name.starts_with("opt/"));
+    match &option.content {
+        FwCfgContent::String(v) => {
+            assert!(!v.is_empty());
+            let mut b = FwCfgBuilder::new();
+            b.add_option(&option).unwrap();
+            assert_eq!(b.file_count(), 1);
+        }
+        FwCfgContent::File(p) => assert!(!p.as_os_str().is_empty()),
+    }
+}

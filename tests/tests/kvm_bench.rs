@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The benchmark mode of the test firmware under the mini VMM: every
+//! measurement reports, and the exit counts (exact, never times) have the
+//! shapes `spec/performance.md` states: DMA transfers cost a constant
+//! number of exits whatever the size, the buffered DMA lookup a constant
+//! number whatever the directory size, port I/O one exit per byte.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use fw_cfg_tests::bench::{self, BootResult, Workload};
+use fw_cfg_tests::matrix::DEFAULT_TIMEOUT;
+
+/// Exits per measurement name.
+fn exits(r: &BootResult) -> BTreeMap<String, u64> {
+    r.lines
+        .iter()
+        .filter_map(|l| {
+            let p = l.phase?;
+            Some((l.name.clone(), r.exits.get(&p).copied().unwrap_or(0)))
+        })
+        .collect()
+}
+
+fn dir_count(r: &BootResult, name: &str) -> u64 {
+    r.lines
+        .iter()
+        .find(|l| l.name == name)
+        .and_then(|l| l.fields.get("dir_count"))
+        .and_then(|v| v.as_u64())
+        .unwrap_or_else(|| panic!("{name}: no dir_count"))
+}
+
+#[test]
+fn bench_mode_exit_counts() {
+    if !common::require_kvm() {
+        return;
+    }
+    let pio_bytes = 4096;
+    let main = bench::run_ours(&Workload::main(pio_bytes), DEFAULT_TIMEOUT).expect("main run");
+    let e = exits(&main);
+    assert_eq!(e["null-exit"], bench::REPEAT_OPS);
+    // A cpuid is handled inside KVM: no exit to the VMM.
+    assert_eq!(e["cpuid-kvm-leaf"], 0);
+    assert_eq!(e["cpuid/decision"], 0);
+    for t in ["pio", "dma"] {
+        // One 16-bit select, four 1-byte reads.
+        assert_eq!(e[&format!("{t}/signature")], 5, "{t}");
+        assert_eq!(e[&format!("{t}/id")], 5, "{t}");
+    }
+    for t in ["mmio", "mmio-dma"] {
+        // One select, one 4-byte read.
+        assert_eq!(e[&format!("{t}/signature")], 2, "{t}");
+    }
+    // Port I/O: the count (4 bytes) and 64 bytes per entry, plus a select.
+    let count = dir_count(&main, "pio/dir-walk");
+    assert_eq!(e["pio/dir-walk"], 1 + 4 + 64 * count);
+    assert_eq!(e["mmio/dir-walk"], 1 + 1 + 8 * count);
+    // Streaming DMA: one transfer (two exits) for the count, one per entry.
+    assert_eq!(e["dma/dir-walk"], 2 * (1 + count));
+    assert_eq!(e["mmio-dma/dir-walk"], 1 + count);
+    // Buffered DMA: the count, then the whole directory in one transfer.
+    assert_eq!(e["dma/dir-bulk"], 4);
+    assert_eq!(e["mmio-dma/dir-bulk"], 2);
+    // Bulk reads: one descriptor per file whatever its size.
+    for &size in &bench::DMA_SIZES {
+        let name = format!("read/opt/bench/dma/{}", bench::size_label(size));
+        assert_eq!(e[&name], 2, "{name}");
+    }
+    assert_eq!(e["read/opt/bench/mmio-dma/1m"], 1);
+    assert_eq!(e["read/opt/bench/mmio/1m"], 1 + (1 << 20) / 8);
+    assert_eq!(e["read/opt/bench/pio/4k"], 1 + 4096);
+
+    // Directory growth: the buffered DMA lookup stays at the same exits.
+    let small = bench::run_ours(&Workload::directory(1), DEFAULT_TIMEOUT).expect("dir-1 run");
+    let large = bench::run_ours(&Workload::directory(300), DEFAULT_TIMEOUT).expect("dir-300 run");
+    let (s, l) = (exits(&small), exits(&large));
+    assert_eq!(dir_count(&small, "dma/dir-bulk"), 1);
+    assert_eq!(dir_count(&large, "dma/dir-bulk"), 300);
+    for name in [
+        "dma/dir-bulk",
+        "mmio-dma/dir-bulk",
+        "dma/decision",
+        "mmio-dma/decision",
+    ] {
+        assert_eq!(s[name], l[name], "{name}");
+    }
+    assert_eq!(l["dma/dir-walk"] - s["dma/dir-walk"], 2 * 299);
+    assert_eq!(l["pio/dir-walk"] - s["pio/dir-walk"], 64 * 299);
+}
