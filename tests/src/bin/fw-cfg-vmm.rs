@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! `fw-cfg-vmm`: boots a PVH ELF kernel or firmware under the mini VMM,
-//! with the fw_cfg device and the phys-bits channels. Flags follow QEMU's
+//! `fw-cfg-vmm`: boots a PVH ELF kernel or firmware, or a Linux bzImage
+//! (64-bit boot protocol, with ACPI tables describing fw_cfg as QEMU does),
+//! under the mini VMM, with the fw_cfg device and the phys-bits channels. Flags follow QEMU's
 //! names where QEMU has them. Serial output goes to stdout; the exit status
 //! is QEMU's: `(value << 1) | 1` after a write of `value` to the debug-exit
 //! port 0xf4, 0 after `hlt` or a shutdown, 124 on timeout, 2 on a VMM error.
@@ -34,10 +35,11 @@ impl OnOff {
     about = "Mini KVM VMM with the fw_cfg device and the phys-bits channels"
 )]
 struct Args {
-    /// PVH ELF kernel or firmware (default: the test firmware).
+    /// PVH ELF kernel or firmware, or a Linux bzImage (default: the test
+    /// firmware).
     #[arg(long)]
     kernel: Option<PathBuf>,
-    /// Initrd, passed as the first PVH module.
+    /// Initrd (the first PVH module, or the bzImage's initramfs).
     #[arg(long)]
     initrd: Option<PathBuf>,
     /// Kernel command line.

@@ -17,16 +17,20 @@
 //! down, or the timeout expires (a watchdog kicks the vCPU thread out of
 //! `KVM_RUN` with a signal).
 //!
-//! Booting bzImage kernels with ACPI tables is a later step: it adds a
-//! loader branch ([`Vm::new`] dispatches on the image kind) and a boot
-//! parameter writer, and nothing in the run loop or device wiring changes.
+//! A Linux bzImage boots instead through the second loader branch
+//! ([`linux`]: [`Vm::new`] dispatches on the image kind): the 64-bit boot
+//! protocol with a zero page, an e820 map and ACPI tables ([`acpi`]) that
+//! describe the fw_cfg device as QEMU does, plus KVM's in-kernel irqchip
+//! and an interrupt-driven COM1. The run loop is the same.
 //!
 //! [`PhysBitsConfig`]: fw_cfg_device::phys_bits::PhysBitsConfig
 
+pub mod acpi;
 pub mod cpu;
 pub mod devices;
 pub mod fw_cfg;
 pub mod layout;
+pub mod linux;
 pub mod stats;
 
 use std::fs::File;
@@ -101,8 +105,13 @@ pub enum Error {
     #[error("cannot load the kernel: {0}")]
     Load(#[source] linux_loader::loader::Error),
     /// The ELF has no PVH entry note.
-    #[error("the kernel has no XEN_ELFNOTE_PHYS32_ENTRY note; only PVH ELF images are supported")]
+    #[error(
+        "the kernel has no XEN_ELFNOTE_PHYS32_ENTRY note; only PVH ELF images and bzImages are supported"
+    )]
     NotPvh,
+    /// The bzImage cannot be booted with the 64-bit boot protocol.
+    #[error("cannot boot the bzImage: {0}")]
+    BzImage(String),
     /// The command line is invalid.
     #[error("invalid kernel command line: {0}")]
     Cmdline(#[source] linux_loader::cmdline::Error),
@@ -219,16 +228,26 @@ impl Vm {
         let vm = kvm.create_vm().map_err(Error::CreateVm)?;
         // Needed by Intel VMX for real-mode emulation; harmless otherwise.
         vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
+        let kind = linux::KernelKind::detect(&config.kernel)?;
+        if kind == linux::KernelKind::BzImage {
+            linux::create_irqchip(&vm)?;
+        }
 
         let memory = create_memory(config.memory_mib)?;
         advise_huge_pages(&memory);
         register_memory(&vm, &memory)?;
 
         let mut io = IoManager::new();
+        let serial: Arc<dyn vm_device::DevicePio + Send + Sync> = match kind {
+            linux::KernelKind::Pvh => {
+                Arc::new(Mutex::new(SerialDevice::new(config.serial.clone())))
+            }
+            linux::KernelKind::BzImage => linux::IrqSerial::shared(&vm, config.serial.clone())?,
+        };
         let (sink_dev, debug_exit) = DebugExit::new();
         io.register_pio(
             PioRange::new(PioAddress(SERIAL_PORT), SERIAL_PORT_SIZE).map_err(Error::Bus)?,
-            Arc::new(Mutex::new(SerialDevice::new(config.serial.clone()))),
+            serial,
         )
         .map_err(Error::Bus)?;
         io.register_pio(
@@ -240,10 +259,18 @@ impl Vm {
         let mut cpuid = cpu::base_cpuid(&kvm)?;
         let fw_cfg = fw_cfg::setup(&config.fw_cfg, &kvm, &mut cpuid, &memory, &mut io)?;
 
-        let entry = load_pvh_kernel(&memory, config, &fw_cfg)?;
         let vcpu = vm.create_vcpu(0).map_err(Error::Vcpu)?;
         vcpu.set_cpuid2(&cpuid).map_err(Error::Vcpu)?;
-        cpu::setup_pvh_vcpu(&vcpu, entry, PVH_START_INFO)?;
+        match kind {
+            linux::KernelKind::Pvh => {
+                let entry = load_pvh_kernel(&memory, config, &fw_cfg)?;
+                cpu::setup_pvh_vcpu(&vcpu, entry, PVH_START_INFO)?;
+            }
+            linux::KernelKind::BzImage => {
+                let boot = linux::load(&memory, config, &fw_cfg)?;
+                linux::setup_vcpu(&vcpu, &boot)?;
+            }
+        }
 
         Ok(Vm {
             vcpu,
