@@ -3,7 +3,8 @@
 //! KVM harness for the fw_cfg phys-bits project.
 //!
 //! - [`vmm`]: a mini VMM on kvm-ioctls, vm-memory, vm-device, vm-superio
-//!   and linux-loader that boots PVH ELF images, registers the fw_cfg
+//!   and linux-loader that boots PVH ELF images and Linux bzImages (with
+//!   ACPI tables describing fw_cfg), registers the fw_cfg
 //!   device (ports and MMIO) and applies one `PhysBitsConfig` to CPUID and
 //!   the `etc/phys-bits-valid` file;
 //! - [`firmware`]: the PVH test firmware this crate's build script builds,
@@ -11,7 +12,8 @@
 //! - [`matrix`]: the configuration matrix, run as KVM guests;
 //! - [`inproc`]: the same matrix without KVM;
 //! - [`table`]: the comparison table the `compare` command prints;
-//! - [`bench`]: the guest-measured benchmarks the `bench` command runs.
+//! - [`bench`](mod@bench): the guest-measured benchmarks the `bench` command
+//!   runs.
 
 #![deny(missing_docs)]
 
