@@ -13,7 +13,7 @@
 //! (QEMU exit status 1).
 //!
 //! With `fw_cfg_tests.bench=SIZE@BASE` on the command line it runs the
-//! benchmark phases of [`bench`] instead (one `bench` line each).
+//! benchmark phases of [`mod@bench`] instead (one `bench` line each).
 
 #![cfg_attr(not(fw_hosted), no_std)]
 #![cfg_attr(not(fw_hosted), no_main)]
