@@ -380,6 +380,24 @@ fn flow<T: FwCfgTransport>(
                 Err(ReadError::FileTooLarge { .. }) => panic!("find_file reads no file"),
                 Err(_) => {}
             }
+            // The chunked lookup must hold to the same rules; a 200-byte
+            // scratch buffer holds three entries, so chunks end mid-directory.
+            walks += 1;
+            let mut scratch = [0u8; 200];
+            match reader.find_file_buffered(wanted, &mut scratch) {
+                Ok(e) => {
+                    assert_eq!(e.name(), wanted.as_bytes());
+                    assert!((0x20..0x4000).contains(&e.select));
+                }
+                Err(ReadError::InvalidName) => {
+                    let w = wanted.as_bytes();
+                    assert!(w.is_empty() || w.len() > FILE_NAME_MAX_LEN || w.contains(&0));
+                }
+                Err(ReadError::FileTooLarge { .. }) => {
+                    panic!("find_file_buffered reads no file")
+                }
+                Err(_) => {}
+            }
         }
     }
 
