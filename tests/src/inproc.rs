@@ -531,8 +531,8 @@ mod tests {
             let state = &pio.file.as_ref().unwrap().state;
             let expected = match s.file {
                 FileCase::Absent => "absent",
-                FileCase::Valid | FileCase::Conflicting => "present",
-                FileCase::Invalid => "corrupt",
+                FileCase::Stated | FileCase::Conflicting => "present",
+                FileCase::Corrupt => "corrupt",
             };
             assert_eq!(state, expected, "{}", s.label());
             // Every transport reads the same file and decides the same.

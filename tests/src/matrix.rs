@@ -28,10 +28,11 @@ pub enum FileCase {
     /// No file (the channel is silent).
     Absent,
     /// The well-formed file `PhysBitsConfig` renders: the VMM's honest
-    /// statement, whose valid flag says whether the width is backed.
-    Valid,
+    /// statement, whose valid flag says whether the width is backed (so
+    /// "valid" with host-phys-bits on, "invalid" with QEMU's legacy 40).
+    Stated,
     /// Malformed bytes (valid flag 2): the reader must call it corrupt.
-    Invalid,
+    Corrupt,
     /// A well-formed file claiming "valid" for a width different from the
     /// one in CPUID, added raw (bypassing `PhysBitsConfig`).
     Conflicting,
@@ -41,8 +42,8 @@ impl FileCase {
     /// All cases, in table order.
     pub const ALL: [FileCase; 4] = [
         FileCase::Absent,
-        FileCase::Valid,
-        FileCase::Invalid,
+        FileCase::Stated,
+        FileCase::Corrupt,
         FileCase::Conflicting,
     ];
 
@@ -50,8 +51,8 @@ impl FileCase {
     pub fn as_str(&self) -> &'static str {
         match self {
             FileCase::Absent => "absent",
-            FileCase::Valid => "valid",
-            FileCase::Invalid => "invalid",
+            FileCase::Stated => "stated",
+            FileCase::Corrupt => "corrupt",
             FileCase::Conflicting => "conflicting",
         }
     }
@@ -70,7 +71,7 @@ pub struct Scenario {
 
 impl Scenario {
     /// The whole matrix: host-phys-bits on/off x hint on/off x file
-    /// absent/valid/invalid/conflicting.
+    /// absent/stated/corrupt/conflicting.
     pub fn all() -> Vec<Scenario> {
         let mut v = Vec::new();
         for host_phys_bits in [true, false] {
@@ -87,7 +88,7 @@ impl Scenario {
         v
     }
 
-    /// A short label, e.g. `hpb=on hint=off file=valid`.
+    /// A short label, e.g. `hpb=on hint=off file=stated`.
     pub fn label(&self) -> String {
         let on = |b: bool| if b { "on" } else { "off" };
         format!(
@@ -109,7 +110,7 @@ impl Scenario {
             phys_bits: None,
             guest_phys_bits: None,
             hint: self.hint,
-            file: self.file == FileCase::Valid,
+            file: self.file == FileCase::Stated,
             host_override: Some(host),
         }
     }
@@ -119,8 +120,8 @@ impl Scenario {
         let phys = self.phys_bits_setup(host);
         let advertised = phys.config(host).phys_bits();
         let raw = match self.file {
-            FileCase::Absent | FileCase::Valid => None,
-            FileCase::Invalid => Some(vec![1, 2, advertised, 0, 0, 0, 0, 0]),
+            FileCase::Absent | FileCase::Stated => None,
+            FileCase::Corrupt => Some(vec![1, 2, advertised, 0, 0, 0, 0, 0]),
             FileCase::Conflicting => {
                 let other = if advertised > 36 {
                     advertised - 1
@@ -294,8 +295,8 @@ mod tests {
         };
         assert!(s(FileCase::Absent).setup(48).raw_files.is_empty());
         assert!(!s(FileCase::Absent).setup(48).phys_bits.file);
-        assert!(s(FileCase::Valid).setup(48).phys_bits.file);
-        let invalid = s(FileCase::Invalid).setup(48);
+        assert!(s(FileCase::Stated).setup(48).phys_bits.file);
+        let invalid = s(FileCase::Corrupt).setup(48);
         assert!(!invalid.phys_bits.file);
         assert_eq!(invalid.raw_files[0].1, vec![1, 2, 48, 0, 0, 0, 0, 0]);
         let conflicting = s(FileCase::Conflicting).setup(48);

@@ -144,8 +144,8 @@ pub fn render(outcomes: &[Outcome]) -> String {
 pub fn legend(engine: Engine, host_phys_bits: u8) -> String {
     let mut s = format!(
         "host MAXPHYADDR {host_phys_bits}; adv = width advertised in CPUID (* = not backed by the host)\n\
-         hpb = host-phys-bits (off: QEMU's legacy 40 bits); file: valid = PhysBitsConfig's own file, \
-         invalid = malformed bytes, conflicting = \"valid\" with a width CPUID does not show\n\
+         hpb = host-phys-bits (off: QEMU's legacy 40 bits); file: stated = PhysBitsConfig's own file \
+         (valid with hpb=on, invalid with hpb=off), corrupt = malformed bytes, conflicting = \"valid\" with a width CPUID does not show\n\
          decisions: width and who decided (hint, file, both, heur = OVMF/SeaBIOS heuristic, \
          dflt = 36-bit default); ! = conflicts were reported\n\
          agree = every fw_cfg transport read the same file and decided the same\n"

@@ -76,8 +76,8 @@ fn assert_same(rows: &[PeerRow]) {
             let state = &line.file.as_ref().unwrap().state;
             let want = match r.config.file {
                 FileCase::Absent => "absent",
-                FileCase::Valid | FileCase::Conflicting => "present",
-                FileCase::Invalid => "corrupt",
+                FileCase::Stated | FileCase::Conflicting => "present",
+                FileCase::Corrupt => "corrupt",
             };
             assert_eq!(state, want, "{}: {t}", r.label);
         }
@@ -99,9 +99,9 @@ fn microvm_host_width_with_every_file_state() {
 #[test]
 fn microvm_limited_and_guest_phys_widths() {
     let configs = [
-        PeerConfig::microvm(Width::Bits(39), FileCase::Valid),
+        PeerConfig::microvm(Width::Bits(39), FileCase::Stated),
         PeerConfig::microvm(Width::Bits(39), FileCase::Absent),
-        PeerConfig::microvm(Width::Host, FileCase::Valid).with_guest_phys_bits(40),
+        PeerConfig::microvm(Width::Host, FileCase::Stated).with_guest_phys_bits(40),
     ];
     let Some(rows) = run(&configs) else { return };
     assert_same(&rows);
@@ -110,8 +110,8 @@ fn microvm_limited_and_guest_phys_widths() {
 #[test]
 fn pc_machine_with_explicit_and_legacy_widths() {
     let configs = [
-        PeerConfig::microvm(Width::Bits(39), FileCase::Valid).on_pc(),
-        PeerConfig::microvm(Width::Legacy, FileCase::Valid).on_pc(),
+        PeerConfig::microvm(Width::Bits(39), FileCase::Stated).on_pc(),
+        PeerConfig::microvm(Width::Legacy, FileCase::Stated).on_pc(),
     ];
     let Some(rows) = run(&configs) else { return };
     assert_same(&rows);
@@ -132,7 +132,7 @@ fn pc_machine_with_explicit_and_legacy_widths() {
 #[test]
 fn hint_configurations_are_marked_not_expressible() {
     let configs = [
-        PeerConfig::microvm(Width::Host, FileCase::Valid).with_hint(),
+        PeerConfig::microvm(Width::Host, FileCase::Stated).with_hint(),
         PeerConfig::microvm(Width::Legacy, FileCase::Absent),
     ];
     let Some(rows) = run(&configs) else { return };

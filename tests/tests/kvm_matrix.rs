@@ -16,10 +16,10 @@ fn expected(s: &Scenario, host: u8) -> ((u8, &'static str, &'static str), bool) 
     let (advertised, valid) = (config.phys_bits(), config.valid());
     let hint_set = s.hint && valid;
     let strict = match s.file {
-        FileCase::Invalid | FileCase::Conflicting => (36, "conservative-default", "distrusted"),
-        FileCase::Valid if !valid => (36, "fw-cfg-file", "explicit-invalid"),
-        FileCase::Valid if hint_set => (advertised, "both-channels", "explicit-valid"),
-        FileCase::Valid => (advertised, "fw-cfg-file", "explicit-valid"),
+        FileCase::Corrupt | FileCase::Conflicting => (36, "conservative-default", "distrusted"),
+        FileCase::Stated if !valid => (36, "fw-cfg-file", "explicit-invalid"),
+        FileCase::Stated if hint_set => (advertised, "both-channels", "explicit-valid"),
+        FileCase::Stated => (advertised, "fw-cfg-file", "explicit-valid"),
         FileCase::Absent if hint_set => (advertised, "cpuid-hint", "explicit-valid"),
         FileCase::Absent => (36, "conservative-default", "no-information"),
     };
@@ -64,12 +64,12 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
             let f = line.file.as_ref().unwrap();
             match s.file {
                 FileCase::Absent => assert_eq!(f.state, "absent", "{what}"),
-                FileCase::Valid => {
+                FileCase::Stated => {
                     assert_eq!(f.state, "present", "{what}");
                     assert_eq!(f.valid, Some(o.config_valid), "{what}");
                     assert_eq!(f.phys_bits, Some(o.advertised_phys_bits), "{what}");
                 }
-                FileCase::Invalid => {
+                FileCase::Corrupt => {
                     assert_eq!(f.state, "corrupt", "{what}");
                     assert_eq!(f.error.as_deref(), Some("bad-valid-flag"), "{what}");
                 }
@@ -88,10 +88,10 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
                 check(&d.combined, strict, &format!("{what} combined"));
             }
             assert_eq!(d, &common::host_decisions(cpuid, line), "{what}");
-            let conflicted = matches!(s.file, FileCase::Invalid | FileCase::Conflicting);
+            let conflicted = matches!(s.file, FileCase::Corrupt | FileCase::Conflicting);
             assert_eq!(
                 !d.strict.conflicts.is_empty(),
-                conflicted || (s.file == FileCase::Valid && o.config_valid && !s.hint),
+                conflicted || (s.file == FileCase::Stated && o.config_valid && !s.hint),
                 "{what}"
             );
         }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! `compare`: runs the configuration matrix (host-phys-bits on/off x hint
-//! on/off x file absent/valid/invalid/conflicting), each configuration
+//! on/off x file absent/stated/corrupt/conflicting), each configuration
 //! booted as a KVM guest with the test firmware, and prints what each
 //! channel said, each policy mode's decision, and the VM exits and guest
 //! cycles per channel and transport. Without `/dev/kvm` it runs the same

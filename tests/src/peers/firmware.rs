@@ -153,7 +153,7 @@ impl PeerConfig {
             phys_bits,
             guest_phys_bits: self.guest_phys_bits,
             hint: self.hint,
-            file: self.file == FileCase::Valid,
+            file: self.file == FileCase::Stated,
             host_override: Some(host),
         }
     }
@@ -166,8 +166,8 @@ impl PeerConfig {
         let advertised = config.phys_bits();
         match self.file {
             FileCase::Absent => None,
-            FileCase::Valid => Some(config.file_bytes().to_vec()),
-            FileCase::Invalid => Some(vec![1, 2, advertised, 0, 0, 0, 0, 0]),
+            FileCase::Stated => Some(config.file_bytes().to_vec()),
+            FileCase::Corrupt => Some(vec![1, 2, advertised, 0, 0, 0, 0, 0]),
             FileCase::Conflicting => {
                 let other = if advertised > 36 {
                     advertised - 1
@@ -183,7 +183,7 @@ impl PeerConfig {
     /// file.
     pub fn vmm_setup(&self, host: u8) -> FwCfgSetup {
         let mut raw_files = vec![(BULK_FILE_NAME.to_string(), bulk_contents())];
-        if matches!(self.file, FileCase::Invalid | FileCase::Conflicting) {
+        if matches!(self.file, FileCase::Corrupt | FileCase::Conflicting) {
             let bytes = self.file_bytes(host).expect("a file case with bytes");
             raw_files.push((PHYS_BITS_FILE_NAME.to_string(), bytes));
         }
@@ -239,13 +239,13 @@ pub fn default_matrix() -> Vec<PeerConfig> {
     for file in FileCase::ALL {
         v.push(PeerConfig::microvm(Host, file));
     }
-    v.push(PeerConfig::microvm(Host, Valid).with_guest_phys_bits(40));
-    v.push(PeerConfig::microvm(Bits(39), Valid));
+    v.push(PeerConfig::microvm(Host, Stated).with_guest_phys_bits(40));
+    v.push(PeerConfig::microvm(Bits(39), Stated));
     v.push(PeerConfig::microvm(Bits(39), Absent));
-    v.push(PeerConfig::microvm(Bits(39), Valid).on_pc());
-    v.push(PeerConfig::microvm(Legacy, Valid).on_pc());
+    v.push(PeerConfig::microvm(Bits(39), Stated).on_pc());
+    v.push(PeerConfig::microvm(Legacy, Stated).on_pc());
     v.push(PeerConfig::microvm(Legacy, Absent).on_pc());
-    v.push(PeerConfig::microvm(Host, Valid).with_hint());
+    v.push(PeerConfig::microvm(Host, Stated).with_hint());
     v.push(PeerConfig::microvm(Host, Absent).with_hint());
     v
 }
@@ -622,7 +622,7 @@ mod tests {
         use FileCase::*;
         use Width::*;
         assert_eq!(
-            PeerConfig::microvm(Host, Valid).qemu_cpu().unwrap(),
+            PeerConfig::microvm(Host, Stated).qemu_cpu().unwrap(),
             "host,-arch-capabilities,host-phys-bits=on"
         );
         assert_eq!(
@@ -637,10 +637,10 @@ mod tests {
                 .unwrap(),
             "host,-arch-capabilities,host-phys-bits=off,phys-bits=39,guest-phys-bits=37"
         );
-        let hint = PeerConfig::microvm(Host, Valid).with_hint();
+        let hint = PeerConfig::microvm(Host, Stated).with_hint();
         assert!(hint.qemu_cpu().unwrap_err().starts_with(NOT_EXPRESSIBLE));
         assert!(
-            PeerConfig::microvm(Legacy, Valid)
+            PeerConfig::microvm(Legacy, Stated)
                 .qemu_cpu()
                 .unwrap_err()
                 .starts_with(NOT_EXPRESSIBLE)
@@ -650,7 +650,7 @@ mod tests {
     #[test]
     fn both_vmms_get_the_same_file_bytes() {
         use FileCase::*;
-        let c = PeerConfig::microvm(Width::Bits(39), Valid);
+        let c = PeerConfig::microvm(Width::Bits(39), Stated);
         assert_eq!(c.file_bytes(48).unwrap(), vec![1, 1, 39, 0, 0, 0, 0, 0]);
         let s = c.vmm_setup(48);
         assert!(s.phys_bits.file);
@@ -658,12 +658,12 @@ mod tests {
             s.phys_bits.config(48).file_bytes().to_vec(),
             c.file_bytes(48).unwrap()
         );
-        let legacy = PeerConfig::microvm(Width::Legacy, Valid).on_pc();
+        let legacy = PeerConfig::microvm(Width::Legacy, Stated).on_pc();
         assert_eq!(
             legacy.file_bytes(48).unwrap(),
             vec![1, 0, 40, 0, 0, 0, 0, 0]
         );
-        let corrupt = PeerConfig::microvm(Width::Host, Invalid);
+        let corrupt = PeerConfig::microvm(Width::Host, Corrupt);
         assert_eq!(
             corrupt.file_bytes(48).unwrap(),
             vec![1, 2, 48, 0, 0, 0, 0, 0]
