@@ -47,6 +47,31 @@ impl FileCase {
         FileCase::Conflicting,
     ];
 
+    /// The bytes of `etc/phys-bits-valid` in this case when `config` is the
+    /// VMM's configuration (`None`: no file).
+    pub fn file_bytes(&self, config: &PhysBitsConfig) -> Option<Vec<u8>> {
+        let advertised = config.phys_bits();
+        match self {
+            FileCase::Absent => None,
+            FileCase::Stated => Some(config.file_bytes().to_vec()),
+            FileCase::Corrupt => Some(vec![1, 2, advertised, 0, 0, 0, 0, 0]),
+            FileCase::Conflicting => {
+                let other = if advertised > 36 {
+                    advertised - 1
+                } else {
+                    advertised + 1
+                };
+                Some(PhysBitsFile::new(true, other, 0).to_bytes().to_vec())
+            }
+        }
+    }
+
+    /// Whether the file is added raw, bypassing `PhysBitsConfig` (the
+    /// corrupt and conflicting cases).
+    pub fn is_raw(&self) -> bool {
+        matches!(self, FileCase::Corrupt | FileCase::Conflicting)
+    }
+
     /// Lowercase name.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -118,18 +143,10 @@ impl Scenario {
     /// The fw_cfg setup for a host with `host` bits of MAXPHYADDR.
     pub fn setup(&self, host: u8) -> FwCfgSetup {
         let phys = self.phys_bits_setup(host);
-        let advertised = phys.config(host).phys_bits();
-        let raw = match self.file {
-            FileCase::Absent | FileCase::Stated => None,
-            FileCase::Corrupt => Some(vec![1, 2, advertised, 0, 0, 0, 0, 0]),
-            FileCase::Conflicting => {
-                let other = if advertised > 36 {
-                    advertised - 1
-                } else {
-                    advertised + 1
-                };
-                Some(PhysBitsFile::new(true, other, 0).to_bytes().to_vec())
-            }
+        let raw = if self.file.is_raw() {
+            self.file.file_bytes(&phys.config(host))
+        } else {
+            None
         };
         FwCfgSetup {
             raw_files: raw

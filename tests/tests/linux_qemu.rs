@@ -56,8 +56,8 @@ fn md5_hex(bytes: &[u8]) -> String {
     hex(&Md5::digest(bytes))
 }
 
-/// Boots `config`, or returns `None` when a peer is missing and skipping
-/// is allowed. Panics with QEMU's output when the guest did not finish.
+/// Boots `config`, or returns `None` when a peer is missing and FW_CFG_ALLOW_SKIP
+/// is set. Panics with QEMU's output when the guest did not finish.
 fn boot(config: &LinuxBoot) -> Option<LinuxRun> {
     let qemu = require(Qemu::find())?;
     let peer = require(LinuxPeer::find())?;

@@ -29,7 +29,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use fw_cfg_device::abi::{PHYS_BITS_FILE_NAME, PhysBitsFile};
+use fw_cfg_device::abi::PHYS_BITS_FILE_NAME;
 use serde::Serialize;
 
 use super::qemu::{Qemu, QemuOutput};
@@ -162,28 +162,15 @@ impl PeerConfig {
     /// file): what `PhysBitsConfig` renders, or the malformed and
     /// conflicting statements of [`FileCase`].
     pub fn file_bytes(&self, host: u8) -> Option<Vec<u8>> {
-        let config = self.phys_bits_setup(host).config(host);
-        let advertised = config.phys_bits();
-        match self.file {
-            FileCase::Absent => None,
-            FileCase::Stated => Some(config.file_bytes().to_vec()),
-            FileCase::Corrupt => Some(vec![1, 2, advertised, 0, 0, 0, 0, 0]),
-            FileCase::Conflicting => {
-                let other = if advertised > 36 {
-                    advertised - 1
-                } else {
-                    advertised + 1
-                };
-                Some(PhysBitsFile::new(true, other, 0).to_bytes().to_vec())
-            }
-        }
+        self.file
+            .file_bytes(&self.phys_bits_setup(host).config(host))
     }
 
     /// The mini VMM's fw_cfg setup: the phys-bits channels plus the bulk
     /// file.
     pub fn vmm_setup(&self, host: u8) -> FwCfgSetup {
         let mut raw_files = vec![(BULK_FILE_NAME.to_string(), bulk_contents())];
-        if matches!(self.file, FileCase::Corrupt | FileCase::Conflicting) {
+        if self.file.is_raw() {
             let bytes = self.file_bytes(host).expect("a file case with bytes");
             raw_files.push((PHYS_BITS_FILE_NAME.to_string(), bytes));
         }

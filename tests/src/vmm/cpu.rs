@@ -118,14 +118,18 @@ pub fn setup_pvh_vcpu(vcpu: &VcpuFd, entry: u64, start_info: u64) -> Result<(), 
         ..Default::default()
     };
     vcpu.set_regs(&regs).map_err(Error::Vcpu)?;
+    reset_fpu(vcpu)
+}
 
+/// Puts the x87 control word and MXCSR in their architectural reset
+/// state (all exceptions masked), as every boot protocol expects.
+pub fn reset_fpu(vcpu: &VcpuFd) -> Result<(), Error> {
     let fpu = kvm_fpu {
         fcw: 0x37f,
         mxcsr: 0x1f80,
         ..Default::default()
     };
-    vcpu.set_fpu(&fpu).map_err(Error::Vcpu)?;
-    Ok(())
+    vcpu.set_fpu(&fpu).map_err(Error::Vcpu)
 }
 
 #[cfg(test)]

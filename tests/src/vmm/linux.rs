@@ -45,7 +45,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use kvm_bindings::{kvm_fpu, kvm_regs, kvm_segment};
+use kvm_bindings::{kvm_regs, kvm_segment};
 use kvm_ioctls::{VcpuFd, VmFd};
 use linux_loader::cmdline::Cmdline;
 use linux_loader::configurator::linux::LinuxBootConfigurator;
@@ -399,13 +399,7 @@ pub fn setup_vcpu(vcpu: &VcpuFd, boot: &LinuxBoot) -> Result<(), Error> {
         ..Default::default()
     };
     vcpu.set_regs(&regs).map_err(Error::Vcpu)?;
-
-    let fpu = kvm_fpu {
-        fcw: 0x37f,
-        mxcsr: 0x1f80,
-        ..Default::default()
-    };
-    vcpu.set_fpu(&fpu).map_err(Error::Vcpu)?;
+    super::cpu::reset_fpu(vcpu)?;
 
     let mut lapic = vcpu.get_lapic().map_err(Error::Vcpu)?;
     for (reg, mode) in [(0x350usize, 7u32), (0x360, 4)] {
