@@ -53,7 +53,7 @@
 //!
 //! | # | condition | width | decided by |
 //! |---|---|---|---|
-//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if guest_phys_bits ≠ 0, or `P` ≥ 41, or Intel with `P` ∈ {36, 39}, or AMD with `P` = 40 | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (52 with 5-level), then at 40 without 1 GiB pages | `Heuristic` |
+//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if guest_phys_bits ≠ 0, or `P` ≥ 41, or Intel with `P` ∈ {36, 39}, or AMD with `P` = 40 | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
 //! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | 36 | `ConservativeDefault` |
 //!
 //! OVMF's fallback for H2 guesses from the memory map and never goes below
@@ -108,6 +108,8 @@ use crate::transport::FwCfgTransport;
 pub const MAX_PHYS_BITS: u8 = 52;
 /// OVMF's cap with 4-level paging.
 pub const HEURISTIC_CAP_4LEVEL: u8 = 46;
+/// OVMF's cap with 5-level paging when CPUID has no guest-physical width.
+pub const HEURISTIC_CAP_5LEVEL_NO_GUEST_BITS: u8 = 48;
 /// OVMF's cap without 1 GiB pages.
 pub const HEURISTIC_CAP_NO_GB_PAGES: u8 = 40;
 
@@ -483,11 +485,17 @@ pub fn heuristic_width(inputs: &ChannelInputs) -> Option<u8> {
     if g != 0 {
         w = w.min(g);
     }
-    w = w.min(if inputs.five_level_paging {
-        MAX_PHYS_BITS
+    if inputs.five_level_paging {
+        // OVMF: with 5-level paging and no GuestPhysBits, stay within 48
+        // bits (4-level EPT/NPT hosts cannot map more); with GuestPhysBits
+        // the host has said how much it maps.
+        if g == 0 {
+            w = w.min(HEURISTIC_CAP_5LEVEL_NO_GUEST_BITS);
+        }
+        w = w.min(MAX_PHYS_BITS);
     } else {
-        HEURISTIC_CAP_4LEVEL
-    });
+        w = w.min(HEURISTIC_CAP_4LEVEL);
+    }
     if !inputs.gb_pages {
         w = w.min(HEURISTIC_CAP_NO_GB_PAGES);
     }
@@ -956,8 +964,14 @@ mod tests {
         assert_eq!(heuristic_width(&i), Some(46));
         i.five_level_paging = true;
         assert_eq!(heuristic_width(&i), Some(48));
+        i.phys_bits = 52;
+        assert_eq!(heuristic_width(&i), Some(48), "5-level, no GuestPhysBits");
+        i.guest_phys_bits = 52;
+        assert_eq!(heuristic_width(&i), Some(52), "5-level, GuestPhysBits 52");
         i.phys_bits = 57;
-        assert_eq!(heuristic_width(&i), Some(52));
+        i.guest_phys_bits = 57;
+        assert_eq!(heuristic_width(&i), Some(52), "architectural maximum");
+        i.guest_phys_bits = 0;
         i.gb_pages = false;
         assert_eq!(heuristic_width(&i), Some(40));
     }
