@@ -36,6 +36,36 @@
 //! In every mode the configuration is also invalid when a width is out of
 //! range (physical width 0 or above 64) or the guest-physical width exceeds
 //! the physical width.
+//!
+//! # Guest-physical width
+//!
+//! CPUID 0x80000008 EAX\[23:16\] tells the guest the widest guest-physical
+//! address the hypervisor can map; 0 means "as wide as EAX\[7:0\]". KVM
+//! (Linux 6.10 and later) reports it in `KVM_GET_SUPPORTED_CPUID`: with
+//! two-dimensional paging it is the host's MAXPHYADDR, capped at 48 when
+//! EPT/NPT has only four levels (so a 52-bit host gives 48); older
+//! kernels, and hosts without EPT/NPT, report 0. [`HostAddressSizes`] holds
+//! both of KVM's widths.
+//!
+//! QEMU 9.1 and later (machine types 9.1+; older ones pin
+//! `guest-phys-bits=0`) with KVM and a 64-bit CPU model, when the user does
+//! not set `guest-phys-bits`, takes KVM's guest width and caps it at the
+//! advertised width as it stands when KVM's CPU code runs. That gives, per
+//! mode ([`with_host_guest_phys_bits`](PhysBitsConfig::with_host_guest_phys_bits)
+//! applies the same rule):
+//!
+//! - `host-phys-bits=on`: KVM's guest width, capped at the host's width
+//!   (and at `host-phys-bits-limit`, which this crate does not model);
+//! - `phys-bits=N`: `min(KVM's guest width, N)`;
+//! - legacy default: none (0). The advertised width is still 0 ("not
+//!   chosen yet") when QEMU caps the guest width, so the cap erases it
+//!   before the 40-bit default is filled in.
+//!
+//! KVM reporting 0 leaves the guest width at 0 in every mode. A width the
+//! user gives with `guest-phys-bits=N`
+//! ([`with_guest_phys_bits`](PhysBitsConfig::with_guest_phys_bits)) always
+//! wins over KVM's. QEMU rejects it unless `32 <= N <= phys-bits` (or 0);
+//! here a width above the advertised one makes the configuration invalid.
 
 use crate::abi::{PHYS_BITS_FILE_NAME, PHYS_BITS_FILE_V1_SIZE, PhysBitsFile};
 use crate::builder::FwCfgBuilder;
@@ -45,6 +75,47 @@ use crate::error::{Error, Result};
 pub const LEGACY_DEFAULT_PHYS_BITS: u8 = 40;
 /// The smallest width QEMU accepts for `phys-bits`.
 pub const MIN_EXPLICIT_PHYS_BITS: u8 = 32;
+
+/// The host's address sizes as KVM reports them in CPUID 0x80000008 EAX.
+///
+/// ```
+/// use fw_cfg_device::phys_bits::{HostAddressSizes, PhysBitsConfig};
+///
+/// // A 52-bit host with 4-level EPT/NPT: KVM says 52 and 48.
+/// let host = HostAddressSizes::from_cpuid_eax(0x0030_3034);
+/// assert_eq!((host.phys_bits, host.guest_phys_bits), (52, 48));
+/// let c = PhysBitsConfig::from_host_sizes(host);
+/// assert_eq!((c.phys_bits(), c.guest_phys_bits()), (52, 48));
+/// assert_eq!(c.file_bytes(), [1, 1, 52, 48, 0, 0, 0, 0]);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostAddressSizes {
+    /// MAXPHYADDR (EAX\[7:0\]).
+    pub phys_bits: u8,
+    /// The widest guest-physical address KVM can map (EAX\[23:16\]); 0 when
+    /// KVM does not say.
+    pub guest_phys_bits: u8,
+}
+
+impl HostAddressSizes {
+    /// Both widths from a CPUID 0x80000008 EAX value.
+    pub const fn from_cpuid_eax(eax: u32) -> Self {
+        HostAddressSizes {
+            phys_bits: crate::abi::cpuid_phys_bits(eax),
+            guest_phys_bits: crate::abi::cpuid_guest_phys_bits(eax),
+        }
+    }
+}
+
+impl From<u8> for HostAddressSizes {
+    /// A host of `phys_bits` bits whose guest width is not reported.
+    fn from(phys_bits: u8) -> Self {
+        HostAddressSizes {
+            phys_bits,
+            guest_phys_bits: 0,
+        }
+    }
+}
 
 /// How the advertised width was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +168,14 @@ impl PhysBitsConfig {
         Self::new(PhysBitsMode::HostPhysBits, host_phys_bits, host_phys_bits)
     }
 
+    /// QEMU's `host-phys-bits=on` with KVM: advertise the host's width
+    /// (valid) and KVM's guest-physical width as QEMU 9.1+ passes it (see
+    /// [`with_host_guest_phys_bits`](Self::with_host_guest_phys_bits)).
+    /// Both channels on.
+    pub fn from_host_sizes(host: HostAddressSizes) -> Self {
+        Self::host_phys_bits(host.phys_bits).with_host_guest_phys_bits(host.guest_phys_bits)
+    }
+
     /// Advertise QEMU's legacy 40 bits (valid only if the host has 40).
     /// Both channels on.
     pub fn legacy_default(host_phys_bits: u8) -> Self {
@@ -118,6 +197,23 @@ impl PhysBitsConfig {
     pub fn with_guest_phys_bits(mut self, guest_phys_bits: u8) -> Self {
         self.guest_phys_bits = guest_phys_bits;
         self
+    }
+
+    /// Sets the guest-physical width from the one the host (KVM) reports,
+    /// as QEMU 9.1+ does when `guest-phys-bits` is not given: none in the
+    /// legacy-default mode, otherwise `host_guest_phys_bits` capped at the
+    /// advertised width (0 stays 0). See the [module documentation](self).
+    /// Replaces any earlier guest width; call
+    /// [`with_guest_phys_bits`](Self::with_guest_phys_bits) afterwards for
+    /// a width the user chose.
+    pub fn with_host_guest_phys_bits(self, host_guest_phys_bits: u8) -> Self {
+        let g = match self.mode {
+            PhysBitsMode::LegacyDefault => 0,
+            PhysBitsMode::HostPhysBits | PhysBitsMode::Explicit => {
+                host_guest_phys_bits.min(self.phys_bits)
+            }
+        };
+        self.with_guest_phys_bits(g)
     }
 
     /// Switches the CPUID hint channel on or off. Off, the hint bit is
@@ -260,28 +356,53 @@ mod cpuid {
         Some(cpuid_phys_bits(eax)).filter(|&b| b != 0)
     }
 
+    impl HostAddressSizes {
+        /// Both widths from a `KVM_GET_SUPPORTED_CPUID` answer (leaf
+        /// 0x80000008 EAX); `None` when the leaf is missing or its
+        /// MAXPHYADDR is 0.
+        pub fn from_supported_cpuid(cpuid: &CpuId) -> Option<Self> {
+            cpuid
+                .as_slice()
+                .iter()
+                .find(|e| e.function == CPUID_ADDRESS_SIZES_LEAF)
+                .map(|e| HostAddressSizes::from_cpuid_eax(e.eax))
+                .filter(|h| h.phys_bits != 0)
+        }
+    }
+
     impl PhysBitsConfig {
+        /// The host's address sizes as KVM reports them
+        /// (`KVM_GET_SUPPORTED_CPUID` leaf 0x80000008: EAX\[7:0\] and
+        /// EAX\[23:16\]). When KVM's answer lacks the leaf or the ioctl
+        /// fails, MAXPHYADDR comes from the CPUID instruction and the guest
+        /// width is 0: like QEMU, only KVM is asked for the guest width.
+        pub fn host_address_sizes_from_kvm(kvm: &Kvm) -> Result<HostAddressSizes> {
+            let from_kvm = kvm
+                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+                .map_err(Error::Kvm)
+                .map(|c| HostAddressSizes::from_supported_cpuid(&c));
+            let fallback = || host_phys_bits_from_cpuid_instruction().map(HostAddressSizes::from);
+            match from_kvm {
+                Ok(Some(host)) => Ok(host),
+                Ok(None) => fallback().ok_or(Error::MissingCpuidLeaf(CPUID_ADDRESS_SIZES_LEAF)),
+                Err(e) => fallback().ok_or(e),
+            }
+        }
+
         /// The host's MAXPHYADDR as KVM reports it
         /// (`KVM_GET_SUPPORTED_CPUID` leaf 0x80000008 EAX\[7:0\]), falling back
         /// to the CPUID instruction when KVM's answer lacks the leaf or
         /// the ioctl fails.
         pub fn host_phys_bits_from_kvm(kvm: &Kvm) -> Result<u8> {
-            let from_kvm = kvm
-                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-                .map_err(Error::Kvm)
-                .map(|c| {
-                    c.as_slice()
-                        .iter()
-                        .find(|e| e.function == CPUID_ADDRESS_SIZES_LEAF)
-                        .map(|e| cpuid_phys_bits(e.eax))
-                        .filter(|&b| b != 0)
-                });
-            match from_kvm {
-                Ok(Some(bits)) => Ok(bits),
-                Ok(None) => host_phys_bits_from_cpuid_instruction()
-                    .ok_or(Error::MissingCpuidLeaf(CPUID_ADDRESS_SIZES_LEAF)),
-                Err(e) => host_phys_bits_from_cpuid_instruction().ok_or(e),
-            }
+            Self::host_address_sizes_from_kvm(kvm).map(|h| h.phys_bits)
+        }
+
+        /// QEMU's `host-phys-bits=on` on this KVM host: the host's width and
+        /// KVM's guest-physical width
+        /// ([`from_host_sizes`](Self::from_host_sizes) of
+        /// [`host_address_sizes_from_kvm`](Self::host_address_sizes_from_kvm)).
+        pub fn from_kvm_host(kvm: &Kvm) -> Result<Self> {
+            Self::host_address_sizes_from_kvm(kvm).map(Self::from_host_sizes)
         }
 
         /// Patches `cpuid` for the CPUID channel: the KVM features leaf
@@ -360,6 +481,46 @@ mod tests {
             (c.host_bits(), c.cpuid_hint(), c.fw_cfg_file()),
             (46, false, false)
         );
+    }
+
+    #[test]
+    fn host_guest_width_follows_qemu_per_mode() {
+        let host = HostAddressSizes::from_cpuid_eax(0x0030_3034);
+        assert_eq!(
+            host,
+            HostAddressSizes {
+                phys_bits: 52,
+                guest_phys_bits: 48
+            }
+        );
+        assert_eq!(
+            HostAddressSizes::from(46),
+            HostAddressSizes::from_cpuid_eax(46)
+        );
+        let g = |c: PhysBitsConfig| c.with_host_guest_phys_bits(48).guest_phys_bits();
+        // host-phys-bits=on: KVM's, capped at the advertised width.
+        assert_eq!(PhysBitsConfig::from_host_sizes(host).guest_phys_bits(), 48);
+        assert_eq!(g(PhysBitsConfig::host_phys_bits(46)), 46);
+        // phys-bits=N: min(KVM's, N).
+        assert_eq!(g(PhysBitsConfig::explicit(52, 44)), 44);
+        assert_eq!(g(PhysBitsConfig::explicit(52, 50)), 48);
+        // Legacy default: none.
+        assert_eq!(g(PhysBitsConfig::legacy_default(52)), 0);
+        // KVM saying nothing leaves nothing, and replaces an earlier width.
+        let c = PhysBitsConfig::host_phys_bits(52)
+            .with_guest_phys_bits(40)
+            .with_host_guest_phys_bits(0);
+        assert_eq!(c.guest_phys_bits(), 0);
+        // A width the user gives afterwards wins; every default is valid.
+        let c = PhysBitsConfig::from_host_sizes(host).with_guest_phys_bits(40);
+        assert_eq!(c.guest_phys_bits(), 40);
+        for c in [
+            PhysBitsConfig::from_host_sizes(host),
+            PhysBitsConfig::explicit(52, 44).with_host_guest_phys_bits(48),
+            PhysBitsConfig::legacy_default(40).with_host_guest_phys_bits(48),
+        ] {
+            assert!(c.valid(), "{c:?}");
+        }
     }
 
     #[test]
@@ -553,6 +714,60 @@ mod tests {
             }
         }
 
+        /// A KVM answer on a 52-bit host with 4-level EPT/NPT (Linux
+        /// 6.10+): MAXPHYADDR 52, guest width 48.
+        fn supported_with_guest_width() -> CpuId {
+            CpuId::from_entries(&[
+                entry(0, 0xd, 0, 0, 0),
+                sig_entry(CPUID_HYPERVISOR_BASE),
+                entry(CPUID_HYPERVISOR_BASE + 1, 0, 0, 0, 0),
+                entry(CPUID_ADDRESS_SIZES_LEAF, 0x0030_3034, 0, 0, 0),
+            ])
+            .unwrap()
+        }
+
+        #[test]
+        fn kvm_guest_width_reaches_both_channels() {
+            let mut c = supported_with_guest_width();
+            let host = HostAddressSizes::from_supported_cpuid(&c).unwrap();
+            assert_eq!((host.phys_bits, host.guest_phys_bits), (52, 48));
+            let cfg = PhysBitsConfig::from_host_sizes(host);
+            assert_eq!((cfg.phys_bits(), cfg.guest_phys_bits()), (52, 48));
+            assert!(cfg.valid());
+            cfg.patch_cpuid(&mut c).unwrap();
+            // KVM's EAX survives the patch unchanged.
+            let eax = leaf(&c, CPUID_ADDRESS_SIZES_LEAF).eax;
+            assert_eq!(eax, 0x0030_3034);
+            assert_eq!(cpuid_guest_phys_bits(eax), 48);
+            assert_eq!(cfg.file_bytes()[3], 48);
+            assert_eq!(cfg.file_bytes(), [1, 1, 52, 48, 0, 0, 0, 0]);
+            assert_ne!(
+                leaf(&c, CPUID_HYPERVISOR_BASE + 1).edx & KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID,
+                0
+            );
+        }
+
+        #[test]
+        fn explicit_guest_width_overrides_kvms() {
+            let host = HostAddressSizes::from_supported_cpuid(&supported_with_guest_width());
+            for (g, eax) in [(40, 0x0028_3034), (0, 0x0000_3034)] {
+                let mut c = supported_with_guest_width();
+                let cfg = PhysBitsConfig::from_host_sizes(host.unwrap()).with_guest_phys_bits(g);
+                cfg.patch_cpuid(&mut c).unwrap();
+                assert_eq!(leaf(&c, CPUID_ADDRESS_SIZES_LEAF).eax, eax);
+                assert_eq!(cfg.file_bytes()[3], g);
+            }
+        }
+
+        #[test]
+        fn supported_cpuid_without_the_leaf_gives_no_sizes() {
+            let c = CpuId::from_entries(&[entry(0, 0xd, 0, 0, 0)]).unwrap();
+            assert_eq!(HostAddressSizes::from_supported_cpuid(&c), None);
+            let c = CpuId::from_entries(&[entry(CPUID_ADDRESS_SIZES_LEAF, 0x0030_3000, 0, 0, 0)])
+                .unwrap();
+            assert_eq!(HostAddressSizes::from_supported_cpuid(&c), None);
+        }
+
         #[test]
         fn host_query_falls_back_to_the_instruction() {
             // Whatever the machine, the instruction answer is plausible.
@@ -562,6 +777,12 @@ mod tests {
             if let Ok(kvm) = kvm_ioctls::Kvm::new() {
                 let bits = PhysBitsConfig::host_phys_bits_from_kvm(&kvm).unwrap();
                 assert!((32..=64).contains(&bits));
+                let host = PhysBitsConfig::host_address_sizes_from_kvm(&kvm).unwrap();
+                assert_eq!(host.phys_bits, bits);
+                assert!(host.guest_phys_bits <= bits);
+                let cfg = PhysBitsConfig::from_kvm_host(&kvm).unwrap();
+                assert_eq!(cfg, PhysBitsConfig::from_host_sizes(host));
+                assert!(cfg.valid());
             }
         }
     }

@@ -78,9 +78,6 @@ pub const KEY_FILE_FIRST: u16 = 0x20;
 pub const KEY_WRITE_CHANNEL: u16 = 0x4000;
 /// Bit 15 of the selector: architecture-local items.
 pub const KEY_ARCH_LOCAL: u16 = 0x8000;
-/// Mask of the bits that select an entry (everything but
-/// [`KEY_WRITE_CHANNEL`]).
-pub const KEY_ENTRY_MASK: u16 = !KEY_WRITE_CHANNEL;
 /// The "nothing selected" key.
 pub const KEY_INVALID: u16 = 0xffff;
 
@@ -571,6 +568,10 @@ mod tests {
     fn file_slot_limits_match_qemu() {
         assert_eq!(FILE_SLOTS_MAX, 0x3fe0);
         assert_eq!(KEY_FILE_FIRST + FILE_SLOTS_MAX, KEY_WRITE_CHANNEL);
-        assert_eq!(KEY_ENTRY_MASK & (KEY_WRITE_CHANNEL | 0x19), 0x19);
+        // QEMU's FW_CFG_ENTRY_MASK is 0x3fff: it drops both the write and
+        // the arch-local bit.
+        assert_eq!(KEY_INDEX_MASK, 0x3fff);
+        assert_eq!(KEY_INDEX_MASK & (KEY_WRITE_CHANNEL | 0x19), 0x19);
+        assert_eq!(KEY_INDEX_MASK & (KEY_ARCH_LOCAL | 3), 3);
     }
 }

@@ -18,11 +18,16 @@
 //!    the leaf exists. When it does not, both widths are reported as 0 and
 //!    [`CpuidReport::has_address_sizes`] is false: the architectural answer
 //!    is then 36 bits, which the policy applies.
-//! 4. The vendor (leaf 0), 1 GiB page support (0x8000_0001 EDX\[26\]) and
-//!    LA57 support (leaf 7 ECX\[16\]) feed the OVMF-style heuristic.
+//! 4. The vendor signatures of leaf 0 ([`CpuidReport::vendor`]) and of leaf
+//!    0x8000_0000 ([`CpuidReport::ext_vendor`]), 1 GiB page support
+//!    (0x8000_0001 EDX\[26\]) and LA57 support (leaf 7 ECX\[16\]) feed the
+//!    OVMF-style heuristic. OVMF compares the signature of leaf 0x8000_0000,
+//!    not leaf 0's: QEMU copies the vendor there, but Intel CPUs leave those
+//!    registers 0, so a VMM that passes KVM's supported CPUID through on an
+//!    Intel host shows no extended signature.
 //!
 //! ```
-//! use fw_cfg_guest::cpuid::{read_cpuid_channel, CpuidResult, CpuidSource, HintState};
+//! use fw_cfg_guest::cpuid::{read_cpuid_channel, CpuidResult, CpuidSource, HintState, Vendor};
 //!
 //! // A fake CPU: KVM at 0x40000000 with the hint set, 39/37 address bits.
 //! struct Fake;
@@ -34,7 +39,8 @@
 //!             1 => r(0, 0, 1 << 31, 0),
 //!             0x4000_0000 => r(0x4000_0001, 0x4b4d_564b, 0x564b_4d56, 0x4d),
 //!             0x4000_0001 => r(0, 0, 0, 1 << 1),
-//!             0x8000_0000 => r(0x8000_0008, 0, 0, 0),
+//!             // QEMU copies the vendor into 0x8000_0000 too.
+//!             0x8000_0000 => r(0x8000_0008, 0x756e_6547, 0x6c65_746e, 0x4965_6e69),
 //!             0x8000_0008 => r(0x0025_3027, 0, 0, 0),
 //!             _ => r(0, 0, 0, 0),
 //!         }
@@ -45,6 +51,7 @@
 //! assert_eq!(report.kvm_base, Some(0x4000_0000));
 //! assert_eq!(report.hint, HintState::Set);
 //! assert_eq!((report.phys_bits, report.guest_phys_bits), (39, 37));
+//! assert_eq!(report.ext_vendor, Some(Vendor::Intel));
 //! ```
 
 use crate::abi::{
@@ -149,6 +156,17 @@ impl Vendor {
         }
     }
 
+    /// Decodes the signature in leaf 0x8000_0000's EBX, EDX, ECX (same
+    /// layout as leaf 0). `None` when all twelve bytes are 0: Intel CPUs
+    /// reserve these registers, AMD CPUs and QEMU's vCPUs fill them.
+    pub fn from_ext_leaf(r: &CpuidResult) -> Option<Self> {
+        if r.ebx == 0 && r.edx == 0 && r.ecx == 0 {
+            None
+        } else {
+            Some(Self::from_leaf0(r))
+        }
+    }
+
     /// A short lowercase name: `intel`, `amd` or `other`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -183,8 +201,13 @@ pub struct CpuidReport {
     pub phys_bits: u8,
     /// CPUID 0x8000_0008 EAX\[23:16\], 0 for "none" or a missing leaf.
     pub guest_phys_bits: u8,
-    /// The CPU vendor.
+    /// The CPU vendor (leaf 0's signature).
     pub vendor: Vendor,
+    /// The signature of leaf 0x8000_0000, which OVMF's heuristic compares
+    /// (see [`crate::policy`]); `None` when those registers are all 0 or the
+    /// extended range is missing (maximum below 0x8000_0000 or outside the
+    /// 0x8000_xxxx block).
+    pub ext_vendor: Option<Vendor>,
     /// 1 GiB pages (CPUID 0x8000_0001 EDX\[26\]).
     pub gb_pages: bool,
     /// LA57, 5-level paging (CPUID 7.0 ECX\[16\]); support, not use.
@@ -245,9 +268,15 @@ pub fn read_cpuid_channel(src: &impl CpuidSource) -> CpuidReport {
         }
     }
 
-    let max_ext_leaf = src.cpuid(EXT_MAX_LEAF, 0).eax;
+    let ext_max = src.cpuid(EXT_MAX_LEAF, 0);
+    let max_ext_leaf = ext_max.eax;
     // A sane maximum is within the 0x8000_xxxx block.
     let ext_ok = |leaf: u32| max_ext_leaf >= leaf && max_ext_leaf < EXT_MAX_LEAF + 0x1_0000;
+    let ext_vendor = if ext_ok(EXT_MAX_LEAF) {
+        Vendor::from_ext_leaf(&ext_max)
+    } else {
+        None
+    };
     let gb_pages =
         ext_ok(EXT_FEATURES_LEAF) && src.cpuid(EXT_FEATURES_LEAF, 0).edx & EXT_EDX_PAGE1GB != 0;
     let has_address_sizes = ext_ok(CPUID_ADDRESS_SIZES_LEAF);
@@ -269,6 +298,7 @@ pub fn read_cpuid_channel(src: &impl CpuidSource) -> CpuidReport {
         phys_bits: cpuid_phys_bits(address_sizes_eax),
         guest_phys_bits: cpuid_guest_phys_bits(address_sizes_eax),
         vendor,
+        ext_vendor,
         gb_pages,
         la57,
     }
@@ -326,6 +356,8 @@ mod tests {
         assert_eq!(rep.kvm_base, Some(0x4000_0000));
         assert_eq!(rep.hint, HintState::Set);
         assert_eq!(rep.vendor, Vendor::Intel);
+        // Intel hardware leaves 0x8000_0000's signature registers 0.
+        assert_eq!(rep.ext_vendor, None);
         assert!(rep.has_address_sizes && rep.gb_pages && rep.la57);
         assert_eq!((rep.phys_bits, rep.guest_phys_bits), (39, 37));
     }
@@ -400,6 +432,41 @@ mod tests {
         // A garbage maximum outside the extended block is not trusted.
         let t = Table(&[(0x8000_0000, r(0xffff_ffff, 0, 0, 0))]);
         assert!(!read_cpuid_channel(&t).has_address_sizes);
+    }
+
+    #[test]
+    fn ext_vendor_comes_from_leaf_0x8000_0000() {
+        let sig = |v: &CpuidResult| r(0x8000_0008, v.ebx, v.ecx, v.edx);
+        // QEMU: the vendor in both leaves.
+        let t = Table(&[(0, INTEL), (0x8000_0000, sig(&INTEL))]);
+        let rep = read_cpuid_channel(&t);
+        assert_eq!(
+            (rep.vendor, rep.ext_vendor),
+            (Vendor::Intel, Some(Vendor::Intel))
+        );
+        // KVM's supported CPUID passed through on an Intel host: no signature.
+        let t = Table(&[(0, INTEL), (0x8000_0000, r(0x8000_0008, 0, 0, 0))]);
+        let rep = read_cpuid_channel(&t);
+        assert_eq!((rep.vendor, rep.ext_vendor), (Vendor::Intel, None));
+        // AMD hardware fills it; the two leaves may also disagree.
+        let t = Table(&[(0, INTEL), (0x8000_0000, sig(&AMD))]);
+        assert_eq!(read_cpuid_channel(&t).ext_vendor, Some(Vendor::Amd));
+        // No extended range, or a garbage maximum: not read.
+        let t = Table(&[
+            (0, AMD),
+            (0x8000_0000, r(0x7fff_ffff, AMD.ebx, AMD.ecx, AMD.edx)),
+        ]);
+        assert_eq!(read_cpuid_channel(&t).ext_vendor, None);
+        let t = Table(&[
+            (0, AMD),
+            (0x8000_0000, r(0xffff_ffff, AMD.ebx, AMD.ecx, AMD.edx)),
+        ]);
+        assert_eq!(read_cpuid_channel(&t).ext_vendor, None);
+        // A partial signature is some other vendor, not none.
+        assert_eq!(
+            Vendor::from_ext_leaf(&r(0, 0, 0, 1)),
+            Some(Vendor::Other([0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))
+        );
     }
 
     #[test]

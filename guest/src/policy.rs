@@ -29,7 +29,7 @@
 //! | [`FileGuestPhysBitsDiffers`](Conflict::FileGuestPhysBitsDiffers) | file present, its byte 3 ≠ CPUID guest_phys_bits | yes |
 //! | [`HintSetButFileInvalid`](Conflict::HintSetButFileInvalid) | hint set, file says invalid | yes |
 //! | [`CorruptFile`](Conflict::CorruptFile) | file present but unparsable | yes |
-//! | [`ValidWithoutAddressSizes`](Conflict::ValidWithoutAddressSizes) | explicit valid, but CPUID has no 0x8000_0008 | yes |
+//! | [`ValidWithoutAddressSizes`](Conflict::ValidWithoutAddressSizes) | explicit valid, but CPUID has no 0x8000_0008 (or it reports 0 bits) | yes |
 //! | [`WidthOutOfRange`](Conflict::WidthOutOfRange) | phys_bits, or a non-zero guest_phys_bits, outside 36..=52 | yes |
 //! | [`HintClearButFileValid`](Conflict::HintClearButFileValid) | KVM features leaf present with the bit clear, file says valid | no |
 //! | [`FileUnreadable`](Conflict::FileUnreadable) | the file exists but could not be read (directory broken, DMA error) | no |
@@ -48,16 +48,28 @@
 //! | S5 | file valid, hint clear or no KVM leaf | `W` | `FwCfgFile` |
 //! | S6 | neither channel says anything | 36 | `ConservativeDefault` (rule `NoInformation`) |
 //!
-//! Heuristic (OVMF `PlatformAddressWidthFromCpuid` / SeaBIOS `physbits()`;
-//! ignores both channels):
+//! Heuristic (OVMF `PlatformAddressWidthFromCpuid`; SeaBIOS `physbits()`
+//! applies the same rule but takes the vendor from leaf 0; ignores both
+//! channels):
 //!
 //! | # | condition | width | decided by |
 //! |---|---|---|---|
-//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if guest_phys_bits ≠ 0, or `P` ≥ 41, or Intel with `P` ∈ {36, 39}, or AMD with `P` = 40 | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
+//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if `P` ≠ 0 and: guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it (SeaBIOS reads leaf 0's) | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
 //! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | 36 | `ConservativeDefault` |
 //!
 //! OVMF's fallback for H2 guesses from the memory map and never goes below
 //! 36; without a memory map this crate answers the floor, 36.
+//!
+//! The vendor's source matters. QEMU copies the vendor signature into
+//! CPUID 0x80000000 EBX/EDX/ECX, but Intel CPUs leave those registers 0, so
+//! a VMM that passes `KVM_GET_SUPPORTED_CPUID` through on an Intel host
+//! shows OVMF no vendor: OVMF rejects 36 and 39 there (H2), while SeaBIOS,
+//! which compares leaf 0's signature, accepts them. This crate follows OVMF
+//! ([`ChannelInputs::ext_vendor`]).
+//!
+//! An 0x80000008 leaf that exists but reports 0 bits is not a missing leaf:
+//! OVMF takes 0 as the width, which no vendor rule accepts, and a width of 0
+//! that guest_phys_bits ≠ 0 lets through counts as unknown, so H2 applies.
 //!
 //! Combined (explicit channels first, heuristic when both are silent):
 //!
@@ -85,9 +97,10 @@
 //!
 //! let inputs = ChannelInputs {
 //!     hint: HintState::Set,
+//!     has_address_sizes: true,
 //!     phys_bits: 39,
 //!     guest_phys_bits: 0,
-//!     vendor: Vendor::Intel,
+//!     ext_vendor: Some(Vendor::Intel),
 //!     file: FileState::Present(PhysBitsFile::new(true, 39, 0)),
 //!     five_level_paging: false,
 //!     gb_pages: true,
@@ -160,12 +173,17 @@ pub fn read_phys_bits_file<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) -> Fi
 pub struct ChannelInputs {
     /// The CPUID hint.
     pub hint: HintState,
+    /// Whether CPUID 0x8000_0008 exists. The heuristic assumes 36 bits when
+    /// it does not, but takes an existing leaf's 0 as it is (module docs).
+    pub has_address_sizes: bool,
     /// CPUID 0x8000_0008 EAX\[7:0\]; 0 when the leaf is missing.
     pub phys_bits: u8,
     /// CPUID 0x8000_0008 EAX\[23:16\]; 0 for none.
     pub guest_phys_bits: u8,
-    /// CPU vendor (heuristic only).
-    pub vendor: Vendor,
+    /// The vendor signature of CPUID 0x8000_0000 (heuristic only; `None`
+    /// when empty), which OVMF compares, not leaf 0's
+    /// ([`CpuidReport::ext_vendor`]).
+    pub ext_vendor: Option<Vendor>,
     /// The fw_cfg file.
     pub file: FileState,
     /// Whether the consumer uses 5-level paging (heuristic only).
@@ -180,9 +198,10 @@ impl ChannelInputs {
     pub fn new(cpuid: &CpuidReport, file: FileState) -> Self {
         ChannelInputs {
             hint: cpuid.hint,
+            has_address_sizes: cpuid.has_address_sizes,
             phys_bits: cpuid.phys_bits,
             guest_phys_bits: cpuid.guest_phys_bits,
-            vendor: cpuid.vendor,
+            ext_vendor: cpuid.ext_vendor,
             file,
             five_level_paging: false,
             gb_pages: cpuid.gb_pages,
@@ -466,18 +485,21 @@ pub fn conflicts(inputs: &ChannelInputs) -> Conflicts {
     c
 }
 
-/// The OVMF/SeaBIOS rule: `Some(width)` when it accepts CPUID's width.
+/// OVMF's rule (rows H1/H2 of the module docs): `Some(width)` when it
+/// accepts CPUID's width. The vendor is [`ChannelInputs::ext_vendor`], the
+/// signature of CPUID 0x8000_0000, as in OVMF.
 pub fn heuristic_width(inputs: &ChannelInputs) -> Option<u8> {
-    let p = if inputs.phys_bits == 0 {
-        CONSERVATIVE_PHYS_BITS
+    let (p, g) = if inputs.has_address_sizes {
+        (inputs.phys_bits, inputs.guest_phys_bits)
     } else {
-        inputs.phys_bits
+        (CONSERVATIVE_PHYS_BITS, 0)
     };
-    let g = inputs.guest_phys_bits;
-    let valid = g != 0
-        || p >= 41
-        || (inputs.vendor == Vendor::Intel && (p == 36 || p == 39))
-        || (inputs.vendor == Vendor::Amd && p == 40);
+    let vendor = inputs.ext_vendor;
+    let valid = p != 0
+        && (g != 0
+            || p >= 41
+            || (vendor == Some(Vendor::Intel) && (p == 36 || p == 39))
+            || (vendor == Some(Vendor::Amd) && p == 40));
     if !valid {
         return None;
     }
@@ -574,12 +596,31 @@ mod tests {
     fn inputs(hint: HintState, phys: u8, guest: u8, file: FileState) -> ChannelInputs {
         ChannelInputs {
             hint,
+            // The leaf is missing exactly when these tables say 0 bits.
+            has_address_sizes: phys != 0,
             phys_bits: phys,
             guest_phys_bits: guest,
-            vendor: Vendor::Intel,
+            ext_vendor: Some(Vendor::Intel),
             file,
             five_level_paging: false,
             gb_pages: true,
+        }
+    }
+
+    /// `i` with an empty CPUID 0x8000_0000 signature (KVM's supported CPUID
+    /// passed through on an Intel host).
+    fn no_ext_vendor(i: ChannelInputs) -> ChannelInputs {
+        ChannelInputs {
+            ext_vendor: None,
+            ..i
+        }
+    }
+
+    /// `i` with an 0x8000_0008 leaf that exists (reporting `i`'s widths).
+    fn zero_leaf(i: ChannelInputs) -> ChannelInputs {
+        ChannelInputs {
+            has_address_sizes: true,
+            ..i
         }
     }
 
@@ -862,6 +903,33 @@ mod tests {
                 Rule::HeuristicInvalid,
                 &[],
             ),
+            (
+                "H2 intel 39, empty 0x80000000 signature",
+                no_ext_vendor(inputs(Hs::NoKvmLeaf, 39, 0, F::Absent)),
+                M::Heuristic,
+                36,
+                By::ConservativeDefault,
+                Rule::HeuristicInvalid,
+                &[],
+            ),
+            (
+                "H2 leaf reports 0 bits",
+                zero_leaf(inputs(Hs::NoKvmLeaf, 0, 0, F::Absent)),
+                M::Heuristic,
+                36,
+                By::ConservativeDefault,
+                Rule::HeuristicInvalid,
+                &[],
+            ),
+            (
+                "H2 leaf reports 0 bits, guest phys set",
+                zero_leaf(inputs(Hs::NoKvmLeaf, 0, 40, F::Absent)),
+                M::Heuristic,
+                36,
+                By::ConservativeDefault,
+                Rule::HeuristicInvalid,
+                &[],
+            ),
             // Combined.
             (
                 "C1 conflict",
@@ -927,6 +995,24 @@ mod tests {
                 &[],
             ),
             (
+                "C3 silent, empty 0x80000000 signature",
+                no_ext_vendor(inputs(Hs::Clear, 36, 0, F::Absent)),
+                M::Combined,
+                36,
+                By::ConservativeDefault,
+                Rule::HeuristicInvalid,
+                &[],
+            ),
+            (
+                "C1 hint set, leaf reports 0 bits",
+                zero_leaf(inputs(Hs::Set, 0, 0, F::Absent)),
+                M::Combined,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::ValidWithoutAddressSizes],
+            ),
+            (
                 "C3 silent, heuristic no",
                 inputs(Hs::NoKvmLeaf, 40, 0, UNREADABLE),
                 M::Combined,
@@ -953,11 +1039,11 @@ mod tests {
     #[test]
     fn heuristic_vendor_and_paging_rows() {
         let mut i = inputs(Hs::NoKvmLeaf, 40, 0, F::Absent);
-        i.vendor = Vendor::Amd;
+        i.ext_vendor = Some(Vendor::Amd);
         assert_eq!(heuristic_width(&i), Some(40));
         i.phys_bits = 39;
         assert_eq!(heuristic_width(&i), None, "AMD 39 is not known-good");
-        i.vendor = Vendor::Other(*b"HygonGenuine");
+        i.ext_vendor = Some(Vendor::Other(*b"HygonGenuine"));
         i.phys_bits = 40;
         assert_eq!(heuristic_width(&i), None);
         i.phys_bits = 48;
@@ -1034,6 +1120,126 @@ mod tests {
             read_phys_bits_file(&mut r),
             F::Unreadable(ReadError::DirectoryTruncated { index: 1 })
         );
+    }
+
+    /// From CPUID registers to the heuristic: the vendor that counts is the
+    /// signature of leaf 0x8000_0000 (OVMF), whatever leaf 0 says.
+    #[test]
+    fn heuristic_vendor_from_cpuid_leaves() {
+        use crate::cpuid::{CpuidResult, CpuidSource, read_cpuid_channel};
+
+        const fn r(eax: u32, ebx: u32, ecx: u32, edx: u32) -> CpuidResult {
+            CpuidResult { eax, ebx, ecx, edx }
+        }
+        // (EBX, ECX, EDX) of the vendor signatures; NONE = all zero.
+        const INTEL: (u32, u32, u32) = (0x756e_6547, 0x6c65_746e, 0x4965_6e69);
+        const AMD: (u32, u32, u32) = (0x6874_7541, 0x444d_4163, 0x6974_6e65);
+        const NONE: (u32, u32, u32) = (0, 0, 0);
+
+        /// Leaf 0, leaf 0x8000_0000's signature, 0x8000_0008 EAX (`None`:
+        /// the maximum extended leaf is 0x8000_0001).
+        struct Cpu((u32, u32, u32), (u32, u32, u32), Option<u32>);
+        impl CpuidSource for Cpu {
+            fn cpuid(&self, leaf: u32, _subleaf: u32) -> CpuidResult {
+                let Cpu(l0, ext, sizes) = *self;
+                let max_ext = if sizes.is_some() {
+                    0x8000_0008
+                } else {
+                    0x8000_0001
+                };
+                match leaf {
+                    0 => r(0xd, l0.0, l0.1, l0.2),
+                    0x8000_0000 => r(max_ext, ext.0, ext.1, ext.2),
+                    0x8000_0001 => r(0, 0, 0, 1 << 26),
+                    0x8000_0008 => r(sizes.unwrap_or(0), 0, 0, 0),
+                    _ => CpuidResult::default(),
+                }
+            }
+        }
+
+        // (row, CPU, heuristic width, whether the heuristic accepts)
+        let rows: &[(&str, Cpu, u8, bool)] = &[
+            (
+                "intel 36, QEMU signature",
+                Cpu(INTEL, INTEL, Some(36)),
+                36,
+                true,
+            ),
+            (
+                "intel 39, QEMU signature",
+                Cpu(INTEL, INTEL, Some(39)),
+                39,
+                true,
+            ),
+            (
+                "intel 36, empty signature",
+                Cpu(INTEL, NONE, Some(36)),
+                36,
+                false,
+            ),
+            (
+                "intel 39, empty signature",
+                Cpu(INTEL, NONE, Some(39)),
+                36,
+                false,
+            ),
+            (
+                "intel 40, QEMU signature",
+                Cpu(INTEL, INTEL, Some(40)),
+                36,
+                false,
+            ),
+            (
+                "intel 46, empty signature",
+                Cpu(INTEL, NONE, Some(46)),
+                46,
+                true,
+            ),
+            (
+                "intel 39/39, empty signature",
+                Cpu(INTEL, NONE, Some(0x27_0027)),
+                39,
+                true,
+            ),
+            ("amd 40", Cpu(AMD, AMD, Some(40)), 40, true),
+            (
+                "amd 40, empty signature",
+                Cpu(AMD, NONE, Some(40)),
+                36,
+                false,
+            ),
+            (
+                "leaf 0 amd, extended intel",
+                Cpu(AMD, INTEL, Some(39)),
+                39,
+                true,
+            ),
+            (
+                "no leaf, intel signature",
+                Cpu(INTEL, INTEL, None),
+                36,
+                true,
+            ),
+            (
+                "no leaf, empty signature",
+                Cpu(INTEL, NONE, None),
+                36,
+                false,
+            ),
+            ("leaf reports 0 bits", Cpu(INTEL, INTEL, Some(0)), 36, false),
+        ];
+        for (name, cpu, width, accepts) in rows {
+            let inputs = ChannelInputs::new(&read_cpuid_channel(cpu), F::Absent);
+            let rule = if *accepts {
+                Rule::HeuristicValid
+            } else {
+                Rule::HeuristicInvalid
+            };
+            for mode in [M::Heuristic, M::Combined] {
+                let d = decide(&inputs, mode);
+                assert_eq!((d.phys_bits, d.rule), (*width, rule), "{name}: {mode:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,8 +10,15 @@
 //! `--json`.
 //!
 //! ```text
-//! fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--sysfs-root DIR]
+//! fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--max-total-bytes N] [--sysfs-root DIR]
 //! ```
+//!
+//! The host chooses how many files there are (up to 0x3fe0) and how large
+//! each one is, and every byte read by port I/O is a VM exit. So the probe
+//! reads at most `--max-file-bytes` of each file and at most
+//! `--max-total-bytes` of file contents in all ([`probe_files`]); once the
+//! total is spent, the remaining files are still listed (name, size,
+//! selector) but marked as not read. Hitting a limit is not an error.
 //!
 //! Exit codes ([`EXIT_OK`] ...):
 //!
@@ -51,13 +58,19 @@ pub const EXIT_FW_CFG_ERROR: i32 = 3;
 /// Default sysfs directory of Linux's `qemu_fw_cfg` driver.
 pub const SYSFS_ROOT: &str = "/sys/firmware/qemu_fw_cfg";
 
-const USAGE: &str =
-    "usage: fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--sysfs-root DIR]
+/// Default [`Options::max_file_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: usize = 1 << 20;
+/// Default [`Options::max_total_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_TOTAL_BYTES: usize = 16 << 20;
+
+const USAGE: &str = "usage: fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--max-total-bytes N] [--sysfs-root DIR]
   Reads the CPUID and fw_cfg phys-bits channels (run as root) and prints the
   decision of every policy mode.
   --json              machine-readable output
   --five-level        the heuristic assumes 5-level paging (default 4-level)
   --max-file-bytes N  read at most N bytes of each fw_cfg file (default 1048576; also caps the sysfs cross-check)
+  --max-total-bytes N read at most N bytes of fw_cfg file contents in all (default 16777216); once
+                      spent, the remaining files are listed (name, size) but their contents not read
   --sysfs-root DIR    qemu_fw_cfg sysfs directory (default /sys/firmware/qemu_fw_cfg)
 exit codes: 0 ok, 1 conflict or sysfs mismatch, 2 usage/permission, 3 fw_cfg unreadable";
 
@@ -70,6 +83,8 @@ pub struct Options {
     pub five_level: bool,
     /// Per-file byte limit.
     pub max_file_bytes: usize,
+    /// Byte limit over all files' contents (see [`probe_files`]).
+    pub max_total_bytes: usize,
     /// Sysfs directory.
     pub sysfs_root: PathBuf,
 }
@@ -79,7 +94,8 @@ impl Default for Options {
         Options {
             json: false,
             five_level: false,
-            max_file_bytes: 1 << 20,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             sysfs_root: PathBuf::from(SYSFS_ROOT),
         }
     }
@@ -112,6 +128,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Us
                     .next()
                     .and_then(|v| v.parse().ok())
                     .ok_or(UsageError::BadValue("--max-file-bytes"))?
+            }
+            "--max-total-bytes" => {
+                o.max_total_bytes = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(UsageError::BadValue("--max-total-bytes"))?
             }
             "--sysfs-root" => {
                 o.sysfs_root = it
@@ -146,10 +168,15 @@ pub struct ProbedFile {
     pub size: u32,
     /// Selector.
     pub select: u16,
-    /// Bytes read by port I/O (at most `max_file_bytes`).
+    /// Bytes read by port I/O (at most `max_file_bytes`, and at most what
+    /// was left of `max_total_bytes`).
     pub bytes: Result<Vec<u8>, ReadError>,
     /// Whether `bytes` stops before `size`.
     pub truncated: bool,
+    /// Whether the total budget (not the per-file limit) cut this file
+    /// short; when it was already spent, the file was not read at all and
+    /// `bytes` is empty.
+    pub over_budget: bool,
     /// The sysfs view, when the sysfs tree exists.
     pub sysfs: Option<SysfsFile>,
 }
@@ -255,27 +282,49 @@ pub fn read_sysfs_file(root: &Path, select: u16, max_bytes: usize) -> SysfsFile 
     }
 }
 
-/// Walks the directory of `reader` and reads every file.
+/// Walks the directory of `reader` and reads every file, in directory
+/// order: at most `max_file_bytes` of each, and at most `max_total_bytes`
+/// of contents in all.
+///
+/// A hostile host can list 0x3fe0 files of any size; without the total
+/// limit the probe would read (and keep) up to 0x3fe0 × `max_file_bytes`
+/// bytes, one VM exit each over port I/O. Once the total is spent, the
+/// remaining files are listed with their name, size and selector but not
+/// selected or read (`over_budget`, empty `bytes`). The sysfs cross-check
+/// reads no more of a file than port I/O did, so it stays within the same
+/// budget; names and sizes are still compared for unread files.
 pub fn probe_files<T: crate::transport::FwCfgTransport>(
     reader: &mut FwCfgReader<T>,
     max_file_bytes: usize,
+    max_total_bytes: usize,
     sysfs: Option<&Path>,
 ) -> Result<Vec<ProbedFile>, ReadError> {
     let entries = reader.files()?.collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(entries.len());
+    let mut budget = max_total_bytes;
     for e in entries {
-        let mut buf = vec![0u8; (e.size as usize).min(max_file_bytes)];
-        let bytes = reader.read_entry_prefix(&e, &mut buf).map(|n| {
-            buf.truncate(n);
-            buf
-        });
+        let wanted = (e.size as usize).min(max_file_bytes);
+        let cap = wanted.min(budget);
+        let over_budget = cap < wanted;
+        // Counted whether or not the read succeeds: the exits are spent.
+        budget -= cap;
+        let bytes = if cap == 0 && over_budget {
+            Ok(Vec::new())
+        } else {
+            let mut buf = vec![0u8; cap];
+            reader.read_entry_prefix(&e, &mut buf).map(|n| {
+                buf.truncate(n);
+                buf
+            })
+        };
         out.push(ProbedFile {
             name: String::from_utf8_lossy(e.name()).into_owned(),
             size: e.size,
             select: e.select,
-            truncated: (e.size as usize) > max_file_bytes,
+            truncated: (e.size as usize) > cap,
+            over_budget,
             bytes,
-            sysfs: sysfs.map(|root| read_sysfs_file(root, e.select, max_file_bytes)),
+            sysfs: sysfs.map(|root| read_sysfs_file(root, e.select, cap)),
         });
     }
     Ok(out)
@@ -314,7 +363,12 @@ pub fn probe(opts: &Options) -> Report {
                 FileState::Unreadable(e),
             ),
             Ok(mut reader) => {
-                let files = probe_files(&mut reader, opts.max_file_bytes, sysfs);
+                let files = probe_files(
+                    &mut reader,
+                    opts.max_file_bytes,
+                    opts.max_total_bytes,
+                    sysfs,
+                );
                 let file = read_phys_bits_file(&mut reader);
                 (
                     FwCfgProbe::Present {
@@ -449,7 +503,7 @@ pub fn render_json(r: &Report) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        r#"{{"cpuid":{{"hypervisor_present":{},"kvm_base":{},"kvm_max_leaf":{},"kvm_features_edx":{},"hint":{},"max_ext_leaf":{},"has_address_sizes":{},"address_sizes_eax":{},"phys_bits":{},"guest_phys_bits":{},"vendor":{},"gb_pages":{},"la57":{}}},"#,
+        r#"{{"cpuid":{{"hypervisor_present":{},"kvm_base":{},"kvm_max_leaf":{},"kvm_features_edx":{},"hint":{},"max_ext_leaf":{},"has_address_sizes":{},"address_sizes_eax":{},"phys_bits":{},"guest_phys_bits":{},"vendor":{},"ext_vendor":{},"gb_pages":{},"la57":{}}},"#,
         c.hypervisor_present,
         json_opt(c.kvm_base),
         json_opt(c.kvm_max_leaf),
@@ -461,6 +515,9 @@ pub fn render_json(r: &Report) -> String {
         c.phys_bits,
         c.guest_phys_bits,
         vendor_json(&c.vendor),
+        c.ext_vendor
+            .as_ref()
+            .map_or_else(|| "null".to_string(), vendor_json),
         c.gb_pages,
         c.la57
     );
@@ -500,9 +557,10 @@ pub fn render_json(r: &Report) -> String {
                             Ok(b) => {
                                 let _ = write!(
                                     o,
-                                    r#""pio_hex":"{}","truncated":{},"#,
+                                    r#""pio_hex":"{}","truncated":{},"over_budget":{},"#,
                                     hex(b),
-                                    f.truncated
+                                    f.truncated,
+                                    f.over_budget
                                 );
                             }
                             Err(e) => {
@@ -576,13 +634,17 @@ pub fn render_table(r: &Report) -> String {
             c.max_ext_leaf
         );
     }
+    let vendor_text = |v: &Vendor| match v {
+        Vendor::Other(s) => String::from_utf8_lossy(s).into_owned(),
+        v => v.as_str().to_string(),
+    };
     let _ = writeln!(
         o,
-        "  vendor                {}   1G pages {}   la57 {}",
-        match &c.vendor {
-            Vendor::Other(s) => String::from_utf8_lossy(s).into_owned(),
-            v => v.as_str().to_string(),
-        },
+        "  vendor                {} (0x80000000: {})   1G pages {}   la57 {}",
+        vendor_text(&c.vendor),
+        c.ext_vendor
+            .as_ref()
+            .map_or_else(|| "none".to_string(), vendor_text),
         yes(c.gb_pages),
         yes(c.la57)
     );
@@ -624,14 +686,16 @@ pub fn render_table(r: &Report) -> String {
                             (_, Some(false)) => "DIFFERS",
                             (_, None) => "-",
                         };
+                        let note = match (&f.bytes, f.over_budget, f.truncated) {
+                            (Ok(b), true, _) if b.is_empty() => " (not read: total budget spent)",
+                            (_, true, _) => " (truncated: total budget spent)",
+                            (_, false, true) => " (truncated)",
+                            (_, false, false) => "",
+                        };
                         let _ = writeln!(
                             o,
                             "  {:<#8x}{:>10}  {:<8}{}{}",
-                            f.select,
-                            f.size,
-                            s,
-                            f.name,
-                            if f.truncated { " (truncated)" } else { "" }
+                            f.select, f.size, s, f.name, note
                         );
                     }
                 }
@@ -692,6 +756,7 @@ mod tests {
             phys_bits: 39,
             guest_phys_bits: 0,
             vendor: Vendor::Intel,
+            ext_vendor: Some(Vendor::Intel),
             gb_pages: true,
             la57: false,
         };
@@ -713,6 +778,7 @@ mod tests {
                 select: 0x20,
                 bytes: Ok(vec![1, 1, 39, 0, 0, 0, 0, 0]),
                 truncated: false,
+                over_budget: false,
                 sysfs: Some(SysfsFile {
                     name: Some("etc/phys-bits-valid".into()),
                     size: Some(8),
@@ -729,6 +795,14 @@ mod tests {
             .unwrap();
         assert!(o.json && o.five_level);
         assert_eq!(o.max_file_bytes, 10);
+        assert_eq!(o.max_total_bytes, DEFAULT_MAX_TOTAL_BYTES);
+        let o = parse_args(["--max-total-bytes", "0"].map(String::from)).unwrap();
+        assert_eq!(o.max_total_bytes, 0);
+        assert_eq!(
+            parse_args(["--max-total-bytes", "-1"].map(String::from)),
+            Err(UsageError::BadValue("--max-total-bytes"))
+        );
+        assert!(USAGE.contains("--max-total-bytes N"));
         assert_eq!(
             parse_args(["--bogus".to_string()]),
             Err(UsageError::Unknown("--bogus".into()))
@@ -779,6 +853,148 @@ mod tests {
         );
         assert_eq!(r.exit_code(), EXIT_FW_CFG_ERROR);
         assert!(render_json(&r).contains(r#""files":null"#));
+    }
+
+    #[test]
+    fn total_budget_stops_reading_but_lists_every_file() {
+        use crate::reader::tests::{MemDev, dir, entry};
+        let d: [u8; 4 + 4 * 64] = dir(
+            4,
+            &[
+                entry(10, 0x20, b"a"),
+                entry(10, 0x21, b"b"),
+                entry(10, 0x22, b"c"),
+                entry(0, 0x23, b"empty"),
+            ],
+        );
+        let contents: &[(u16, &[u8])] = &[(0x20, &[1; 10]), (0x21, &[2; 10]), (0x22, &[3; 10])];
+        let mut r = FwCfgReader::new(MemDev::new(&d, contents)).unwrap();
+        let before = r.transport().bytes_read;
+        // 8 bytes per file, 15 in all: a gets 8, b the last 7, c nothing.
+        let files = probe_files(&mut r, 8, 15, None).unwrap();
+        let directory = d.len();
+        assert_eq!(r.transport().bytes_read - before, directory + 15);
+        let got: Vec<_> = files
+            .iter()
+            .map(|f| {
+                let bytes = f.bytes.as_ref().unwrap();
+                (
+                    f.name.as_str(),
+                    f.size,
+                    bytes.len(),
+                    f.truncated,
+                    f.over_budget,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", 10, 8, true, false),
+                ("b", 10, 7, true, true),
+                ("c", 10, 0, true, true),
+                ("empty", 0, 0, false, false),
+            ]
+        );
+        assert_eq!(files[1].bytes.as_deref().unwrap(), &[2; 7]);
+
+        // A budget of 0 reads no contents at all.
+        let mut r = FwCfgReader::new(MemDev::new(&d, contents)).unwrap();
+        let before = r.transport().bytes_read;
+        let files = probe_files(&mut r, 8, 0, None).unwrap();
+        assert_eq!(r.transport().bytes_read - before, directory);
+        assert_eq!(files.len(), 4);
+        assert!(files[..3].iter().all(|f| f.over_budget && f.truncated));
+
+        // The rendering says which files were not read.
+        let cpu = report(FileState::Absent, FwCfgProbe::Absent([0; 4])).cpuid;
+        let rep = Report {
+            cpuid: cpu,
+            fw_cfg: FwCfgProbe::Present {
+                id: 1,
+                files: Ok(files),
+            },
+            sysfs_present: false,
+            file: FileState::Absent,
+            decisions: decide_all(&ChannelInputs::new(&cpu, FileState::Absent)),
+        };
+        let table = render_table(&rep);
+        assert!(
+            table.contains("a (not read: total budget spent)"),
+            "{table}"
+        );
+        assert!(render_json(&rep).contains(r#""pio_hex":"","truncated":true,"over_budget":true"#));
+        // Hitting the budget is not an error.
+        assert_eq!(rep.exit_code(), EXIT_OK);
+    }
+
+    /// A host listing the most files the ABI allows (0x3fe0), 1 MiB each:
+    /// about 16 GiB without the total budget.
+    struct HostileDev {
+        dir: Vec<u8>,
+        cur: u16,
+        off: usize,
+        content_bytes: usize,
+    }
+
+    impl HostileDev {
+        const FILE_SIZE: u32 = 1 << 20;
+
+        fn new() -> Self {
+            use crate::reader::tests::entry;
+            let count = crate::abi::FILE_SLOTS_MAX;
+            let mut dir = u32::from(count).to_be_bytes().to_vec();
+            for i in 0..count {
+                let name = format!("opt/big{i}");
+                dir.extend_from_slice(&entry(Self::FILE_SIZE, 0x20 + i, name.as_bytes()));
+            }
+            HostileDev {
+                dir,
+                cur: 0,
+                off: 0,
+                content_bytes: 0,
+            }
+        }
+    }
+
+    impl crate::transport::FwCfgTransport for HostileDev {
+        fn select(&mut self, key: u16) {
+            self.cur = key;
+            self.off = 0;
+        }
+        fn read(&mut self, buf: &mut [u8]) -> Result<(), crate::transport::TransportError> {
+            for b in buf {
+                *b = match self.cur {
+                    0 => crate::abi::SIGNATURE.get(self.off).copied().unwrap_or(0),
+                    1 => 1u32.to_le_bytes().get(self.off).copied().unwrap_or(0),
+                    0x19 => self.dir.get(self.off).copied().unwrap_or(0),
+                    _ => {
+                        self.content_bytes += 1;
+                        0xab
+                    }
+                };
+                self.off += 1;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn default_budget_bounds_a_hostile_directory() {
+        let o = Options::default();
+        assert_eq!(o.max_total_bytes, 16 << 20);
+        let mut r = FwCfgReader::new(HostileDev::new()).unwrap();
+        let files = probe_files(&mut r, o.max_file_bytes, o.max_total_bytes, None).unwrap();
+        // Every file is listed; only the first 16 are read, in full.
+        assert_eq!(files.len(), usize::from(crate::abi::FILE_SLOTS_MAX));
+        assert_eq!(r.transport().content_bytes, 16 << 20);
+        let read = files.iter().filter(|f| !f.over_budget).count();
+        assert_eq!(read, 16);
+        assert!(files[..16].iter().all(|f| !f.truncated));
+        assert!(files[16..].iter().all(|f| {
+            f.over_budget && f.truncated && f.bytes == Ok(Vec::new()) && f.size == 1 << 20
+        }));
+        assert_eq!(files[0x3fdf].name, "opt/big16351");
     }
 
     #[test]

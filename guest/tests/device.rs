@@ -287,14 +287,21 @@ fn entry(function: u32, eax: u32, ebx: u32, ecx: u32, edx: u32) -> kvm_cpuid_ent
 }
 
 /// A KVM-like CPUID table (Intel, hypervisor bit, KVM leaves, 48-bit
-/// virtual, host 46-bit physical) patched by `cfg`.
+/// virtual, host 46-bit physical) patched by `cfg`. Like QEMU, it repeats
+/// the vendor signature in leaf 0x8000_0000, which the heuristic reads.
 fn patched_cpuid(cfg: &PhysBitsConfig) -> Entries {
     let mut cpuid = CpuId::from_entries(&[
         entry(0, 0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69),
         entry(1, 0, 0, 1 << 31, 0),
         entry(0x4000_0000, 0x4000_0001, 0x4b4d_564b, 0x564b_4d56, 0x4d),
         entry(0x4000_0001, 0, 0, 0, KVM_HINTS_REALTIME),
-        entry(0x8000_0000, 0x8000_0008, 0, 0, 0),
+        entry(
+            0x8000_0000,
+            0x8000_0008,
+            0x756e_6547,
+            0x6c65_746e,
+            0x4965_6e69,
+        ),
         entry(0x8000_0001, 0, 0, 0, 1 << 26),
         entry(0x8000_0008, 0x302e, 0, 0, 0),
     ])
@@ -586,4 +593,22 @@ fn decision_matrix_through_every_transport() {
             check(decide(&inputs, PolicyMode::Combined), c.combined);
         }
     }
+
+    // KVM's supported CPUID passed through on an Intel host has no vendor in
+    // leaf 0x8000_0000; OVMF's heuristic, and so ours, then rejects 39.
+    let silent = valid39.with_cpuid_hint(false).with_fw_cfg_file(false);
+    let mut cpuid = patched_cpuid(&silent);
+    for e in cpuid.0.iter_mut().filter(|e| e.function == 0x8000_0000) {
+        (e.ebx, e.ecx, e.edx) = (0, 0, 0);
+    }
+    let cpuid = read_cpuid_channel(&cpuid);
+    assert_eq!((cpuid.phys_bits, cpuid.ext_vendor), (39, None));
+    let d = decide(
+        &ChannelInputs::new(&cpuid, FileState::Absent),
+        PolicyMode::Combined,
+    );
+    assert_eq!(
+        (d.phys_bits, d.decided_by, d.rule),
+        (36, DecidedBy::ConservativeDefault, Rule::HeuristicInvalid)
+    );
 }

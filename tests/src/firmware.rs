@@ -106,14 +106,19 @@ pub struct CpuidLine {
     pub kvm_features_edx: Option<u32>,
     /// `no-kvm-leaf`, `clear` or `set`.
     pub hint: String,
+    /// Whether CPUID 0x80000008 exists.
+    pub has_address_sizes: bool,
     /// Raw CPUID 0x80000008 EAX.
     pub address_sizes_eax: u32,
     /// EAX\[7:0\].
     pub phys_bits: u8,
     /// EAX\[23:16\].
     pub guest_phys_bits: u8,
-    /// `intel`, `amd` or `other`.
+    /// `intel`, `amd` or `other` (leaf 0).
     pub vendor: String,
+    /// The signature of CPUID 0x80000000, which the heuristic compares:
+    /// `intel`, `amd`, `other`, or `None` when empty.
+    pub ext_vendor: Option<String>,
     /// 1 GiB pages.
     pub gb_pages: bool,
 }

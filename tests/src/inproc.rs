@@ -11,6 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
+use fw_cfg_device::phys_bits::HostAddressSizes;
 use fw_cfg_guest::abi::{DMA_ACCESS_SIZE, PHYS_BITS_FILE_NAME, PhysBitsFileError};
 use fw_cfg_guest::cpuid::{CpuidReport, CpuidResult, CpuidSource, HintState, read_cpuid_channel};
 use fw_cfg_guest::policy::{
@@ -53,16 +54,20 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// A machine with the device `setup` describes and a host of `host`
-    /// bits; also returns the CPUID table the vCPU would get.
-    pub fn new(setup: &fw_cfg::FwCfgSetup, host: u8) -> Result<(Self, CpuId), Error> {
+    /// A machine with the device `setup` describes and a host with address
+    /// sizes `host` (a bare MAXPHYADDR: no guest width); also returns the
+    /// CPUID table the vCPU would get.
+    pub fn new(
+        setup: &fw_cfg::FwCfgSetup,
+        host: impl Into<HostAddressSizes>,
+    ) -> Result<(Self, CpuId), Error> {
         let err = |e: &dyn std::fmt::Display| Error::InProcess(e.to_string());
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM_SIZE)])
             .map_err(|e| err(&e))?;
         let mut cpuid = host_cpuid_table().map_err(|e| err(&e))?;
         let mut io = IoManager::new();
         let mut setup = setup.clone();
-        setup.phys_bits.host_override = Some(host);
+        setup.phys_bits.host_override = Some(host.into());
         fw_cfg_setup_without_kvm(&setup, &mut cpuid, &mem, &mut io)?;
         Ok((
             Machine {
@@ -103,7 +108,10 @@ fn fw_cfg_setup_without_kvm(
     use vm_device::bus::{MmioRange, PioRange};
 
     let err = |e: &dyn std::fmt::Display| Error::InProcess(e.to_string());
-    let host = setup.phys_bits.host_override.unwrap_or(40);
+    let host = setup
+        .phys_bits
+        .host_override
+        .unwrap_or(HostAddressSizes::from(40));
     let config = setup.phys_bits.config(host);
     config.patch_cpuid(cpuid).map_err(|e| err(&e))?;
     let mut b = fw_cfg::builder(setup, mem).map_err(|e| err(&e))?;
@@ -160,6 +168,7 @@ fn host_cpuid_table() -> Result<CpuId, crate::vmm::Error> {
             .map_err(|_| crate::vmm::Error::CpuidFull)?;
     }
     cpu::ensure_kvm_leaves(&mut cpuid)?;
+    cpu::copy_vendor_to_extended_leaf(&mut cpuid);
     Ok(cpuid)
 }
 
@@ -319,10 +328,12 @@ fn cpuid_line(r: &CpuidReport) -> CpuidLine {
             HintState::Set => "set",
         }
         .to_string(),
+        has_address_sizes: r.has_address_sizes,
         address_sizes_eax: r.address_sizes_eax,
         phys_bits: r.phys_bits,
         guest_phys_bits: r.guest_phys_bits,
         vendor: r.vendor.as_str().to_string(),
+        ext_vendor: r.ext_vendor.map(|v| v.as_str().to_string()),
         gb_pages: r.gb_pages,
     }
 }
@@ -440,7 +451,11 @@ fn read_via<T: FwCfgTransport>(
 }
 
 /// Runs one configuration in process.
-pub fn run_in_process(scenario: &Scenario, host: u8) -> Result<Outcome, Error> {
+pub fn run_in_process(
+    scenario: &Scenario,
+    host: impl Into<HostAddressSizes>,
+) -> Result<Outcome, Error> {
+    let host = host.into();
     let setup = scenario.setup(host);
     let (machine, cpuid_table) = Machine::new(&setup, host)?;
     let mut report = FirmwareReport {
@@ -508,7 +523,7 @@ pub fn run_in_process(scenario: &Scenario, host: u8) -> Result<Outcome, Error> {
     Ok(Outcome {
         scenario: *scenario,
         engine: Engine::InProcess,
-        host_phys_bits: host,
+        host_phys_bits: host.phys_bits,
         advertised_phys_bits: config.phys_bits(),
         config_valid: config.valid(),
         report,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use fw_cfg_device::abi::{PHYS_BITS_FILE_NAME, PhysBitsFile};
-use fw_cfg_device::phys_bits::PhysBitsConfig;
+use fw_cfg_device::phys_bits::{HostAddressSizes, PhysBitsConfig};
 use kvm_ioctls::Kvm;
 use serde::Serialize;
 
@@ -124,12 +124,14 @@ impl Scenario {
         )
     }
 
-    /// The phys-bits configuration for a host with `host` bits.
-    pub fn phys_bits_config(&self, host: u8) -> PhysBitsConfig {
+    /// The phys-bits configuration for a host with address sizes `host`
+    /// (a bare MAXPHYADDR: no guest width).
+    pub fn phys_bits_config(&self, host: impl Into<HostAddressSizes>) -> PhysBitsConfig {
+        let host = host.into();
         self.phys_bits_setup(host).config(host)
     }
 
-    fn phys_bits_setup(&self, host: u8) -> PhysBitsSetup {
+    fn phys_bits_setup(&self, host: HostAddressSizes) -> PhysBitsSetup {
         PhysBitsSetup {
             host_phys_bits: self.host_phys_bits,
             phys_bits: None,
@@ -140,8 +142,10 @@ impl Scenario {
         }
     }
 
-    /// The fw_cfg setup for a host with `host` bits of MAXPHYADDR.
-    pub fn setup(&self, host: u8) -> FwCfgSetup {
+    /// The fw_cfg setup for a host with address sizes `host` (a bare
+    /// MAXPHYADDR: no guest width).
+    pub fn setup(&self, host: impl Into<HostAddressSizes>) -> FwCfgSetup {
+        let host = host.into();
         let phys = self.phys_bits_setup(host);
         let raw = if self.file.is_raw() {
             self.file.file_bytes(&phys.config(host))
@@ -214,14 +218,22 @@ pub fn kvm_available() -> bool {
     Kvm::new().is_ok()
 }
 
-/// The host MAXPHYADDR: KVM's, else the CPUID instruction's, else 40.
-pub fn host_phys_bits() -> u8 {
+/// The host's address sizes: KVM's MAXPHYADDR and guest-physical width,
+/// else the CPUID instruction's MAXPHYADDR (no guest width), else 40.
+pub fn host_address_sizes() -> HostAddressSizes {
     if let Ok(kvm) = Kvm::new() {
-        if let Ok(bits) = PhysBitsConfig::host_phys_bits_from_kvm(&kvm) {
-            return bits;
+        if let Ok(host) = PhysBitsConfig::host_address_sizes_from_kvm(&kvm) {
+            return host;
         }
     }
-    fw_cfg_device::phys_bits::host_phys_bits_from_cpuid_instruction().unwrap_or(40)
+    fw_cfg_device::phys_bits::host_phys_bits_from_cpuid_instruction()
+        .unwrap_or(40)
+        .into()
+}
+
+/// The host MAXPHYADDR: KVM's, else the CPUID instruction's, else 40.
+pub fn host_phys_bits() -> u8 {
+    host_address_sizes().phys_bits
 }
 
 /// A finished firmware run under the mini VMM.
@@ -263,14 +275,20 @@ pub fn run_firmware(setup: FwCfgSetup, timeout: Duration) -> Result<FirmwareRun,
     })
 }
 
-/// Runs one configuration as a KVM guest.
-pub fn run_kvm(scenario: &Scenario, host: u8, timeout: Duration) -> Result<Outcome, Error> {
+/// Runs one configuration as a KVM guest on a host with address sizes
+/// `host` (a bare MAXPHYADDR: no guest width).
+pub fn run_kvm(
+    scenario: &Scenario,
+    host: impl Into<HostAddressSizes>,
+    timeout: Duration,
+) -> Result<Outcome, Error> {
+    let host = host.into();
     let run = run_firmware(scenario.setup(host), timeout)?;
     let config = scenario.phys_bits_config(host);
     Ok(Outcome {
         scenario: *scenario,
         engine: Engine::Kvm,
-        host_phys_bits: host,
+        host_phys_bits: host.phys_bits,
         advertised_phys_bits: config.phys_bits(),
         config_valid: config.valid(),
         report: run.report,
@@ -281,7 +299,7 @@ pub fn run_kvm(scenario: &Scenario, host: u8, timeout: Duration) -> Result<Outco
 
 /// Runs the whole matrix with `engine`.
 pub fn run_matrix(engine: Engine, timeout: Duration) -> Result<Vec<Outcome>, Error> {
-    let host = host_phys_bits();
+    let host = host_address_sizes();
     Scenario::all()
         .iter()
         .map(|s| match engine {
@@ -324,5 +342,25 @@ mod tests {
             ..s(FileCase::Conflicting)
         };
         assert_eq!(legacy.setup(48).raw_files[0].1[2], 39);
+    }
+
+    #[test]
+    fn scenarios_pass_the_host_guest_width_as_qemu_does() {
+        let host = HostAddressSizes {
+            phys_bits: 52,
+            guest_phys_bits: 48,
+        };
+        let s = |host_phys_bits| Scenario {
+            host_phys_bits,
+            hint: true,
+            file: FileCase::Stated,
+        };
+        assert_eq!(s(true).phys_bits_config(host).guest_phys_bits(), 48);
+        assert_eq!(s(true).phys_bits_config(52).guest_phys_bits(), 0);
+        // Legacy default: QEMU passes none.
+        assert_eq!(s(false).phys_bits_config(host).guest_phys_bits(), 0);
+        let setup = s(true).setup(host);
+        assert_eq!(setup.phys_bits.host_override, Some(host));
+        assert_eq!(setup.phys_bits.config(host).file_bytes()[3], 48);
     }
 }

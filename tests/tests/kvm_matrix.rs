@@ -5,13 +5,14 @@
 
 mod common;
 
+use fw_cfg_device::phys_bits::HostAddressSizes;
 use fw_cfg_tests::firmware::{self, DecisionLine};
 use fw_cfg_tests::inproc::run_in_process;
 use fw_cfg_tests::matrix::{self, DEFAULT_TIMEOUT, FileCase, Scenario};
 
 /// What strict and combined must decide: `(width, decided_by, rule)`;
 /// `None` for combined means "whatever the heuristic says".
-fn expected(s: &Scenario, host: u8) -> ((u8, &'static str, &'static str), bool) {
+fn expected(s: &Scenario, host: HostAddressSizes) -> ((u8, &'static str, &'static str), bool) {
     let config = s.phys_bits_config(host);
     let (advertised, valid) = (config.phys_bits(), config.valid());
     let hint_set = s.hint && valid;
@@ -40,7 +41,7 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
     if !common::require_kvm() {
         return;
     }
-    let host = matrix::host_phys_bits();
+    let host = matrix::host_address_sizes();
     for s in Scenario::all() {
         let label = s.label();
         let o =
@@ -52,6 +53,9 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
         let cpuid = &r["cpuid"];
         let c = cpuid.cpuid.as_ref().unwrap();
         assert_eq!(c.phys_bits, o.advertised_phys_bits, "{label}");
+        // KVM's guest width, as QEMU would pass it on.
+        let guest_phys_bits = s.phys_bits_config(host).guest_phys_bits();
+        assert_eq!(c.guest_phys_bits, guest_phys_bits, "{label}");
         let hint_set = s.hint && o.config_valid;
         assert_eq!(c.hint, if hint_set { "set" } else { "clear" }, "{label}");
 
@@ -68,6 +72,7 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
                     assert_eq!(f.state, "present", "{what}");
                     assert_eq!(f.valid, Some(o.config_valid), "{what}");
                     assert_eq!(f.phys_bits, Some(o.advertised_phys_bits), "{what}");
+                    assert_eq!(f.guest_phys_bits, Some(guest_phys_bits), "{what}");
                 }
                 FileCase::Corrupt => {
                     assert_eq!(f.state, "corrupt", "{what}");

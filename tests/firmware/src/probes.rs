@@ -163,12 +163,16 @@ fn cpuid_fields(l: &mut Line, r: &CpuidReport) {
                 HintState::Set => b"set",
             },
         )
+        .bool("has_address_sizes", r.has_address_sizes)
         .u64("address_sizes_eax", u64::from(r.address_sizes_eax))
         .u64("phys_bits", u64::from(r.phys_bits))
         .u64("guest_phys_bits", u64::from(r.guest_phys_bits))
-        .str("vendor", r.vendor.as_str().as_bytes())
-        .bool("gb_pages", r.gb_pages)
-        .close();
+        .str("vendor", r.vendor.as_str().as_bytes());
+    match r.ext_vendor {
+        Some(v) => l.str("ext_vendor", v.as_str().as_bytes()),
+        None => l.null("ext_vendor"),
+    };
+    l.bool("gb_pages", r.gb_pages).close();
 }
 
 fn rule_name(r: Rule) -> &'static [u8] {

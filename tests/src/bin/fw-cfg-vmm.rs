@@ -58,7 +58,9 @@ struct Args {
     /// Advertise the host's width (QEMU's `host-phys-bits=on`).
     #[arg(long)]
     host_phys_bits: bool,
-    /// Guest-physical width (CPUID 0x80000008 EAX bits 23..16).
+    /// Guest-physical width (CPUID 0x80000008 EAX bits 23..16); 0 for none.
+    /// Without it, KVM's guest width is passed on as QEMU 9.1+ does (none
+    /// with the legacy default, else capped at the advertised width).
     #[arg(long)]
     guest_phys_bits: Option<u8>,
     /// The CPUID hint channel (KVM features leaf EDX bit 1).

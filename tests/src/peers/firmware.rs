@@ -154,7 +154,7 @@ impl PeerConfig {
             guest_phys_bits: self.guest_phys_bits,
             hint: self.hint,
             file: self.file == FileCase::Stated,
-            host_override: Some(host),
+            host_override: Some(host.into()),
         }
     }
 
@@ -383,6 +383,11 @@ pub fn compare(qemu: &FirmwareReport, vmm: &FirmwareReport) -> Vec<String> {
                             vc.guest_phys_bits.to_string(),
                         ),
                         ("vendor", qc.vendor.clone(), vc.vendor.clone()),
+                        (
+                            "ext_vendor",
+                            format!("{:?}", qc.ext_vendor),
+                            format!("{:?}", vc.ext_vendor),
+                        ),
                         ("gb_pages", qc.gb_pages.to_string(), vc.gb_pages.to_string()),
                         ("hint", qc.hint.clone(), vc.hint.clone()),
                     ];
@@ -671,7 +676,7 @@ mod tests {
 
     #[test]
     fn comparison_lists_differences() {
-        let out = br#"{"event":"result","phase":2,"channel":"cpuid","transport":"cpuid","cpuid":{"hypervisor":true,"kvm_base":1073741824,"kvm_features_edx":0,"hint":"clear","address_sizes_eax":12336,"phys_bits":48,"guest_phys_bits":0,"vendor":"amd","gb_pages":false}}
+        let out = br#"{"event":"result","phase":2,"channel":"cpuid","transport":"cpuid","cpuid":{"hypervisor":true,"kvm_base":1073741824,"kvm_features_edx":0,"hint":"clear","has_address_sizes":true,"address_sizes_eax":12336,"phys_bits":48,"guest_phys_bits":0,"vendor":"amd","ext_vendor":"amd","gb_pages":false}}
 {"event":"done"}"#;
         let a = FirmwareReport::parse(out);
         let b = FirmwareReport::parse(

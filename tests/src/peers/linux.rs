@@ -500,8 +500,11 @@ pub struct ProbeCpuid {
     pub phys_bits: u8,
     /// EAX\[23:16\].
     pub guest_phys_bits: u8,
-    /// `intel`, `amd` or the vendor string.
+    /// `intel`, `amd` or the vendor string (leaf 0).
     pub vendor: String,
+    /// The signature of CPUID 0x80000000, in the same form; `None` when
+    /// empty. The heuristic compares this one, as OVMF does.
+    pub ext_vendor: Option<String>,
     /// 1 GiB pages.
     pub gb_pages: bool,
     /// 5-level paging supported.
@@ -601,7 +604,7 @@ impl ProbeDecision {
 /// and the file bytes the test gave QEMU (`None`: no file), rendered as
 /// the probe renders them.
 pub fn expected_decisions(cpuid: &ProbeCpuid, file: Option<&[u8]>) -> Vec<ProbeDecision> {
-    let vendor = match cpuid.vendor.as_str() {
+    let ext_vendor = cpuid.ext_vendor.as_deref().map(|v| match v {
         "intel" => Vendor::Intel,
         "amd" => Vendor::Amd,
         other => {
@@ -611,16 +614,17 @@ pub fn expected_decisions(cpuid: &ProbeCpuid, file: Option<&[u8]>) -> Vec<ProbeD
             }
             Vendor::Other(v)
         }
-    };
+    });
     let inputs = ChannelInputs {
         hint: match cpuid.hint.as_str() {
             "set" => HintState::Set,
             "clear" => HintState::Clear,
             _ => HintState::NoKvmLeaf,
         },
+        has_address_sizes: cpuid.has_address_sizes,
         phys_bits: cpuid.phys_bits,
         guest_phys_bits: cpuid.guest_phys_bits,
-        vendor,
+        ext_vendor,
         file: file.map_or(FileState::Absent, FileState::from_bytes),
         five_level_paging: false,
         gb_pages: cpuid.gb_pages,
@@ -729,7 +733,7 @@ mod tests {
             [    1.0] some kernel line\n\
             @@FWCFG cpuinfo 40 bits physical, 48 bits virtual\n\
             @@FWCFG probe-rc 0\n\
-            @@FWCFG probe-json {\"cpuid\":{\"hypervisor_present\":true,\"kvm_base\":null,\"kvm_max_leaf\":null,\"kvm_features_edx\":null,\"hint\":\"no-kvm-leaf\",\"max_ext_leaf\":2147483656,\"has_address_sizes\":true,\"address_sizes_eax\":12328,\"phys_bits\":40,\"guest_phys_bits\":0,\"vendor\":\"amd\",\"gb_pages\":false,\"la57\":false},\"fw_cfg\":{\"state\":\"present\",\"id\":3,\"dma\":true,\"sysfs_present\":false,\"files\":[{\"name\":\"opt/a b\",\"size\":2,\"select\":32,\"pio_hex\":\"0102\",\"truncated\":false,\"sysfs_equal\":null}]},\"phys_bits_file\":{\"state\":\"absent\"},\"decisions\":[],\"exit_code\":0}\r\n\
+            @@FWCFG probe-json {\"cpuid\":{\"hypervisor_present\":true,\"kvm_base\":null,\"kvm_max_leaf\":null,\"kvm_features_edx\":null,\"hint\":\"no-kvm-leaf\",\"max_ext_leaf\":2147483656,\"has_address_sizes\":true,\"address_sizes_eax\":12328,\"phys_bits\":40,\"guest_phys_bits\":0,\"vendor\":\"amd\",\"ext_vendor\":\"amd\",\"gb_pages\":false,\"la57\":false},\"fw_cfg\":{\"state\":\"present\",\"id\":3,\"dma\":true,\"sysfs_present\":false,\"files\":[{\"name\":\"opt/a b\",\"size\":2,\"select\":32,\"pio_hex\":\"0102\",\"truncated\":false,\"sysfs_equal\":null}]},\"phys_bits_file\":{\"state\":\"absent\"},\"decisions\":[],\"exit_code\":0}\r\n\
             @@FWCFG probe-md5 32 2 abcd\n\
             @@FWCFG sysfs 32 2 opt/a b\n\
             @@FWCFG sysfs-hex 32 0102\n\

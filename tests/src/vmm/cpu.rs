@@ -21,12 +21,31 @@ pub fn base_cpuid(kvm: &Kvm) -> Result<CpuId, Error> {
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(Error::Cpuid)?;
     ensure_kvm_leaves(&mut cpuid)?;
+    copy_vendor_to_extended_leaf(&mut cpuid);
     for e in cpuid.as_mut_slice() {
         if e.function == 1 {
             e.ecx |= abi::CPUID_1_ECX_HYPERVISOR;
         }
     }
     Ok(cpuid)
+}
+
+/// Repeats leaf 0's vendor signature in leaf 0x80000000 (EBX, ECX, EDX)
+/// when the host left it empty, as QEMU does for every CPU model. Intel
+/// CPUs report zeros there, and OVMF reads the vendor from that leaf, so
+/// without this a guest sees a different vendor under this VMM than under
+/// QEMU on the same host.
+pub fn copy_vendor_to_extended_leaf(cpuid: &mut CpuId) {
+    let Some(vendor) = leaf(cpuid, 0) else {
+        return;
+    };
+    for e in cpuid.as_mut_slice() {
+        if e.function == 0x8000_0000 && e.ebx == 0 && e.ecx == 0 && e.edx == 0 {
+            e.ebx = vendor.ebx;
+            e.ecx = vendor.ecx;
+            e.edx = vendor.edx;
+        }
+    }
 }
 
 /// Adds the KVM signature leaf and an empty features leaf when the host's
@@ -150,5 +169,41 @@ mod tests {
         sig[8..12].copy_from_slice(&base.edx.to_le_bytes());
         assert_eq!(&sig, b"KVMKVMKVM\0\0\0");
         assert_eq!(leaf(&cpuid, 0x4000_0001).unwrap().edx, 0);
+    }
+
+    #[test]
+    fn vendor_is_copied_only_into_an_empty_extended_leaf() {
+        let intel = kvm_cpuid_entry2 {
+            function: 0,
+            eax: 0x16,
+            ebx: u32::from_le_bytes(*b"Genu"),
+            edx: u32::from_le_bytes(*b"ineI"),
+            ecx: u32::from_le_bytes(*b"ntel"),
+            ..Default::default()
+        };
+        let ext = kvm_cpuid_entry2 {
+            function: 0x8000_0000,
+            eax: 0x8000_0008,
+            ..Default::default()
+        };
+        let mut cpuid = CpuId::from_entries(&[intel, ext]).unwrap();
+        copy_vendor_to_extended_leaf(&mut cpuid);
+        let got = leaf(&cpuid, 0x8000_0000).unwrap();
+        assert_eq!(
+            (got.ebx, got.ecx, got.edx),
+            (intel.ebx, intel.ecx, intel.edx)
+        );
+        assert_eq!(got.eax, 0x8000_0008);
+
+        let amd_ext = kvm_cpuid_entry2 {
+            ebx: 1,
+            ecx: 2,
+            edx: 3,
+            ..ext
+        };
+        let mut cpuid = CpuId::from_entries(&[intel, amd_ext]).unwrap();
+        copy_vendor_to_extended_leaf(&mut cpuid);
+        let got = leaf(&cpuid, 0x8000_0000).unwrap();
+        assert_eq!((got.ebx, got.ecx, got.edx), (1, 2, 3));
     }
 }

@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex};
 
 use fw_cfg_device::cmdline::FwCfgOption;
-use fw_cfg_device::phys_bits::PhysBitsConfig;
+use fw_cfg_device::phys_bits::{HostAddressSizes, PhysBitsConfig};
 use fw_cfg_device::{FwCfgBuilder, FwCfgMmio, FwCfgPio, abi};
 use kvm_bindings::CpuId;
 use kvm_ioctls::Kvm;
@@ -43,14 +43,17 @@ pub struct PhysBitsSetup {
     /// `phys-bits=N`: advertise N (ignored with `host_phys_bits`). Neither
     /// set means QEMU's legacy default of 40 bits.
     pub phys_bits: Option<u8>,
-    /// `guest-phys-bits=N`: CPUID 0x80000008 EAX\[23:16\] (0 or unset: none).
+    /// `guest-phys-bits=N`: CPUID 0x80000008 EAX\[23:16\] (0: none). Unset:
+    /// the host's (KVM's) guest width, as QEMU 9.1+ passes it on
+    /// ([`PhysBitsConfig::with_host_guest_phys_bits`]).
     pub guest_phys_bits: Option<u8>,
     /// The CPUID hint channel (KVM features EDX bit 1).
     pub hint: bool,
     /// The `etc/phys-bits-valid` file channel.
     pub file: bool,
-    /// Pretend the host's MAXPHYADDR is this (tests); `None` asks KVM.
-    pub host_override: Option<u8>,
+    /// Pretend the host's address sizes are these (tests); `None` asks
+    /// KVM.
+    pub host_override: Option<HostAddressSizes>,
 }
 
 impl Default for PhysBitsSetup {
@@ -67,18 +70,22 @@ impl Default for PhysBitsSetup {
 }
 
 impl PhysBitsSetup {
-    /// The configuration for a host with `host` bits of MAXPHYADDR.
-    pub fn config(&self, host: u8) -> PhysBitsConfig {
+    /// The configuration for a host with address sizes `host` (a bare
+    /// MAXPHYADDR means a host that reports no guest width).
+    pub fn config(&self, host: impl Into<HostAddressSizes>) -> PhysBitsConfig {
+        let host = host.into();
         let c = if self.host_phys_bits {
-            PhysBitsConfig::host_phys_bits(host)
+            PhysBitsConfig::host_phys_bits(host.phys_bits)
         } else if let Some(n) = self.phys_bits {
-            PhysBitsConfig::explicit(host, n)
+            PhysBitsConfig::explicit(host.phys_bits, n)
         } else {
-            PhysBitsConfig::legacy_default(host)
+            PhysBitsConfig::legacy_default(host.phys_bits)
         };
-        c.with_guest_phys_bits(self.guest_phys_bits.unwrap_or(0))
-            .with_cpuid_hint(self.hint)
-            .with_fw_cfg_file(self.file)
+        let c = match self.guest_phys_bits {
+            Some(g) => c.with_guest_phys_bits(g),
+            None => c.with_host_guest_phys_bits(host.guest_phys_bits),
+        };
+        c.with_cpuid_hint(self.hint).with_fw_cfg_file(self.file)
     }
 }
 
@@ -180,13 +187,13 @@ pub fn setup(
 ) -> Result<FwCfgHandles, Error> {
     let host = match setup.phys_bits.host_override {
         Some(h) => h,
-        None => PhysBitsConfig::host_phys_bits_from_kvm(kvm).map_err(Error::FwCfg)?,
+        None => PhysBitsConfig::host_address_sizes_from_kvm(kvm).map_err(Error::FwCfg)?,
     };
     let config = setup.phys_bits.config(host);
     config.patch_cpuid(cpuid).map_err(Error::FwCfg)?;
     let mut handles = FwCfgHandles {
         phys_bits: Some(config),
-        host_phys_bits: host,
+        host_phys_bits: host.phys_bits,
         ..Default::default()
     };
     if !setup.enabled {
@@ -245,6 +252,33 @@ mod tests {
         s.file = false;
         assert!(!s.config(48).cpuid_hint());
         assert!(!s.config(48).fw_cfg_file());
+    }
+
+    #[test]
+    fn phys_bits_setup_passes_the_host_guest_width_unless_given() {
+        let host = HostAddressSizes {
+            phys_bits: 52,
+            guest_phys_bits: 48,
+        };
+        let mut s = PhysBitsSetup {
+            host_phys_bits: true,
+            ..PhysBitsSetup::default()
+        };
+        let c = s.config(host);
+        assert_eq!((c.phys_bits(), c.guest_phys_bits()), (52, 48));
+        assert_eq!(c.file_bytes()[3], 48);
+        // A bare width: the host reports no guest width.
+        assert_eq!(s.config(52).guest_phys_bits(), 0);
+        // QEMU's rule in the other modes.
+        s.host_phys_bits = false;
+        assert_eq!(s.config(host).guest_phys_bits(), 0);
+        s.phys_bits = Some(46);
+        assert_eq!(s.config(host).guest_phys_bits(), 46);
+        // `--guest-phys-bits` wins, 0 included.
+        for g in [40, 0] {
+            s.guest_phys_bits = Some(g);
+            assert_eq!(s.config(host).guest_phys_bits(), g);
+        }
     }
 
     #[test]

@@ -44,13 +44,15 @@ pub fn host_decisions(cpuid: &ResultLine, fw_cfg: &ResultLine) -> Decisions {
             "clear" => HintState::Clear,
             _ => HintState::NoKvmLeaf,
         },
+        has_address_sizes: c.has_address_sizes,
         phys_bits: c.phys_bits,
         guest_phys_bits: c.guest_phys_bits,
-        vendor: match c.vendor.as_str() {
+        // The heuristic compares CPUID 0x80000000's signature, as OVMF does.
+        ext_vendor: c.ext_vendor.as_deref().map(|v| match v {
             "intel" => Vendor::Intel,
             "amd" => Vendor::Amd,
             _ => Vendor::Other([0; 12]),
-        },
+        }),
         file,
         five_level_paging: false,
         gb_pages: c.gb_pages,
