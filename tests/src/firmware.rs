@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use fw_cfg_guest::cpuid::{HintState, Vendor};
 use serde::{Deserialize, Serialize};
 
 /// Path of the test firmware ELF, built by this crate's build script.
@@ -49,6 +50,32 @@ pub mod phase {
 
 /// The fw_cfg transports, in the firmware's phase order.
 pub const TRANSPORTS: [&str; 5] = ["pio", "pio-string", "dma", "mmio", "mmio-dma"];
+
+/// The hint state from its printed name (`set`, `clear`, anything else:
+/// no KVM leaf), as the firmware and the probe print it.
+pub fn parse_hint(name: &str) -> HintState {
+    match name {
+        "set" => HintState::Set,
+        "clear" => HintState::Clear,
+        _ => HintState::NoKvmLeaf,
+    }
+}
+
+/// A vendor from its printed name (`intel`, `amd`, else the signature's
+/// text), as the firmware and the probe print it.
+pub fn parse_vendor(name: &str) -> Vendor {
+    match name {
+        "intel" => Vendor::Intel,
+        "amd" => Vendor::Amd,
+        other => {
+            let mut v = [0u8; 12];
+            for (d, s) in v.iter_mut().zip(other.bytes()) {
+                *d = s;
+            }
+            Vendor::Other(v)
+        }
+    }
+}
 
 /// The phase of a transport's lookup.
 pub fn transport_phase(transport: &str) -> Option<u32> {

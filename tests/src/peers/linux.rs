@@ -43,12 +43,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use fw_cfg_guest::cpuid::{HintState, Vendor};
 use fw_cfg_guest::policy::{ChannelInputs, Decision, FileState, decide_all};
 use serde::Deserialize;
 
 use super::qemu::{Qemu, QemuOutput};
 use super::{Missing, cpio, unhex};
+use crate::firmware::{FileLine, parse_hint, parse_vendor};
 
 /// Prefix of every line `/init` prints for the test.
 pub const MARKER: &str = "@@FWCFG ";
@@ -476,7 +476,7 @@ pub struct ProbeJson {
     /// The fw_cfg device.
     pub fw_cfg: ProbeFwCfg,
     /// The `etc/phys-bits-valid` state.
-    pub phys_bits_file: ProbeFileState,
+    pub phys_bits_file: FileLine,
     /// Strict, heuristic, combined.
     pub decisions: Vec<ProbeDecision>,
     /// The exit code the probe computed.
@@ -556,22 +556,6 @@ impl ProbeFile {
     }
 }
 
-/// The probe's `etc/phys-bits-valid` state.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ProbeFileState {
-    /// `absent`, `present`, `corrupt` or `unreadable`.
-    pub state: String,
-    /// Valid flag.
-    #[serde(default)]
-    pub valid: Option<bool>,
-    /// Physical width stated.
-    #[serde(default)]
-    pub phys_bits: Option<u8>,
-    /// Guest-physical width stated.
-    #[serde(default)]
-    pub guest_phys_bits: Option<u8>,
-}
-
 /// One policy mode's decision as the probe printed it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ProbeDecision {
@@ -604,27 +588,12 @@ impl ProbeDecision {
 /// and the file bytes the test gave QEMU (`None`: no file), rendered as
 /// the probe renders them.
 pub fn expected_decisions(cpuid: &ProbeCpuid, file: Option<&[u8]>) -> Vec<ProbeDecision> {
-    let ext_vendor = cpuid.ext_vendor.as_deref().map(|v| match v {
-        "intel" => Vendor::Intel,
-        "amd" => Vendor::Amd,
-        other => {
-            let mut v = [0u8; 12];
-            for (d, s) in v.iter_mut().zip(other.bytes()) {
-                *d = s;
-            }
-            Vendor::Other(v)
-        }
-    });
     let inputs = ChannelInputs {
-        hint: match cpuid.hint.as_str() {
-            "set" => HintState::Set,
-            "clear" => HintState::Clear,
-            _ => HintState::NoKvmLeaf,
-        },
+        hint: parse_hint(&cpuid.hint),
         has_address_sizes: cpuid.has_address_sizes,
         phys_bits: cpuid.phys_bits,
         guest_phys_bits: cpuid.guest_phys_bits,
-        ext_vendor,
+        ext_vendor: cpuid.ext_vendor.as_deref().map(parse_vendor),
         file: file.map_or(FileState::Absent, FileState::from_bytes),
         five_level_paging: false,
         gb_pages: cpuid.gb_pages,

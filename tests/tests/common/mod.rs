@@ -4,9 +4,8 @@
 
 #![allow(dead_code)]
 
-use fw_cfg_guest::cpuid::{HintState, Vendor};
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
-use fw_cfg_tests::firmware::{Decisions, ResultLine};
+use fw_cfg_tests::firmware::{Decisions, ResultLine, parse_hint, parse_vendor};
 use fw_cfg_tests::inproc;
 
 /// Whether the KVM tests can run. Without `/dev/kvm` they fail, unless
@@ -39,20 +38,12 @@ pub fn host_decisions(cpuid: &ResultLine, fw_cfg: &ResultLine) -> Decisions {
         other => panic!("unexpected file state {other}"),
     };
     let inputs = ChannelInputs {
-        hint: match c.hint.as_str() {
-            "set" => HintState::Set,
-            "clear" => HintState::Clear,
-            _ => HintState::NoKvmLeaf,
-        },
+        hint: parse_hint(&c.hint),
         has_address_sizes: c.has_address_sizes,
         phys_bits: c.phys_bits,
         guest_phys_bits: c.guest_phys_bits,
         // The heuristic compares CPUID 0x80000000's signature, as OVMF does.
-        ext_vendor: c.ext_vendor.as_deref().map(|v| match v {
-            "intel" => Vendor::Intel,
-            "amd" => Vendor::Amd,
-            _ => Vendor::Other([0; 12]),
-        }),
+        ext_vendor: c.ext_vendor.as_deref().map(parse_vendor),
         file,
         five_level_paging: false,
         gb_pages: c.gb_pages,
