@@ -416,23 +416,7 @@ impl Drop for TempDir {
 /// The QEMU command line for `w` (without tracing), with the files it
 /// needs written into `dir`.
 fn qemu_args(w: &Workload, host: u8, dir: &TempDir) -> Result<Vec<String>, Error> {
-    let mut args: Vec<String> = [
-        "-M",
-        "microvm",
-        "-accel",
-        "kvm",
-        "-nodefaults",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=4",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = crate::peers::qemu::firmware_base_args("microvm");
     args.push("-m".into());
     args.push(format!("{MEMORY_MIB}M"));
     args.push("-kernel".into());

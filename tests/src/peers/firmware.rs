@@ -281,28 +281,14 @@ pub fn qemu_args(
     bulk: &std::path::Path,
 ) -> Result<Vec<String>, String> {
     let cpu = config.qemu_cpu()?;
-    let mut args: Vec<String> = [
-        "-M",
-        config.machine.as_str(),
-        "-accel",
-        "kvm",
-        "-cpu",
-        &cpu,
-        "-m",
-        "128",
-        "-nodefaults",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=4",
-        "-kernel",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = super::qemu::firmware_base_args(config.machine.as_str());
+    args.extend([
+        "-cpu".to_string(),
+        cpu,
+        "-m".into(),
+        "128".into(),
+        "-kernel".into(),
+    ]);
     args.push(firmware.display().to_string());
     args.push("-fw_cfg".into());
     args.push(format!("name={BULK_FILE_NAME},file={}", bulk.display()));

@@ -95,6 +95,29 @@ fn search_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The arguments every boot of the test firmware under QEMU shares: the
+/// machine, KVM, no default devices or display, COM1 on stdout, and the
+/// isa-debug-exit port at 0xf4 that ends the run.
+pub fn firmware_base_args(machine: &str) -> Vec<String> {
+    [
+        "-M",
+        machine,
+        "-accel",
+        "kvm",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=4",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// Parses `QEMU emulator version 10.0.2 (...)`.
 pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     let rest = text.split("version ").nth(1)?;
