@@ -35,6 +35,7 @@ fn main() {
     for path in [
         firmware_dir.clone(),
         workspace_dir.join("guest").join("src"),
+        workspace_dir.join("guest").join("abi"),
         workspace_dir.join("guest").join("Cargo.toml"),
         workspace_dir.join("Cargo.toml"),
         workspace_dir.join("Cargo.lock"),

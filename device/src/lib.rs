@@ -3,8 +3,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-/// The fw_cfg ABI constants and wire formats, shared with the guest reader.
-pub use fw_cfg_guest::abi;
+/// The fw_cfg ABI constants and wire formats (the `fw-cfg-abi` crate),
+/// shared with the guest reader.
+pub use fw_cfg_abi as abi;
 
 #[cfg(feature = "acpi")]
 pub mod acpi;

@@ -7,7 +7,8 @@
 //! link it. Modules:
 //!
 //! - [`abi`]: every constant and wire format of the fw_cfg ABI and of the
-//!   `etc/phys-bits-valid` file (shared with the VMM-side device crate).
+//!   `etc/phys-bits-valid` file (the `fw-cfg-abi` crate, shared with the
+//!   VMM-side device crate).
 //! - [`cpuid`]: the CPUID channel (KVM hint bit, address sizes, vendor).
 //! - [`transport`]: port I/O, MMIO and DMA access to the device.
 //! - [`reader`]: signature/ID checks, the file directory, items and files.
@@ -54,7 +55,9 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
-pub mod abi;
+/// The fw_cfg ABI constants and wire formats (the `fw-cfg-abi` crate),
+/// shared with the VMM-side device.
+pub use fw_cfg_abi as abi;
 pub mod cpuid;
 pub mod policy;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]

@@ -2,10 +2,13 @@
 
 //! The fw_cfg ABI and the phys-bits channel formats, in one place.
 //!
+//! `#![no_std]`, no allocation and no dependencies: the device crate and the
+//! guest reader both depend on this crate and on nothing of each other.
+//!
 //! Every constant here is what QEMU's `hw/nvram/fw_cfg.c` and
 //! `docs/specs/fw_cfg.rst` define (or, for the phys-bits items, what this
 //! project's `spec/phys-bits-valid.md` defines). Both ends of the project use
-//! this module: the VMM-side device renders these bytes and the guest reader
+//! this crate: the VMM-side device renders these bytes and the guest reader
 //! parses them, so they cannot drift apart.
 //!
 //! Byte order summary, as in QEMU:
@@ -14,6 +17,9 @@
 //! - the x86 selector port takes a little-endian 16-bit write, the MMIO
 //!   selector register a big-endian one;
 //! - the DMA address registers are big-endian.
+
+#![no_std]
+#![deny(missing_docs)]
 
 // ---------------------------------------------------------------------------
 // Well-known selector keys (QEMU's FW_CFG_*).
@@ -575,3 +581,8 @@ mod tests {
         assert_eq!(KEY_INDEX_MASK & (KEY_ARCH_LOCAL | 3), 3);
     }
 }
+
+/// The README's usage example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_example {}
