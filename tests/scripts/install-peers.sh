@@ -45,14 +45,13 @@ configured_mirror() {
         for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) {
           split($i, u, /[[:space:]]+/); print u[2]; exit
         }
-      }' "$f"
+      }' "$f" || true
   done
-  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-    | awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-                         if ($(i + 1) == "bookworm") { print $i; exit } }'
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                         if ($(i + 1) == "bookworm") { print $i; exit } }' || true
 }
 if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  mirror=$(configured_mirror | head -1)
+  mirror=$(configured_mirror | sed -n 1p)
   if [ -z "$mirror" ]; then
     echo "install-peers: no bookworm mirror in apt's sources to take bookworm-backports from" >&2
     exit 1
