@@ -15,7 +15,7 @@ qemu_ok() {
   command -v qemu-system-x86_64 >/dev/null 2>&1 || return 1
   local major
   major=$(qemu-system-x86_64 --version | sed -n 's/^QEMU emulator version \([0-9]*\).*/\1/p')
-  [ "${major:-0}" -ge 9 ]
+  [ "${major:-0}" -ge 10 ]
 }
 qemu_ok || need+=(qemu)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
