@@ -81,7 +81,7 @@ fn machine(bulk: bool, fillers: usize) -> (Mem, IoManager) {
     if bulk {
         b.add_file("aaa/bulk", vec![0x5a; BULK]).expect("bulk file");
     }
-    PhysBitsConfig::host_phys_bits(48)
+    PhysBitsConfig::host_passthrough(48)
         .add_to(&mut b)
         .expect("phys-bits file");
     for i in 0..fillers {

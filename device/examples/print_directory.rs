@@ -5,30 +5,32 @@
 //! directory back as a guest would: select 0x19 at port 0x510, then read
 //! bytes from port 0x511.
 //!
-//! Run with `cargo run -p fw-cfg-device --example print_directory`.
+//! Run with `cargo run -p fw-cfg-device --features vm-device --example print_directory`
+//! (add `kvm` to ask KVM for the host's widths).
 
 use std::sync::{Arc, Mutex};
 
 use fw_cfg_device::abi::{self, FileDirEntry};
-use fw_cfg_device::{FwCfgBuilder, FwCfgPio, PhysBitsConfig};
+use fw_cfg_device::{FwCfgBuilder, FwCfgPio, HostAddressSizes, PhysBitsConfig};
 use vm_device::bus::{PioAddress, PioRange};
 use vm_device::device_manager::{IoManager, PioManager};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
-/// The host's MAXPHYADDR: from KVM if available, else the CPUID instruction.
-fn host_phys_bits() -> (u8, &'static str) {
+/// The host's address sizes: from KVM if available, else the CPUID
+/// instruction (feature `kvm`), else a conservative guess.
+fn host_widths() -> (HostAddressSizes, &'static str) {
     #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
     {
         if let Ok(kvm) = kvm_ioctls::Kvm::new() {
-            if let Ok(bits) = PhysBitsConfig::host_phys_bits_from_kvm(&kvm) {
-                return (bits, "KVM_GET_SUPPORTED_CPUID");
+            if let Ok(host) = HostAddressSizes::from_kvm(&kvm) {
+                return (host, "KVM_GET_SUPPORTED_CPUID");
             }
         }
-        if let Some(bits) = fw_cfg_device::phys_bits::host_phys_bits_from_cpuid_instruction() {
-            return (bits, "cpuid instruction");
+        if let Some(host) = HostAddressSizes::from_cpuid_instruction() {
+            return (host, "cpuid instruction");
         }
     }
-    (abi::CONSERVATIVE_PHYS_BITS, "fallback")
+    (abi::CONSERVATIVE_PHYS_BITS.into(), "fallback")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,8 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         0x10_0000,
     )])?);
 
-    let (host_bits, source) = host_phys_bits();
-    let phys_bits = PhysBitsConfig::host_phys_bits(host_bits);
+    let (host, source) = host_widths();
+    let phys_bits = PhysBitsConfig::host_passthrough(host);
 
     let mut builder = FwCfgBuilder::new();
     builder.ram_size(0x10_0000).nb_cpus(1).max_cpus(1);
@@ -108,7 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 f.valid,
                 f.phys_bits,
                 f.guest_phys_bits,
-                host_bits,
+                host.phys_bits,
                 source
             ),
             Err(e) => println!("{}: corrupt: {e}", abi::PHYS_BITS_FILE_NAME),
