@@ -302,56 +302,7 @@ fn run_ops(b: &FwCfgBuilder, mem: &GuestMemoryMmap<()>, input: &mut Input<'_>) {
                 let d = input.bytes(n).to_vec();
                 mmio.mmio_write(offset, &d);
             }
-            4..=6 => {
-                // A DMA kick: place a descriptor, then write its address
-                // through one of the three ways a guest can.
-                let at = addr(input);
-                let op = input.u8();
-                let control = if op & 0x80 != 0 {
-                    input.u32()
-                } else {
-                    (u32::from(key(input)) << 16) | u32::from(op & 0x1f)
-                };
-                let desc = DmaAccess {
-                    control,
-                    length: length(input),
-                    address: addr(input),
-                };
-                let placed = mem
-                    .write_slice(&desc.to_be_bytes(), GuestAddress(at))
-                    .is_ok();
-                let (high, low) = ((at >> 32) as u32, at as u32);
-                let kicked = match input.u8() % 4 {
-                    0 => {
-                        pio.pio_write(PIO_DMA_OFFSET, &high.to_be_bytes());
-                        pio.pio_write(PIO_DMA_OFFSET + 4, &low.to_be_bytes());
-                        &pio
-                    }
-                    1 => {
-                        pio.pio_write(PIO_DMA_OFFSET, &at.to_be_bytes());
-                        &pio
-                    }
-                    2 => {
-                        mmio.mmio_write(MMIO_DMA_OFFSET, &at.to_be_bytes());
-                        &mmio
-                    }
-                    _ => {
-                        mmio.mmio_write(MMIO_DMA_OFFSET, &high.to_be_bytes());
-                        mmio.mmio_write(MMIO_DMA_OFFSET + 4, &low.to_be_bytes());
-                        &mmio
-                    }
-                };
-                // The latch is consumed by the kick.
-                assert!(!dma || kicked.state().dma_address == 0);
-                if placed && dma {
-                    // Completion is synchronous: the guest never polls a
-                    // control word that stays busy (OVMF would hang).
-                    let mut c = [0u8; 4];
-                    mem.read_slice(&mut c, GuestAddress(at)).unwrap();
-                    let c = u32::from_be_bytes(c);
-                    assert!(c == 0 || c == DMA_CTL_ERROR, "control word {c:#x}");
-                }
-            }
+            4..=6 => dma_kick(input, mem, &mut pio, &mut mmio, dma),
             7 => {
                 // The guest scribbles on its memory (descriptors, buffers).
                 let at = addr(input);
@@ -359,50 +310,110 @@ fn run_ops(b: &FwCfgBuilder, mem: &GuestMemoryMmap<()>, input: &mut Input<'_>) {
                 let d = input.bytes(n).to_vec();
                 let _ = mem.write_slice(&d, GuestAddress(at));
             }
-            8..=9 => {
-                // A snapshot from anywhere (a hostile migration stream).
-                let s = FwCfgState {
-                    selector: key(input),
-                    offset: match input.u8() % 3 {
-                        0 => u32::from(input.u8()),
-                        1 => u32::from(input.u16()),
-                        _ => input.u32(),
-                    },
-                    dma_address: input.u64(),
-                };
-                let dev = if input.u8() & 1 == 0 {
-                    &mut pio
-                } else {
-                    &mut mmio
-                };
-                let before = dev.state();
-                match dev.restore(&s) {
-                    Ok(()) => assert_eq!(dev.state(), s),
-                    Err(_) => assert_eq!(dev.state(), before, "failed restore changed state"),
-                }
-            }
+            8..=9 => restore_anything(input, &mut pio, &mut mmio),
             10 => {
                 pio.reset();
                 mmio.reset();
                 assert_eq!(pio.state().selector, KEY_SIGNATURE);
                 assert_eq!(pio.state().offset, 0);
             }
-            _ => {
-                // Direct core calls (the VMM's view), e.g. a 16-bit select
-                // followed by a wide read.
-                let k = key(input);
-                let n = width(input);
-                let dev = &mut mmio;
-                dev.select(k);
-                let (bytes, off) = expected_read(dev, n);
-                let mut buf = vec![0xa5; n];
-                dev.read_data_into(&mut buf);
-                assert_eq!(buf, bytes);
-                assert_eq!(dev.state().offset, off);
-            }
+            _ => select_and_read(input, &mut mmio),
         }
         check_invariants(&pio, &mut twin);
         check_invariants(&mmio, &mut twin);
+    }
+}
+
+/// The device type the harness drives.
+type Dev<'a> = FwCfg<&'a GuestMemoryMmap<()>>;
+
+/// A DMA kick: place a descriptor, then write its address through one of
+/// the four ways a guest can.
+fn dma_kick(
+    input: &mut Input<'_>,
+    mem: &GuestMemoryMmap<()>,
+    pio: &mut Dev<'_>,
+    mmio: &mut Dev<'_>,
+    dma: bool,
+) {
+    let at = addr(input);
+    let op = input.u8();
+    let control = if op & 0x80 != 0 {
+        input.u32()
+    } else {
+        (u32::from(key(input)) << 16) | u32::from(op & 0x1f)
+    };
+    let desc = DmaAccess {
+        control,
+        length: length(input),
+        address: addr(input),
+    };
+    let placed = mem
+        .write_slice(&desc.to_be_bytes(), GuestAddress(at))
+        .is_ok();
+    let (high, low) = ((at >> 32) as u32, at as u32);
+    let kicked = match input.u8() % 4 {
+        0 => {
+            pio.pio_write(PIO_DMA_OFFSET, &high.to_be_bytes());
+            pio.pio_write(PIO_DMA_OFFSET + 4, &low.to_be_bytes());
+            &*pio
+        }
+        1 => {
+            pio.pio_write(PIO_DMA_OFFSET, &at.to_be_bytes());
+            &*pio
+        }
+        2 => {
+            mmio.mmio_write(MMIO_DMA_OFFSET, &at.to_be_bytes());
+            &*mmio
+        }
+        _ => {
+            mmio.mmio_write(MMIO_DMA_OFFSET, &high.to_be_bytes());
+            mmio.mmio_write(MMIO_DMA_OFFSET + 4, &low.to_be_bytes());
+            &*mmio
+        }
+    };
+    // The latch is consumed by the kick.
+    assert!(!dma || kicked.state().dma_address == 0);
+    if placed && dma {
+        // Completion is synchronous: the guest never polls a
+        // control word that stays busy (OVMF would hang).
+        let mut c = [0u8; 4];
+        mem.read_slice(&mut c, GuestAddress(at)).unwrap();
+        let c = u32::from_be_bytes(c);
+        assert!(c == 0 || c == DMA_CTL_ERROR, "control word {c:#x}");
+    }
+}
+
+/// Direct core calls (the VMM's view), e.g. a 16-bit select followed by
+/// a wide read.
+fn select_and_read(input: &mut Input<'_>, dev: &mut Dev<'_>) {
+    let k = key(input);
+    let n = width(input);
+    dev.select(k);
+    let (bytes, off) = expected_read(dev, n);
+    let mut buf = vec![0xa5; n];
+    dev.read_data_into(&mut buf);
+    assert_eq!(buf, bytes);
+    assert_eq!(dev.state().offset, off);
+}
+
+/// A snapshot from anywhere (a hostile migration stream), restored into
+/// one of the devices: applied exactly, or rejected without a change.
+fn restore_anything<'m>(input: &mut Input<'_>, pio: &mut Dev<'m>, mmio: &mut Dev<'m>) {
+    let s = FwCfgState {
+        selector: key(input),
+        offset: match input.u8() % 3 {
+            0 => u32::from(input.u8()),
+            1 => u32::from(input.u16()),
+            _ => input.u32(),
+        },
+        dma_address: input.u64(),
+    };
+    let dev = if input.u8() & 1 == 0 { pio } else { mmio };
+    let before = dev.state();
+    match dev.restore(&s) {
+        Ok(()) => assert_eq!(dev.state(), s),
+        Err(_) => assert_eq!(dev.state(), before, "failed restore changed state"),
     }
 }
 
