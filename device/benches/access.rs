@@ -18,7 +18,7 @@
 //!
 //! Before measuring it prints how many bus accesses (VM exits, under KVM)
 //! each lookup makes. Run with e.g.
-//! `cargo bench -p fw-cfg-device --bench access -- --measurement-time 2`.
+//! `cargo bench -p fw-cfg-device --features vm-device --bench access -- --measurement-time 2`.
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
