@@ -5,8 +5,11 @@
 //! [`FwCfg`] answers the operations the guest can perform: write the
 //! selector, read the data register, write the data register (ignored, as in
 //! QEMU since 2.4), write the DMA address (which runs a DMA descriptor) and
-//! read the DMA register. The [`pio`](crate::pio) and [`mmio`](crate::mmio)
-//! adapters map bus accesses onto these operations.
+//! read the DMA register. Its [`pio_read`](FwCfg::pio_read),
+//! [`pio_write`](FwCfg::pio_write), [`mmio_read`](FwCfg::mmio_read) and
+//! [`mmio_write`](FwCfg::mmio_write) methods map bus accesses onto these
+//! operations for any bus; the `pio` and `mmio` modules (feature
+//! `vm-device`) wrap them as vm-device adapters.
 //!
 //! Every operation is infallible and panic-free whatever the guest does, and
 //! no operation allocates: items are fixed when the device is built, and DMA

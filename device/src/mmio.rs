@@ -3,11 +3,12 @@
 //! The MMIO front end as a `vm_device::MutDeviceMmio` (feature
 //! `vm-device`).
 //!
-//! Register the adapter for a 0x18-byte window ([`abi::MMIO_WINDOW_SIZE`](crate::abi::MMIO_WINDOW_SIZE)),
-//! e.g. at [`abi::MMIO_BASE_ARM_VIRT`](crate::abi::MMIO_BASE_ARM_VIRT). The adapter forwards every access to
-//! [`FwCfg::mmio_read`] and [`FwCfg::mmio_write`], which document the
-//! register layout and how QEMU splits and answers odd widths; a VMM with
-//! its own bus trait calls those directly.
+//! Register the adapter for a 0x18-byte window
+//! ([`abi::MMIO_WINDOW_SIZE`](crate::abi::MMIO_WINDOW_SIZE)), e.g. at
+//! [`abi::MMIO_BASE_ARM_VIRT`](crate::abi::MMIO_BASE_ARM_VIRT). The adapter
+//! forwards every access to [`FwCfg::mmio_read`] and [`FwCfg::mmio_write`],
+//! which document the register layout and how QEMU splits and answers odd
+//! widths; a VMM with its own bus trait calls those directly.
 
 use vm_device::MutDeviceMmio;
 use vm_device::bus::{MmioAddress, MmioAddressOffset};

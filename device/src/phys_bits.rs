@@ -8,7 +8,7 @@
 //! for EAX\[23:16\], and whether the advertised width is valid (backed by the
 //! host). From that one value it
 //!
-//! 1. patches a `kvm_bindings::CpuId` ([`PhysBitsConfig::patch_cpuid`],
+//! 1. patches a `kvm_bindings::CpuId` (`PhysBitsConfig::patch_cpuid`,
 //!    feature `kvm`, x86-64 only): the KVM features leaf's EDX bit 1
 //!    (`KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID`) and 0x80000008 EAX; and
 //! 2. renders the `etc/phys-bits-valid` fw_cfg file

@@ -4,7 +4,8 @@
 //! `vm-device`).
 //!
 //! Register the adapter for the 12-byte window at 0x510
-//! ([`abi::PIO_SELECTOR_PORT`](crate::abi::PIO_SELECTOR_PORT), [`abi::PIO_WINDOW_SIZE`](crate::abi::PIO_WINDOW_SIZE)). The adapter
+//! ([`abi::PIO_SELECTOR_PORT`](crate::abi::PIO_SELECTOR_PORT),
+//! [`abi::PIO_WINDOW_SIZE`](crate::abi::PIO_WINDOW_SIZE)). The adapter
 //! forwards every access to [`FwCfg::pio_read`] and [`FwCfg::pio_write`],
 //! which document the port layout and how QEMU splits and answers odd
 //! widths; a VMM with its own bus trait calls those directly.
