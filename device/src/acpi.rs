@@ -83,6 +83,12 @@ pub enum AcpiNameError {
 /// assert_eq!(AcpiName::new("FWC"), Err(AcpiNameError::BadLength { len: 3 }));
 /// assert!(AcpiName::new("0FWC").is_err());
 /// assert!(AcpiName::new("fwcf").is_err());
+/// // Checked at compile time:
+/// const FWCM: AcpiName = match AcpiName::new("FWCM") {
+///     Ok(name) => name,
+///     Err(_) => panic!("not an ACPI name"),
+/// };
+/// assert_eq!(FWCM.as_str(), "FWCM");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AcpiName([u8; 4]);
@@ -91,21 +97,25 @@ impl AcpiName {
     /// QEMU's name for the device, `FWCF`.
     pub const FWCF: AcpiName = AcpiName(*b"FWCF");
 
-    /// Checks `name` and makes it a name segment.
-    pub fn new(name: &str) -> Result<Self, AcpiNameError> {
-        let bytes: [u8; 4] = name
-            .as_bytes()
-            .try_into()
-            .map_err(|_| AcpiNameError::BadLength { len: name.len() })?;
-        for (position, &byte) in bytes.iter().enumerate() {
+    /// Checks `name` and makes it a name segment. A `const fn`, so a
+    /// constant name can be checked at compile time.
+    pub const fn new(name: &str) -> Result<Self, AcpiNameError> {
+        let b = name.as_bytes();
+        if b.len() != 4 {
+            return Err(AcpiNameError::BadLength { len: b.len() });
+        }
+        let mut position = 0;
+        while position < 4 {
+            let byte = b[position];
             let ok = byte.is_ascii_uppercase()
                 || byte == b'_'
                 || (position > 0 && byte.is_ascii_digit());
             if !ok {
                 return Err(AcpiNameError::BadCharacter { byte, position });
             }
+            position += 1;
         }
-        Ok(AcpiName(bytes))
+        Ok(AcpiName([b[0], b[1], b[2], b[3]]))
     }
 
     /// The name as a string.

@@ -111,11 +111,16 @@ impl AcpiTables {
     }
 }
 
-/// The device crate's node for the MMIO window at `base`, renamed
+/// [`MMIO_DEVICE_NAME`] as an ACPI name segment, checked at compile time.
+const MMIO_ACPI_NAME: AcpiName = match AcpiName::new(MMIO_DEVICE_NAME) {
+    Ok(name) => name,
+    Err(_) => panic!("MMIO_DEVICE_NAME is not an ACPI name"),
+};
+
+/// The device crate's node for the MMIO window at `base`, named
 /// [`MMIO_DEVICE_NAME`].
-pub fn mmio_node(base: u32) -> Result<Vec<u8>, Error> {
-    let name = AcpiName::new(MMIO_DEVICE_NAME).map_err(|e| Error::BootData(e.to_string()))?;
-    Ok(FwCfgAcpi::mmio(base).with_name(name).to_bytes())
+pub fn mmio_node(base: u32) -> Vec<u8> {
+    FwCfgAcpi::mmio(base).with_name(MMIO_ACPI_NAME).to_bytes()
 }
 
 /// The DSDT: `Scope (\_SB) { Device (FWCF) {...} Device (FWCM) {...} }`
@@ -127,7 +132,7 @@ pub fn dsdt(config: &AcpiConfig) -> Result<Vec<u8>, Error> {
         devices.push(Raw(FwCfgAcpi::x86(dma).to_bytes()));
     }
     if let Some(base) = config.fw_cfg_mmio {
-        devices.push(Raw(mmio_node(base)?));
+        devices.push(Raw(mmio_node(base)));
     }
     let children: Vec<&dyn Aml> = devices.iter().map(|d| d as &dyn Aml).collect();
     Scope::new(Path::new("\\_SB_"), children).to_aml_bytes(&mut table);
