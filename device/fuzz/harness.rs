@@ -12,9 +12,9 @@ use std::cell::RefCell;
 
 use fw_cfg_device::abi::*;
 use fw_cfg_device::cmdline::{FwCfgContent, parse_fw_cfg_option};
-use fw_cfg_device::{FwCfg, FwCfgBuilder, FwCfgMmio, FwCfgPio, FwCfgState, PhysBitsConfig};
-use vm_device::bus::{MmioAddress, PioAddress};
-use vm_device::{MutDeviceMmio, MutDevicePio};
+use fw_cfg_device::{
+    FILE_SLOTS_MIN, FwCfg, FwCfgBuilder, FwCfgState, KEY_INDEX_MASK, PhysBitsConfig,
+};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 /// Guest memory with a hole: `[0, REGION)` and `[HOLE_END, HOLE_END +
@@ -173,7 +173,7 @@ fn builder(config: u8) -> FwCfgBuilder {
     .unwrap();
     b.add_file("empty", Vec::new()).unwrap();
     b.x86_irq0_override(true);
-    PhysBitsConfig::host_phys_bits(46).add_to(&mut b).unwrap();
+    PhysBitsConfig::host_passthrough(46).add_to(&mut b).unwrap();
     if config & 2 != 0 {
         b.file_slots(FILE_SLOTS_MIN).unwrap();
     }
@@ -226,7 +226,8 @@ thread_local! {
 }
 
 /// Target `device_ops`: an arbitrary sequence of PIO and MMIO accesses of
-/// any width and offset through the `vm-device` adapters, DMA kicks with
+/// any width and offset through `FwCfg::pio_*`/`mmio_*` (what the
+/// `vm-device` adapters forward to), DMA kicks with
 /// arbitrary descriptors into guest memory with a hole, guest memory
 /// pokes, resets and arbitrary snapshot restores.
 ///
@@ -254,12 +255,12 @@ pub fn device_ops(data: &[u8]) {
 }
 
 fn run_ops(b: &FwCfgBuilder, mem: &GuestMemoryMmap<()>, input: &mut Input<'_>) {
-    let pio_base = PioAddress(PIO_SELECTOR_PORT);
-    let mmio_base = MmioAddress(MMIO_BASE_ARM_VIRT);
-    let mut pio = FwCfgPio::new(b.build(mem));
-    let mut mmio = FwCfgMmio::new(b.build(mem));
+    // One device driven through the port window, one through the MMIO
+    // window, both with the inherent access methods any bus calls.
+    let mut pio = b.build(mem);
+    let mut mmio = b.build(mem);
     let mut twin = b.build(mem);
-    let dma = pio.inner().dma_enabled();
+    let dma = pio.dma_enabled();
 
     for _ in 0..MAX_OPS {
         if input.is_empty() {
@@ -270,88 +271,38 @@ fn run_ops(b: &FwCfgBuilder, mem: &GuestMemoryMmap<()>, input: &mut Input<'_>) {
                 // PIO read, any offset in and around the window.
                 let offset = u16::from(input.u8() % 16);
                 let n = width(input);
-                let expect = (n == 1 && offset < 2).then(|| expected_read(pio.inner(), 1));
+                let expect = (n == 1 && offset < 2).then(|| expected_read(&pio, 1));
                 let mut buf = vec![0xa5; n];
-                pio.pio_read(pio_base, offset, &mut buf);
+                pio.pio_read(offset, &mut buf);
                 if let Some((bytes, off)) = expect {
                     assert_eq!(buf, bytes, "PIO data read");
-                    assert_eq!(pio.inner().state().offset, off);
+                    assert_eq!(pio.state().offset, off);
                 }
             }
             1 => {
                 let offset = u16::from(input.u8() % 16);
                 let n = width(input);
                 let d = input.bytes(n).to_vec();
-                pio.pio_write(pio_base, offset, &d);
+                pio.pio_write(offset, &d);
             }
             2 => {
                 let offset = u64::from(input.u8() % 0x20);
                 let n = width(input);
-                let expect =
-                    (offset == 0 && (1..=8).contains(&n)).then(|| expected_read(mmio.inner(), n));
+                let expect = (offset == 0 && (1..=8).contains(&n)).then(|| expected_read(&mmio, n));
                 let mut buf = vec![0xa5; n];
-                mmio.mmio_read(mmio_base, offset, &mut buf);
+                mmio.mmio_read(offset, &mut buf);
                 if let Some((bytes, off)) = expect {
                     assert_eq!(buf, bytes, "MMIO data read");
-                    assert_eq!(mmio.inner().state().offset, off);
+                    assert_eq!(mmio.state().offset, off);
                 }
             }
             3 => {
                 let offset = u64::from(input.u8() % 0x20);
                 let n = width(input);
                 let d = input.bytes(n).to_vec();
-                mmio.mmio_write(mmio_base, offset, &d);
+                mmio.mmio_write(offset, &d);
             }
-            4..=6 => {
-                // A DMA kick: place a descriptor, then write its address
-                // through one of the three ways a guest can.
-                let at = addr(input);
-                let op = input.u8();
-                let control = if op & 0x80 != 0 {
-                    input.u32()
-                } else {
-                    (u32::from(key(input)) << 16) | u32::from(op & 0x1f)
-                };
-                let desc = DmaAccess {
-                    control,
-                    length: length(input),
-                    address: addr(input),
-                };
-                let placed = mem
-                    .write_slice(&desc.to_be_bytes(), GuestAddress(at))
-                    .is_ok();
-                let (high, low) = ((at >> 32) as u32, at as u32);
-                let kicked = match input.u8() % 4 {
-                    0 => {
-                        pio.pio_write(pio_base, PIO_DMA_OFFSET, &high.to_be_bytes());
-                        pio.pio_write(pio_base, PIO_DMA_OFFSET + 4, &low.to_be_bytes());
-                        pio.inner()
-                    }
-                    1 => {
-                        pio.pio_write(pio_base, PIO_DMA_OFFSET, &at.to_be_bytes());
-                        pio.inner()
-                    }
-                    2 => {
-                        mmio.mmio_write(mmio_base, MMIO_DMA_OFFSET, &at.to_be_bytes());
-                        mmio.inner()
-                    }
-                    _ => {
-                        mmio.mmio_write(mmio_base, MMIO_DMA_OFFSET, &high.to_be_bytes());
-                        mmio.mmio_write(mmio_base, MMIO_DMA_OFFSET + 4, &low.to_be_bytes());
-                        mmio.inner()
-                    }
-                };
-                // The latch is consumed by the kick.
-                assert!(!dma || kicked.state().dma_address == 0);
-                if placed && dma {
-                    // Completion is synchronous: the guest never polls a
-                    // control word that stays busy (OVMF would hang).
-                    let mut c = [0u8; 4];
-                    mem.read_slice(&mut c, GuestAddress(at)).unwrap();
-                    let c = u32::from_be_bytes(c);
-                    assert!(c == 0 || c == DMA_CTL_ERROR, "control word {c:#x}");
-                }
-            }
+            4..=6 => dma_kick(input, mem, &mut pio, &mut mmio, dma),
             7 => {
                 // The guest scribbles on its memory (descriptors, buffers).
                 let at = addr(input);
@@ -359,50 +310,110 @@ fn run_ops(b: &FwCfgBuilder, mem: &GuestMemoryMmap<()>, input: &mut Input<'_>) {
                 let d = input.bytes(n).to_vec();
                 let _ = mem.write_slice(&d, GuestAddress(at));
             }
-            8..=9 => {
-                // A snapshot from anywhere (a hostile migration stream).
-                let s = FwCfgState {
-                    selector: key(input),
-                    offset: match input.u8() % 3 {
-                        0 => u32::from(input.u8()),
-                        1 => u32::from(input.u16()),
-                        _ => input.u32(),
-                    },
-                    dma_address: input.u64(),
-                };
-                let dev = if input.u8() & 1 == 0 {
-                    pio.inner_mut()
-                } else {
-                    mmio.inner_mut()
-                };
-                let before = dev.state();
-                match dev.restore(&s) {
-                    Ok(()) => assert_eq!(dev.state(), s),
-                    Err(_) => assert_eq!(dev.state(), before, "failed restore changed state"),
-                }
-            }
+            8..=9 => restore_anything(input, &mut pio, &mut mmio),
             10 => {
-                pio.inner_mut().reset();
-                mmio.inner_mut().reset();
-                assert_eq!(pio.inner().state().selector, KEY_SIGNATURE);
-                assert_eq!(pio.inner().state().offset, 0);
+                pio.reset();
+                mmio.reset();
+                assert_eq!(pio.state().selector, KEY_SIGNATURE);
+                assert_eq!(pio.state().offset, 0);
             }
-            _ => {
-                // Direct core calls (the VMM's view), e.g. a 16-bit select
-                // followed by a wide read.
-                let k = key(input);
-                let n = width(input);
-                let dev = mmio.inner_mut();
-                dev.select(k);
-                let (bytes, off) = expected_read(dev, n);
-                let mut buf = vec![0xa5; n];
-                dev.read_data_into(&mut buf);
-                assert_eq!(buf, bytes);
-                assert_eq!(dev.state().offset, off);
-            }
+            _ => select_and_read(input, &mut mmio),
         }
-        check_invariants(pio.inner(), &mut twin);
-        check_invariants(mmio.inner(), &mut twin);
+        check_invariants(&pio, &mut twin);
+        check_invariants(&mmio, &mut twin);
+    }
+}
+
+/// The device type the harness drives.
+type Dev<'a> = FwCfg<&'a GuestMemoryMmap<()>>;
+
+/// A DMA kick: place a descriptor, then write its address through one of
+/// the four ways a guest can.
+fn dma_kick(
+    input: &mut Input<'_>,
+    mem: &GuestMemoryMmap<()>,
+    pio: &mut Dev<'_>,
+    mmio: &mut Dev<'_>,
+    dma: bool,
+) {
+    let at = addr(input);
+    let op = input.u8();
+    let control = if op & 0x80 != 0 {
+        input.u32()
+    } else {
+        (u32::from(key(input)) << 16) | u32::from(op & 0x1f)
+    };
+    let desc = DmaAccess {
+        control,
+        length: length(input),
+        address: addr(input),
+    };
+    let placed = mem
+        .write_slice(&desc.to_be_bytes(), GuestAddress(at))
+        .is_ok();
+    let (high, low) = ((at >> 32) as u32, at as u32);
+    let kicked = match input.u8() % 4 {
+        0 => {
+            pio.pio_write(PIO_DMA_OFFSET, &high.to_be_bytes());
+            pio.pio_write(PIO_DMA_OFFSET + 4, &low.to_be_bytes());
+            &*pio
+        }
+        1 => {
+            pio.pio_write(PIO_DMA_OFFSET, &at.to_be_bytes());
+            &*pio
+        }
+        2 => {
+            mmio.mmio_write(MMIO_DMA_OFFSET, &at.to_be_bytes());
+            &*mmio
+        }
+        _ => {
+            mmio.mmio_write(MMIO_DMA_OFFSET, &high.to_be_bytes());
+            mmio.mmio_write(MMIO_DMA_OFFSET + 4, &low.to_be_bytes());
+            &*mmio
+        }
+    };
+    // The latch is consumed by the kick.
+    assert!(!dma || kicked.state().dma_address == 0);
+    if placed && dma {
+        // Completion is synchronous: the guest never polls a
+        // control word that stays busy (OVMF would hang).
+        let mut c = [0u8; 4];
+        mem.read_slice(&mut c, GuestAddress(at)).unwrap();
+        let c = u32::from_be_bytes(c);
+        assert!(c == 0 || c == DMA_CTL_ERROR, "control word {c:#x}");
+    }
+}
+
+/// Direct core calls (the VMM's view), e.g. a 16-bit select followed by
+/// a wide read.
+fn select_and_read(input: &mut Input<'_>, dev: &mut Dev<'_>) {
+    let k = key(input);
+    let n = width(input);
+    dev.select(k);
+    let (bytes, off) = expected_read(dev, n);
+    let mut buf = vec![0xa5; n];
+    dev.read_data_into(&mut buf);
+    assert_eq!(buf, bytes);
+    assert_eq!(dev.state().offset, off);
+}
+
+/// A snapshot from anywhere (a hostile migration stream), restored into
+/// one of the devices: applied exactly, or rejected without a change.
+fn restore_anything<'m>(input: &mut Input<'_>, pio: &mut Dev<'m>, mmio: &mut Dev<'m>) {
+    let s = FwCfgState {
+        selector: key(input),
+        offset: match input.u8() % 3 {
+            0 => u32::from(input.u8()),
+            1 => u32::from(input.u16()),
+            _ => input.u32(),
+        },
+        dma_address: input.u64(),
+    };
+    let dev = if input.u8() & 1 == 0 { pio } else { mmio };
+    let before = dev.state();
+    match dev.restore(&s) {
+        Ok(()) => assert_eq!(dev.state(), s),
+        Err(_) => assert_eq!(dev.state(), before, "failed restore changed state"),
     }
 }
 

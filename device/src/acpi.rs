@@ -41,7 +41,7 @@ use acpi_tables::{Aml, AmlSink};
 
 use crate::abi::{ACPI_HID, MMIO_WINDOW_SIZE, PIO_SELECTOR_PORT};
 
-/// The device's ACPI name.
+/// QEMU's name for the device.
 pub const DEVICE_NAME: &str = "FWCF";
 /// `_STA`: present (bit 0), enabled (bit 1), functioning (bit 3), not
 /// shown in the UI (bit 2 clear).
@@ -53,9 +53,81 @@ pub const IO_LENGTH_DMA: u8 = 0x0c;
 /// data register overlaps.
 pub const IO_LENGTH_NO_DMA: u8 = 0x02;
 
-/// The registers the node describes.
+/// Why a string is not an ACPI name segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcpiNameError {
+    /// A name segment is exactly four bytes.
+    #[error("an ACPI name is 4 characters, not {len} bytes")]
+    BadLength {
+        /// The length given.
+        len: usize,
+    },
+    /// A byte outside `A-Z`, `_` (and, after the first, `0-9`).
+    #[error("byte {byte:#04x} at position {position} is not allowed in an ACPI name")]
+    BadCharacter {
+        /// The offending byte.
+        byte: u8,
+        /// Its position, 0 to 3.
+        position: usize,
+    },
+}
+
+/// A validated ACPI name segment (`NameSeg`): four characters, the first
+/// `A-Z` or `_`, the others `A-Z`, `0-9` or `_` (ACPI 6.5, 20.2.2).
+///
+/// ```
+/// use fw_cfg_device::acpi::{AcpiName, AcpiNameError};
+///
+/// assert_eq!(AcpiName::new("FWCM").unwrap().as_str(), "FWCM");
+/// assert_eq!(AcpiName::new("FWC"), Err(AcpiNameError::BadLength { len: 3 }));
+/// assert!(AcpiName::new("0FWC").is_err());
+/// assert!(AcpiName::new("fwcf").is_err());
+/// // Checked at compile time:
+/// const FWCM: AcpiName = match AcpiName::new("FWCM") {
+///     Ok(name) => name,
+///     Err(_) => panic!("not an ACPI name"),
+/// };
+/// assert_eq!(FWCM.as_str(), "FWCM");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AcpiName([u8; 4]);
+
+impl AcpiName {
+    /// QEMU's name for the device, `FWCF`.
+    pub const FWCF: AcpiName = AcpiName(*b"FWCF");
+
+    /// Checks `name` and makes it a name segment. A `const fn`, so a
+    /// constant name can be checked at compile time.
+    pub const fn new(name: &str) -> Result<Self, AcpiNameError> {
+        let b = name.as_bytes();
+        if b.len() != 4 {
+            return Err(AcpiNameError::BadLength { len: b.len() });
+        }
+        let mut position = 0;
+        while position < 4 {
+            let byte = b[position];
+            let ok = byte.is_ascii_uppercase()
+                || byte == b'_'
+                || (position > 0 && byte.is_ascii_digit());
+            if !ok {
+                return Err(AcpiNameError::BadCharacter { byte, position });
+            }
+            position += 1;
+        }
+        Ok(AcpiName([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII bytes pass `new`.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// The registers a node describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FwCfgAcpi {
+pub enum AcpiRegisters {
     /// x86 port I/O at `base` (0x510), with or without DMA.
     Pio {
         /// First port.
@@ -72,52 +144,99 @@ pub enum FwCfgAcpi {
     },
 }
 
+/// The ACPI node of one fw_cfg device: its name and its registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FwCfgAcpi {
+    name: AcpiName,
+    registers: AcpiRegisters,
+}
+
 impl FwCfgAcpi {
-    /// QEMU's x86 node: ports 0x510.., 12 bytes with DMA, 2 without.
+    /// A node called `name` describing `registers`.
+    pub const fn new(name: AcpiName, registers: AcpiRegisters) -> Self {
+        FwCfgAcpi { name, registers }
+    }
+
+    /// QEMU's x86 node: `FWCF`, ports 0x510.., 12 bytes with DMA, 2
+    /// without.
     pub const fn x86(dma: bool) -> Self {
-        FwCfgAcpi::Pio {
-            base: PIO_SELECTOR_PORT,
-            dma,
-        }
+        Self::new(
+            AcpiName::FWCF,
+            AcpiRegisters::Pio {
+                base: PIO_SELECTOR_PORT,
+                dma,
+            },
+        )
     }
 
-    /// QEMU's Arm `virt` node for a window at `base`.
+    /// QEMU's Arm `virt` node (`FWCF`) for a window at `base`.
     pub const fn mmio(base: u32) -> Self {
-        FwCfgAcpi::Mmio {
-            base,
-            size: MMIO_WINDOW_SIZE as u32,
-        }
+        Self::new(
+            AcpiName::FWCF,
+            AcpiRegisters::Mmio {
+                base,
+                size: MMIO_WINDOW_SIZE as u32,
+            },
+        )
     }
 
-    /// The AML bytes of `Device (FWCF) { ... }`.
+    /// The same node under another name, e.g. for a second fw_cfg device
+    /// in the same scope.
+    pub const fn with_name(self, name: AcpiName) -> Self {
+        Self::new(name, self.registers)
+    }
+
+    /// The node's name.
+    pub const fn name(&self) -> AcpiName {
+        self.name
+    }
+
+    /// The registers the node describes.
+    pub const fn registers(&self) -> AcpiRegisters {
+        self.registers
+    }
+
+    /// The AML bytes of `Device (NAME) { ... }`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        self.to_aml_bytes(&mut v);
-        v
+        aml_bytes(self)
     }
 
     /// The `_CRS` resource template's AML (a `Buffer` object).
     pub fn crs_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        match *self {
-            FwCfgAcpi::Pio { base, dma } => {
+        match self.registers {
+            AcpiRegisters::Pio { base, dma } => {
                 let len = if dma { IO_LENGTH_DMA } else { IO_LENGTH_NO_DMA };
                 let io = IO::new(base, base, 1, len);
-                ResourceTemplate::new(vec![&io]).to_aml_bytes(&mut v);
+                aml_bytes(&ResourceTemplate::new(vec![&io]))
             }
-            FwCfgAcpi::Mmio { base, size } => {
+            AcpiRegisters::Mmio { base, size } => {
                 let mem = Memory32Fixed::new(true, base, size);
-                ResourceTemplate::new(vec![&mem]).to_aml_bytes(&mut v);
+                aml_bytes(&ResourceTemplate::new(vec![&mem]))
             }
         }
-        v
     }
 }
 
-/// Raw AML bytes as an AML object.
-struct Raw(Vec<u8>);
+/// The AML encoding of any `acpi_tables` object.
+///
+/// ```
+/// use fw_cfg_device::acpi::{RawAml, aml_bytes};
+///
+/// assert_eq!(aml_bytes(&RawAml(vec![0x5b, 0x82])), [0x5b, 0x82]);
+/// ```
+pub fn aml_bytes(aml: &dyn Aml) -> Vec<u8> {
+    let mut v = Vec::new();
+    aml.to_aml_bytes(&mut v);
+    v
+}
 
-impl Aml for Raw {
+/// Bytes that are already AML, as an AML object: lets an encoded node
+/// (such as [`FwCfgAcpi::to_bytes`]) or a resource template go where
+/// `acpi_tables` expects an [`Aml`] object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAml(pub Vec<u8>);
+
+impl Aml for RawAml {
     fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
         sink.vec(&self.0);
     }
@@ -128,17 +247,17 @@ impl Aml for FwCfgAcpi {
         let hid = Name::new(Path::new("_HID"), &ACPI_HID);
         let sta = Name::new(Path::new("_STA"), &STA);
         let cca = Name::new(Path::new("_CCA"), &aml::ONE);
-        let crs = Name::new(Path::new("_CRS"), &Raw(self.crs_bytes()));
-        let children: Vec<&dyn Aml> = match self {
-            FwCfgAcpi::Pio { .. } => vec![&hid, &sta, &crs],
-            FwCfgAcpi::Mmio { .. } => vec![&hid, &sta, &cca, &crs],
+        let crs = Name::new(Path::new("_CRS"), &RawAml(self.crs_bytes()));
+        let children: Vec<&dyn Aml> = match self.registers {
+            AcpiRegisters::Pio { .. } => vec![&hid, &sta, &crs],
+            AcpiRegisters::Mmio { .. } => vec![&hid, &sta, &cca, &crs],
         };
-        Device::new(Path::new(DEVICE_NAME), children).to_aml_bytes(sink);
+        Device::new(Path::new(self.name.as_str()), children).to_aml_bytes(sink);
     }
 }
 
 /// A whole DSDT (header and checksum included) that holds only
-/// `Scope (\_SB) { Device (FWCF) { ... } }`: enough for a guest to find
+/// `Scope (\_SB) { Device (NAME) { ... } }`: enough for a guest to find
 /// the device, or to append to a VMM's own DSDT body.
 pub fn dsdt(device: &FwCfgAcpi, oem_id: [u8; 6], oem_table_id: [u8; 8]) -> Vec<u8> {
     let mut table = acpi_tables::sdt::Sdt::new(*b"DSDT", 36, 2, oem_id, oem_table_id, 1);
@@ -147,7 +266,7 @@ pub fn dsdt(device: &FwCfgAcpi, oem_id: [u8; 6], oem_table_id: [u8; 8]) -> Vec<u
     table.as_slice().to_vec()
 }
 
-/// Finds `Device (FWCF)` in AML bytes (a DSDT or SSDT, header included or
+/// Finds `Device (name)` in AML bytes (a DSDT or SSDT, header included or
 /// not) and returns its encoding, from the `DeviceOp` prefix to the end of
 /// its package. Used to compare another VMM's node with ours.
 pub fn find_device<'a>(aml: &'a [u8], name: &str) -> Option<&'a [u8]> {
@@ -270,5 +389,52 @@ mod tests {
         assert_eq!(pkg_length(&[0x45, 0x01]), Some((0x15, 2)));
         assert_eq!(pkg_length(&[0x2e]), Some((0x2e, 1)));
         assert_eq!(pkg_length(&[0x80, 0x01]), None);
+    }
+
+    #[test]
+    fn renamed_node_differs_only_in_its_name() {
+        let fwcm = AcpiName::new("FWCM").unwrap();
+        let renamed = FwCfgAcpi::mmio(0x0902_0000).with_name(fwcm);
+        assert_eq!(renamed.name(), fwcm);
+        let (a, b) = (FwCfgAcpi::mmio(0x0902_0000).to_bytes(), renamed.to_bytes());
+        assert_eq!(a.len(), b.len());
+        assert_eq!(&b[3..7], b"FWCM");
+        assert_eq!((&a[..3], &a[7..]), (&b[..3], &b[7..]));
+        assert_eq!(find_device(&b, "FWCM"), Some(&b[..]));
+        assert_eq!(find_device(&b, DEVICE_NAME), None);
+        assert_eq!(
+            renamed.registers(),
+            AcpiRegisters::Mmio {
+                base: 0x0902_0000,
+                size: 0x18
+            }
+        );
+    }
+
+    #[test]
+    fn acpi_names_are_checked() {
+        assert_eq!(AcpiName::new(DEVICE_NAME), Ok(AcpiName::FWCF));
+        assert_eq!(AcpiName::new("_SB_").unwrap().as_str(), "_SB_");
+        assert_eq!(AcpiName::new("A1_9").unwrap().as_str(), "A1_9");
+        assert_eq!(
+            AcpiName::new("FWCFG"),
+            Err(AcpiNameError::BadLength { len: 5 })
+        );
+        assert_eq!(
+            AcpiName::new("1ABC"),
+            Err(AcpiNameError::BadCharacter {
+                byte: b'1',
+                position: 0
+            })
+        );
+        assert_eq!(
+            AcpiName::new("AB-C"),
+            Err(AcpiNameError::BadCharacter {
+                byte: b'-',
+                position: 2
+            })
+        );
+        // Four bytes, but not four ASCII characters.
+        assert!(AcpiName::new("\u{e9}AB").is_err());
     }
 }

@@ -19,20 +19,27 @@ use std::sync::Arc;
 use vm_memory::GuestAddressSpace;
 
 use crate::abi::{
-    FILE_DIR_ENTRY_SIZE, FILE_DIR_HEADER_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE,
-    FILE_SLOTS_DEFAULT, FILE_SLOTS_MAX, FILE_SLOTS_MIN, FileDirEntry, ID_DMA, ID_TRADITIONAL,
-    KEY_ARCH_LOCAL, KEY_BOOT_DEVICE, KEY_BOOT_MENU, KEY_CMDLINE_ADDR, KEY_CMDLINE_DATA,
-    KEY_CMDLINE_SIZE, KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_INDEX_MASK, KEY_INITRD_ADDR,
-    KEY_INITRD_DATA, KEY_INITRD_SIZE, KEY_KERNEL_ADDR, KEY_KERNEL_DATA, KEY_KERNEL_ENTRY,
-    KEY_KERNEL_SIZE, KEY_MACHINE_ID, KEY_MAX_CPUS, KEY_NB_CPUS, KEY_NOGRAPHIC, KEY_NUMA,
-    KEY_RAM_SIZE, KEY_SETUP_ADDR, KEY_SETUP_DATA, KEY_SETUP_SIZE, KEY_SIGNATURE, KEY_UUID,
-    KEY_WRITE_CHANNEL, KEY_X86_ACPI_TABLES, KEY_X86_HPET, KEY_X86_IRQ0_OVERRIDE, KEY_X86_SMBIOS,
-    SIGNATURE,
+    FILE_DIR_ENTRY_SIZE, FILE_DIR_HEADER_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE, FILE_SLOTS_MAX,
+    FileDirEntry, ID_DMA, ID_TRADITIONAL, KEY_ARCH_LOCAL, KEY_BOOT_DEVICE, KEY_BOOT_MENU,
+    KEY_CMDLINE_ADDR, KEY_CMDLINE_DATA, KEY_CMDLINE_SIZE, KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID,
+    KEY_INITRD_ADDR, KEY_INITRD_DATA, KEY_INITRD_SIZE, KEY_KERNEL_ADDR, KEY_KERNEL_DATA,
+    KEY_KERNEL_ENTRY, KEY_KERNEL_SIZE, KEY_MACHINE_ID, KEY_MAX_CPUS, KEY_NB_CPUS, KEY_NOGRAPHIC,
+    KEY_NUMA, KEY_RAM_SIZE, KEY_SETUP_ADDR, KEY_SETUP_DATA, KEY_SETUP_SIZE, KEY_SIGNATURE,
+    KEY_UUID, KEY_WRITE_CHANNEL, KEY_X86_ACPI_TABLES, KEY_X86_HPET, KEY_X86_IRQ0_OVERRIDE,
+    KEY_X86_SMBIOS, SIGNATURE,
 };
-use crate::cmdline::{FwCfgContent, FwCfgOption};
-use crate::device::{FileItem, FwCfg, Item, ItemData, WriteCallback};
-use crate::error::{Error, Result};
+use crate::device::{FileItem, FwCfg, Item, KEY_INDEX_MASK};
+use crate::error::{BuildError, FileNameError};
 use crate::events::{FwCfgEvents, NoEvents};
+
+/// Result of the builder's methods.
+pub type Result<T> = std::result::Result<T, BuildError>;
+
+/// The number of file slots QEMU gives a device unless told otherwise
+/// (`FW_CFG_FILE_SLOTS_DFLT`).
+pub const FILE_SLOTS_DEFAULT: u16 = 0x20;
+/// The smallest number of file slots QEMU accepts (`FW_CFG_FILE_SLOTS_MIN`).
+pub const FILE_SLOTS_MIN: u16 = 0x10;
 
 /// Name of the x86 E820 file QEMU provides.
 pub const E820_FILE_NAME: &str = "etc/e820";
@@ -67,33 +74,10 @@ impl E820Entry {
     }
 }
 
-#[derive(Clone)]
-struct ItemSpec {
-    data: Arc<[u8]>,
-    write_cb: Option<WriteCallback>,
-}
-
-impl ItemSpec {
-    fn read_only(data: Vec<u8>) -> Result<Self> {
-        check_len(data.len())?;
-        Ok(ItemSpec {
-            data: data.into(),
-            write_cb: None,
-        })
-    }
-
-    fn to_item(&self) -> Item {
-        match &self.write_cb {
-            None => Item {
-                data: ItemData::Shared(self.data.clone()),
-                write_cb: None,
-            },
-            Some(cb) => Item {
-                data: ItemData::Owned(self.data.to_vec().into_boxed_slice()),
-                write_cb: Some(cb.clone()),
-            },
-        }
-    }
+/// A read-only item from `data`, if its length fits the ABI.
+fn read_only(data: Vec<u8>) -> Result<Item> {
+    check_len(data.len())?;
+    Ok(Item::ReadOnly(data.into()))
 }
 
 /// QEMU asserts `len < UINT32_MAX`.
@@ -101,21 +85,35 @@ fn check_len(len: usize) -> Result<()> {
     if u32::try_from(len).is_ok_and(|l| l < u32::MAX) {
         Ok(())
     } else {
-        Err(Error::ItemTooLarge(len))
+        Err(BuildError::ItemTooLarge { len })
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.as_bytes().contains(&0) {
-        return Err(Error::InvalidName(name.to_string()));
+/// Checks a file name against the directory's rules, as both the builder
+/// and the `-fw_cfg` parser apply them: 1 to 55 bytes
+/// ([`abi::FILE_NAME_MAX_LEN`](crate::abi::FILE_NAME_MAX_LEN)), no NUL byte.
+///
+/// ```
+/// use fw_cfg_device::{FileNameError, check_file_name};
+///
+/// assert_eq!(check_file_name("opt/org.example/blob"), Ok(()));
+/// assert_eq!(check_file_name(""), Err(FileNameError::Empty));
+/// assert_eq!(check_file_name("a\0b"), Err(FileNameError::ContainsNul));
+/// assert_eq!(
+///     check_file_name(&"x".repeat(56)),
+///     Err(FileNameError::TooLong { len: 56 })
+/// );
+/// ```
+pub fn check_file_name(name: &str) -> std::result::Result<(), FileNameError> {
+    if name.is_empty() {
+        Err(FileNameError::Empty)
+    } else if name.as_bytes().contains(&0) {
+        Err(FileNameError::ContainsNul)
+    } else if name.len() > FILE_NAME_MAX_LEN {
+        Err(FileNameError::TooLong { len: name.len() })
+    } else {
+        Ok(())
     }
-    if name.len() > FILE_NAME_MAX_LEN {
-        return Err(Error::NameTooLong {
-            name: name.to_string(),
-            len: name.len(),
-        });
-    }
-    Ok(())
 }
 
 /// Builder of [`FwCfg`] devices.
@@ -136,11 +134,11 @@ pub struct FwCfgBuilder {
     dma: bool,
     file_slots: u16,
     /// Generic keys below `KEY_FILE_FIRST`.
-    well_known: BTreeMap<u16, ItemSpec>,
+    well_known: BTreeMap<u16, Item>,
     /// Arch-local items by index (`key & KEY_INDEX_MASK`).
-    arch: BTreeMap<u16, ItemSpec>,
+    arch: BTreeMap<u16, Item>,
     /// Files in insertion order; sorted by name at build time.
-    files: Vec<(String, ItemSpec)>,
+    files: Vec<(String, Item)>,
 }
 
 impl std::fmt::Debug for FwCfgBuilder {
@@ -183,13 +181,7 @@ impl FwCfgBuilder {
 
     /// Sets a generic item whose size is known to be small.
     fn set_fixed(&mut self, key: u16, data: Vec<u8>) -> &mut Self {
-        self.well_known.insert(
-            key,
-            ItemSpec {
-                data: data.into(),
-                write_cb: None,
-            },
-        );
+        self.well_known.insert(key, Item::ReadOnly(data.into()));
         self
     }
 
@@ -209,7 +201,7 @@ impl FwCfgBuilder {
             || self.files.len() > usize::from(slots)
             || self.arch.keys().any(|&i| u32::from(i) >= max_entry)
         {
-            return Err(Error::InvalidFileSlots(slots));
+            return Err(BuildError::InvalidFileSlots { slots });
         }
         self.file_slots = slots;
         Ok(self)
@@ -267,7 +259,7 @@ impl FwCfgBuilder {
         for w in cpu_node.iter().chain(node_mem) {
             v.extend_from_slice(&w.to_le_bytes());
         }
-        self.well_known.insert(KEY_NUMA, ItemSpec::read_only(v)?);
+        self.well_known.insert(KEY_NUMA, read_only(v)?);
         Ok(self)
     }
 
@@ -302,7 +294,7 @@ impl FwCfgBuilder {
     /// CMDLINE_DATA (the string plus a NUL).
     pub fn cmdline(&mut self, load_addr: u32, cmdline: &str) -> Result<&mut Self> {
         if cmdline.as_bytes().contains(&0) {
-            return Err(Error::StringContainsNul);
+            return Err(BuildError::StringContainsNul);
         }
         let mut data = Vec::with_capacity(cmdline.len() + 1);
         data.extend_from_slice(cmdline.as_bytes());
@@ -336,22 +328,20 @@ impl FwCfgBuilder {
         addr: u32,
         data: Vec<u8>,
     ) -> Result<&mut Self> {
-        let spec = ItemSpec::read_only(data)?;
-        let size = spec.data.len() as u32;
+        let item = read_only(data)?;
+        let size = item.len();
         self.set_fixed(addr_key, addr.to_le_bytes().to_vec());
         self.set_fixed(size_key, size.to_le_bytes().to_vec());
-        self.well_known.insert(data_key, spec);
+        self.well_known.insert(data_key, item);
         Ok(self)
     }
 
     /// x86: sets IRQ0_OVERRIDE (LE32, QEMU always stores 1).
     pub fn x86_irq0_override(&mut self, enabled: bool) -> &mut Self {
+        let value: Arc<[u8]> = u32::from(enabled).to_le_bytes().to_vec().into();
         self.arch.insert(
             KEY_X86_IRQ0_OVERRIDE & KEY_INDEX_MASK,
-            ItemSpec {
-                data: u32::from(enabled).to_le_bytes().to_vec().into(),
-                write_cb: None,
-            },
+            Item::ReadOnly(value),
         );
         self
     }
@@ -399,34 +389,39 @@ impl FwCfgBuilder {
     /// replaces the first value.
     pub fn add_bytes(&mut self, key: u16, data: Vec<u8>) -> Result<&mut Self> {
         if key & KEY_WRITE_CHANNEL != 0 {
-            return Err(Error::InvalidKey(key));
+            return Err(BuildError::InvalidKey { key });
         }
         let index = key & KEY_INDEX_MASK;
         if key & KEY_ARCH_LOCAL != 0 {
             if u32::from(index) >= u32::from(KEY_FILE_FIRST) + u32::from(self.file_slots) {
-                return Err(Error::InvalidKey(key));
+                return Err(BuildError::InvalidKey { key });
             }
-            self.arch.insert(index, ItemSpec::read_only(data)?);
+            self.arch.insert(index, read_only(data)?);
         } else {
             if index >= KEY_FILE_FIRST || [KEY_SIGNATURE, KEY_ID, KEY_FILE_DIR].contains(&index) {
-                return Err(Error::InvalidKey(key));
+                return Err(BuildError::InvalidKey { key });
             }
-            self.well_known.insert(index, ItemSpec::read_only(data)?);
+            self.well_known.insert(index, read_only(data)?);
         }
         Ok(self)
     }
 
-    fn push_file(&mut self, name: &str, spec: ItemSpec) -> Result<&mut Self> {
-        check_name(name)?;
+    fn push_file(&mut self, name: &str, item: Item) -> Result<&mut Self> {
+        check_file_name(name).map_err(|source| BuildError::InvalidName {
+            name: name.to_string(),
+            source,
+        })?;
         if self.files.iter().any(|(n, _)| n == name) {
-            return Err(Error::DuplicateName(name.to_string()));
+            return Err(BuildError::DuplicateName {
+                name: name.to_string(),
+            });
         }
         if self.files.len() >= usize::from(self.file_slots) {
-            return Err(Error::NoFreeSlot {
+            return Err(BuildError::NoFreeSlot {
                 slots: self.file_slots,
             });
         }
-        self.files.push((name.to_string(), spec));
+        self.files.push((name.to_string(), item));
         Ok(self)
     }
 
@@ -436,8 +431,8 @@ impl FwCfgBuilder {
     /// selectors are only known once the device is built (see
     /// [`FwCfg::files`]).
     pub fn add_file(&mut self, name: &str, data: Vec<u8>) -> Result<&mut Self> {
-        let spec = ItemSpec::read_only(data)?;
-        self.push_file(name, spec)
+        let item = read_only(data)?;
+        self.push_file(name, item)
     }
 
     /// Adds a file the guest may overwrite by DMA (as QEMU's
@@ -470,25 +465,11 @@ impl FwCfgBuilder {
         callback: impl Fn(u32, u32, &[u8]) + Send + Sync + 'static,
     ) -> Result<&mut Self> {
         check_len(data.len())?;
-        let spec = ItemSpec {
-            data: data.into(),
-            write_cb: Some(Arc::new(callback)),
+        let item = Item::Writable {
+            bytes: data.into_boxed_slice(),
+            on_write: Arc::new(callback),
         };
-        self.push_file(name, spec)
-    }
-
-    /// Adds a file described by a parsed `-fw_cfg` option, reading it from
-    /// disk for `file=`. A `string=` value is stored without a NUL, as QEMU
-    /// does.
-    pub fn add_option(&mut self, option: &FwCfgOption) -> Result<&mut Self> {
-        let data = match &option.content {
-            FwCfgContent::String(s) => s.as_bytes().to_vec(),
-            FwCfgContent::File(path) => std::fs::read(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?,
-        };
-        self.add_file(&option.name, data)
+        self.push_file(name, item)
     }
 
     /// Number of files added so far.
@@ -507,13 +488,14 @@ impl FwCfgBuilder {
         mem: M,
         events: EV,
     ) -> FwCfg<M, EV> {
-        let mut files: Vec<&(String, ItemSpec)> = self.files.iter().collect();
+        let mut files: Vec<&(String, Item)> = self.files.iter().collect();
         // Names are unique, so an unstable sort gives QEMU's order.
         files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
 
         let mut well_known: Vec<Option<Item>> = (0..KEY_FILE_FIRST).map(|_| None).collect();
-        for (&key, spec) in &self.well_known {
-            well_known[usize::from(key)] = Some(spec.to_item());
+        for (&key, item) in &self.well_known {
+            // Cloning shares read-only bytes and copies writable ones.
+            well_known[usize::from(key)] = Some(item.clone());
         }
         let id = ID_TRADITIONAL | if self.dma { ID_DMA } else { 0 };
         well_known[usize::from(KEY_SIGNATURE)] = Some(fixed_item(SIGNATURE.to_vec()));
@@ -524,15 +506,15 @@ impl FwCfgBuilder {
 
         let files = files
             .into_iter()
-            .map(|(name, spec)| FileItem {
+            .map(|(name, item)| FileItem {
                 name: name.clone(),
-                item: spec.to_item(),
+                item: item.clone(),
             })
             .collect();
         let arch = self
             .arch
             .iter()
-            .map(|(&k, spec)| (k, spec.to_item()))
+            .map(|(&k, item)| (k, item.clone()))
             .collect();
         FwCfg::from_parts(
             mem,
@@ -547,13 +529,13 @@ impl FwCfgBuilder {
 
     /// The directory item: QEMU allocates it for every slot, so its length
     /// is `4 + 64 * slots` with unused entries zero.
-    fn directory<'a>(&self, files: impl Iterator<Item = (&'a String, &'a ItemSpec)>) -> Vec<u8> {
+    fn directory<'a>(&self, files: impl Iterator<Item = (&'a String, &'a Item)>) -> Vec<u8> {
         let slots = usize::from(self.file_slots);
         let mut dir = vec![0u8; FILE_DIR_HEADER_SIZE + FILE_DIR_ENTRY_SIZE * slots];
         let mut count = 0u32;
-        for ((name, spec), key) in files.zip(KEY_FILE_FIRST..) {
+        for ((name, item), key) in files.zip(KEY_FILE_FIRST..) {
             let mut entry = FileDirEntry {
-                size: spec.data.len() as u32,
+                size: item.len(),
                 select: key,
                 reserved: 0,
                 name: [0; FILE_NAME_SIZE],
@@ -569,10 +551,7 @@ impl FwCfgBuilder {
 }
 
 fn fixed_item(data: Vec<u8>) -> Item {
-    Item {
-        data: ItemData::Shared(data.into()),
-        write_cb: None,
-    }
+    Item::ReadOnly(data.into())
 }
 
 #[cfg(test)]
@@ -654,7 +633,7 @@ mod tests {
         assert_eq!(item(&mut dev, KEY_SETUP_DATA), [7, 7]);
         assert!(matches!(
             FwCfgBuilder::new().cmdline(0, "a\0b"),
-            Err(Error::StringContainsNul)
+            Err(BuildError::StringContainsNul)
         ));
     }
 
@@ -709,16 +688,28 @@ mod tests {
         b.add_file(&n55, vec![]).unwrap();
         assert!(matches!(
             b.add_file(&n56, vec![]),
-            Err(Error::NameTooLong { len: 56, .. })
+            Err(BuildError::InvalidName {
+                source: FileNameError::TooLong { len: 56 },
+                ..
+            })
         ));
-        assert!(matches!(b.add_file("", vec![]), Err(Error::InvalidName(_))));
+        assert!(matches!(
+            b.add_file("", vec![]),
+            Err(BuildError::InvalidName {
+                source: FileNameError::Empty,
+                ..
+            })
+        ));
         assert!(matches!(
             b.add_file("a\0b", vec![]),
-            Err(Error::InvalidName(_))
+            Err(BuildError::InvalidName {
+                source: FileNameError::ContainsNul,
+                ..
+            })
         ));
         assert!(matches!(
             b.add_file(&n55, vec![1]),
-            Err(Error::DuplicateName(_))
+            Err(BuildError::DuplicateName { .. })
         ));
         let m = mem();
         let mut dev = b.build(&m);
@@ -735,11 +726,11 @@ mod tests {
         }
         assert!(matches!(
             b.add_file("one-more", vec![]),
-            Err(Error::NoFreeSlot { slots: 0x20 })
+            Err(BuildError::NoFreeSlot { slots: 0x20 })
         ));
         assert!(matches!(
             b.file_slots(0x1f),
-            Err(Error::InvalidFileSlots(0x1f))
+            Err(BuildError::InvalidFileSlots { slots: 0x1f })
         ));
         b.file_slots(0x21).unwrap();
         b.add_file("one-more", vec![]).unwrap();
@@ -768,7 +759,10 @@ mod tests {
             0x8000 | 0x40,
         ] {
             assert!(
-                matches!(b.add_bytes(bad, vec![1]), Err(Error::InvalidKey(_))),
+                matches!(
+                    b.add_bytes(bad, vec![1]),
+                    Err(BuildError::InvalidKey { .. })
+                ),
                 "{bad:#x}"
             );
         }
@@ -819,16 +813,40 @@ mod tests {
 
     #[test]
     fn builder_is_reusable_and_writable_files_are_per_device() {
+        use crate::abi::{DMA_CTL_WRITE, DmaAccess};
+        use std::sync::Mutex;
+        use vm_memory::Bytes;
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
         let mut b = FwCfgBuilder::new();
-        b.add_writable_file("etc/w", vec![1, 2], |_| {}).unwrap();
+        b.add_writable_file("etc/w", vec![1, 2], move |d: &[u8]| {
+            s2.lock().unwrap().push(d.to_vec())
+        })
+        .unwrap();
         let b2 = b.clone();
         let m = mem();
-        let d1 = b.build(&m);
+        let mut d1 = b.build(&m);
         let d2 = b2.build(&m);
         assert_eq!(
             d1.files().collect::<Vec<_>>(),
             d2.files().collect::<Vec<_>>()
         );
         assert!(format!("{b:?}").contains("etc/w"));
+
+        // The guest overwrites the file through d1 by DMA.
+        let key = d1.file_key("etc/w").unwrap();
+        m.write_slice(&[9, 8], GuestAddress(0x800)).unwrap();
+        let desc = DmaAccess::select(key, DMA_CTL_WRITE, 2, 0x800);
+        m.write_slice(&desc.to_be_bytes(), GuestAddress(0x100))
+            .unwrap();
+        d1.dma_address_u64(0x100);
+        assert_eq!(m.read_obj::<u32>(GuestAddress(0x100)).unwrap(), 0);
+        assert_eq!(d1.item_bytes(key).unwrap(), [9, 8]);
+        assert_eq!(*seen.lock().unwrap(), [vec![9, 8]]);
+        // d2, the builders and a device built afterwards keep the original.
+        assert_eq!(d2.item_bytes(key).unwrap(), [1, 2]);
+        assert_eq!(b.build(&m).item_bytes(key).unwrap(), [1, 2]);
+        assert_eq!(b2.build(&m).item_bytes(key).unwrap(), [1, 2]);
     }
 }

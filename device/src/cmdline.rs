@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! QEMU's `-fw_cfg` command-line syntax.
+//! QEMU's `-fw_cfg` command-line syntax (feature `cmdline`).
 //!
 //! ```text
 //! -fw_cfg [name=]opt/com.example/blob,file=./blob.bin
@@ -27,8 +27,53 @@
 
 use std::path::PathBuf;
 
-use crate::abi::FILE_NAME_MAX_LEN;
-use crate::error::{Error, Result};
+use crate::builder::{FwCfgBuilder, check_file_name};
+use crate::error::{BuildError, FileNameError};
+
+/// Errors of the `-fw_cfg` parser and of adding a parsed option.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CmdlineError {
+    /// A parameter after the first has no `=value`.
+    #[error("invalid -fw_cfg option: parameter '{key}' has no value (expected {key}=...)")]
+    MissingValue {
+        /// The parameter as given.
+        key: String,
+    },
+    /// A parameter `-fw_cfg` does not know.
+    #[error("invalid -fw_cfg option: invalid parameter '{key}'")]
+    UnknownParameter {
+        /// The parameter as given.
+        key: String,
+    },
+    /// The name is missing or empty, or not exactly one of `file=`,
+    /// `string=` and `gen_id=` is non-empty.
+    #[error(
+        "invalid -fw_cfg option: name, plus exactly one of file, string and gen_id, are needed"
+    )]
+    MissingNameOrContents,
+    /// The name cannot go into the directory.
+    #[error("invalid -fw_cfg option: {0}")]
+    InvalidName(#[source] FileNameError),
+    /// `gen_id=` names a QEMU object, which this crate does not have.
+    #[error("invalid -fw_cfg option: gen_id= is not supported: it names a QEMU object")]
+    GenIdUnsupported,
+    /// A file named by `file=` could not be read.
+    #[error("can't load {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The builder refused the item (a duplicate name, no free slot, ...).
+    #[error("cannot add the -fw_cfg item")]
+    Build(#[source] BuildError),
+}
+
+/// Result of this module's functions.
+pub type Result<T> = std::result::Result<T, CmdlineError>;
 
 /// Where the contents of a `-fw_cfg` item come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,9 +122,9 @@ fn split_options(s: &str) -> Result<Vec<(String, String)>> {
             _ if first => ("name", rest),
             _ => {
                 let key = &rest[..comma.unwrap_or(rest.len())];
-                return Err(Error::Cmdline(format!(
-                    "parameter '{key}' has no value (expected {key}=...)"
-                )));
+                return Err(CmdlineError::MissingValue {
+                    key: key.to_string(),
+                });
             }
         };
         let (value, after) = parse_value(value_text);
@@ -132,9 +177,7 @@ pub fn parse_fw_cfg_option(s: &str) -> Result<FwCfgOption> {
             "string" => string = Some(value),
             "gen_id" => gen_id = Some(value),
             "id" => {}
-            other => {
-                return Err(Error::Cmdline(format!("invalid parameter '{other}'")));
-            }
+            _ => return Err(CmdlineError::UnknownParameter { key }),
         }
     }
     let nonempty = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
@@ -144,30 +187,36 @@ pub fn parse_fw_cfg_option(s: &str) -> Result<FwCfgOption> {
         .count();
     let name = match name {
         Some(n) if !n.is_empty() && sources == 1 => n,
-        _ => {
-            return Err(Error::Cmdline(
-                "name, plus exactly one of file, string and gen_id, are needed".into(),
-            ));
-        }
+        _ => return Err(CmdlineError::MissingNameOrContents),
     };
-    if name.len() > FILE_NAME_MAX_LEN {
-        return Err(Error::Cmdline(format!(
-            "name too long (max. {FILE_NAME_MAX_LEN} char)"
-        )));
-    }
-    if name.contains('\0') {
-        return Err(Error::Cmdline("name contains a NUL byte".into()));
-    }
+    check_file_name(&name).map_err(CmdlineError::InvalidName)?;
     let content = if let Some(s) = string.filter(|s| !s.is_empty()) {
         FwCfgContent::String(s)
     } else if let Some(f) = file.filter(|f| !f.is_empty()) {
         FwCfgContent::File(PathBuf::from(f))
     } else {
-        return Err(Error::Cmdline(
-            "gen_id= is not supported: it names a QEMU object".into(),
-        ));
+        return Err(CmdlineError::GenIdUnsupported);
     };
     Ok(FwCfgOption { name, content })
+}
+
+impl FwCfgBuilder {
+    /// Adds a file described by a parsed `-fw_cfg` option, reading it from
+    /// disk for `file=`. A `string=` value is stored without a NUL, as QEMU
+    /// does.
+    pub fn add_option(&mut self, option: &FwCfgOption) -> Result<&mut Self> {
+        let data = match &option.content {
+            FwCfgContent::String(s) => s.as_bytes().to_vec(),
+            FwCfgContent::File(path) => {
+                std::fs::read(path).map_err(|source| CmdlineError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+        };
+        self.add_file(&option.name, data)
+            .map_err(CmdlineError::Build)
+    }
 }
 
 #[cfg(test)]
@@ -245,5 +294,41 @@ mod tests {
         let w = ok("name=etc/a,string=s").warnings();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("opt/"));
+    }
+
+    #[test]
+    fn add_option_reads_files_and_keeps_sources() {
+        use std::error::Error as _;
+        let mut b = FwCfgBuilder::new();
+        b.add_option(&ok("name=opt/s,string=text")).unwrap();
+        let missing = ok("name=opt/f,file=/nonexistent/fw-cfg-device/blob");
+        let e = b.add_option(&missing).unwrap_err();
+        let CmdlineError::Read { path, source } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(path, &PathBuf::from("/nonexistent/fw-cfg-device/blob"));
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert!(e.source().is_some());
+        let e = b.add_option(&ok("name=opt/s,string=again")).unwrap_err();
+        assert!(matches!(
+            e,
+            CmdlineError::Build(BuildError::DuplicateName { ref name }) if name == "opt/s"
+        ));
+        let m =
+            vm_memory::GuestMemoryMmap::<()>::from_ranges(&[(vm_memory::GuestAddress(0), 0x1000)])
+                .unwrap();
+        let dev = b.build(&m);
+        let key = dev.file_key("opt/s").unwrap();
+        assert_eq!(dev.item_bytes(key).unwrap(), b"text");
+    }
+
+    #[test]
+    fn invalid_names_carry_the_reason() {
+        assert!(matches!(
+            parse_fw_cfg_option(&format!("name=opt/{},string=s", "x".repeat(52))),
+            Err(CmdlineError::InvalidName(FileNameError::TooLong {
+                len: 56
+            }))
+        ));
     }
 }

@@ -5,8 +5,11 @@
 //! [`FwCfg`] answers the operations the guest can perform: write the
 //! selector, read the data register, write the data register (ignored, as in
 //! QEMU since 2.4), write the DMA address (which runs a DMA descriptor) and
-//! read the DMA register. The [`pio`](crate::pio) and [`mmio`](crate::mmio)
-//! adapters map bus accesses onto these operations.
+//! read the DMA register. Its [`pio_read`](FwCfg::pio_read),
+//! [`pio_write`](FwCfg::pio_write), [`mmio_read`](FwCfg::mmio_read) and
+//! [`mmio_write`](FwCfg::mmio_write) methods map bus accesses onto these
+//! operations for any bus; the `pio` and `mmio` modules (feature
+//! `vm-device`) wrap them as vm-device adapters.
 //!
 //! Every operation is infallible and panic-free whatever the guest does, and
 //! no operation allocates: items are fixed when the device is built, and DMA
@@ -19,38 +22,47 @@ use vm_memory::{Bytes, GuestAddress, GuestAddressSpace, GuestMemory, Permissions
 
 use crate::abi::{
     DMA_ACCESS_SIZE, DMA_CTL_ERROR, DMA_CTL_READ, DMA_CTL_SELECT, DMA_CTL_SKIP, DMA_CTL_WRITE,
-    DMA_SIGNATURE, DmaAccess, KEY_ARCH_LOCAL, KEY_FILE_FIRST, KEY_INDEX_MASK, KEY_INVALID,
-    KEY_SIGNATURE,
+    DMA_SIGNATURE, DmaAccess, KEY_ARCH_LOCAL, KEY_FILE_FIRST, KEY_INVALID, KEY_SIGNATURE,
 };
-use crate::error::{Error, Result};
+use crate::error::RestoreError;
 use crate::events::{DmaOp, FwCfgEvents, NoEvents};
 use crate::state::FwCfgState;
+
+/// Mask of the bits of a key that index an entry table: everything but
+/// [`KEY_WRITE_CHANNEL`](crate::abi::KEY_WRITE_CHANNEL) and
+/// [`KEY_ARCH_LOCAL`] (QEMU's `FW_CFG_ENTRY_MASK`). QEMU keeps one table for
+/// generic keys and one for arch-local keys, and indexes both with
+/// `key & KEY_INDEX_MASK`.
+pub const KEY_INDEX_MASK: u16 = !(crate::abi::KEY_WRITE_CHANNEL | KEY_ARCH_LOCAL);
 
 /// Callback of a writable item: `(offset, len, item)` after a successful DMA
 /// write of `len` bytes at `offset`; `item` is the whole item after the write.
 pub(crate) type WriteCallback = Arc<dyn Fn(u32, u32, &[u8]) + Send + Sync>;
 
-/// Storage of one item.
-pub(crate) enum ItemData {
-    /// Read-only bytes, shared with the builder (and other devices built
-    /// from it).
-    Shared(Arc<[u8]>),
-    /// Bytes the guest may write, private to this device.
-    Owned(Box<[u8]>),
-}
-
-/// One fw_cfg item.
-pub(crate) struct Item {
-    pub(crate) data: ItemData,
-    /// `Some` for writable items.
-    pub(crate) write_cb: Option<WriteCallback>,
+/// One fw_cfg item. An item is writable exactly when it owns its bytes and
+/// has a callback, so no other combination can be represented.
+///
+/// Cloning gives a device its own copy: read-only bytes are shared (with
+/// the builder and every device built from it), writable bytes are copied.
+#[derive(Clone)]
+pub(crate) enum Item {
+    /// Read-only bytes.
+    ReadOnly(Arc<[u8]>),
+    /// Bytes the guest may overwrite by DMA, private to one device, and the
+    /// callback that runs after each write.
+    Writable {
+        /// The current contents.
+        bytes: Box<[u8]>,
+        /// Called after each successful DMA write.
+        on_write: WriteCallback,
+    },
 }
 
 impl Item {
     pub(crate) fn bytes(&self) -> &[u8] {
-        match &self.data {
-            ItemData::Shared(d) => d,
-            ItemData::Owned(d) => d,
+        match self {
+            Item::ReadOnly(d) => d,
+            Item::Writable { bytes, .. } => bytes,
         }
     }
 
@@ -313,15 +325,17 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
     /// selector must be `0xffff` or within the file slots, and the offset at
     /// most the length of the selected item (0 when nothing is there). On
     /// error the device is unchanged.
-    pub fn restore(&mut self, state: &FwCfgState) -> Result<()> {
+    pub fn restore(&mut self, state: &FwCfgState) -> Result<(), RestoreError> {
         if state.selector != KEY_INVALID
             && u32::from(state.selector & KEY_INDEX_MASK) >= self.max_entry()
         {
-            return Err(Error::InvalidStateSelector(state.selector));
+            return Err(RestoreError::InvalidSelector {
+                selector: state.selector,
+            });
         }
         let len = self.item(state.selector).map_or(0, Item::len);
         if state.offset > len {
-            return Err(Error::InvalidStateOffset {
+            return Err(RestoreError::InvalidOffset {
                 selector: state.selector,
                 offset: state.offset,
                 len,
@@ -482,11 +496,11 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
         let Some(item) = self.item_mut(key) else {
             return false;
         };
-        let (ItemData::Owned(data), Some(cb)) = (&mut item.data, &item.write_cb) else {
+        let Item::Writable { bytes, on_write } = item else {
             return false;
         };
         let (start, len) = (range.start, range.len());
-        let Some(dst) = data.get_mut(range) else {
+        let Some(dst) = bytes.get_mut(range) else {
             return false;
         };
         if mem.read_slice(dst, GuestAddress(addr)).is_err() {
@@ -494,7 +508,7 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
         }
         // Both fit in u32: they are bounded by the item length.
         let (start, len) = (start as u32, len as u32);
-        cb(start, len, data);
+        on_write(start, len, bytes);
         self.events.item_written(key, start, len);
         true
     }
@@ -543,6 +557,15 @@ mod tests {
         let mut c = [0u8; 4];
         m.read_slice(&mut c, GuestAddress(at)).unwrap();
         u32::from_be_bytes(c)
+    }
+
+    #[test]
+    fn index_mask_is_qemus_entry_mask() {
+        // QEMU's FW_CFG_ENTRY_MASK is 0x3fff: it drops both the write and
+        // the arch-local bit.
+        assert_eq!(KEY_INDEX_MASK, 0x3fff);
+        assert_eq!(KEY_INDEX_MASK & (KEY_WRITE_CHANNEL | 0x19), 0x19);
+        assert_eq!(KEY_INDEX_MASK & (KEY_ARCH_LOCAL | 3), 3);
     }
 
     #[test]
@@ -596,16 +619,28 @@ mod tests {
     #[test]
     fn bit14_is_kept_but_ignored_for_lookup() {
         let m = mem();
-        let mut dev = FwCfgBuilder::new().build(&m);
+        let mut b = FwCfgBuilder::new();
+        b.x86_irq0_override(true);
+        let mut dev = b.build(&m);
         assert_eq!(
             read(&mut dev, KEY_SIGNATURE | KEY_WRITE_CHANNEL, 4),
             b"QEMU"
         );
         assert_eq!(dev.state().selector, KEY_WRITE_CHANNEL);
-        // Bit 14 with an arch-local key and with 0x7fff/0xffff.
-        for k in [0xc000u16, 0x7fff, 0xffff, 0xbfff] {
+        // Bit 14 with arch-local keys (an empty one and IRQ0_OVERRIDE, LE32
+        // 1) and with indexes beyond the slots (0x7fff, 0xffff, 0xbfff):
+        // (key, selector kept, first data byte).
+        for (k, selector, byte) in [
+            (0xc000u16, 0xc000u16, 0u8),
+            (KEY_X86_IRQ0_OVERRIDE | KEY_WRITE_CHANNEL, 0xc002, 1),
+            (0x7fff, KEY_INVALID, 0),
+            (0xffff, KEY_INVALID, 0),
+            (0xbfff, KEY_INVALID, 0),
+        ] {
             dev.select(k);
-            dev.read_data();
+            assert_eq!(dev.state().selector, selector, "key {k:#x}");
+            assert_eq!(dev.read_data(), byte, "key {k:#x}");
+            assert_eq!(dev.state().offset, u32::from(byte), "key {k:#x}");
         }
     }
 
@@ -903,7 +938,7 @@ mod tests {
         };
         assert!(matches!(
             other.restore(&bad),
-            Err(Error::InvalidStateSelector(0x3000))
+            Err(RestoreError::InvalidSelector { selector: 0x3000 })
         ));
         let bad = FwCfgState {
             selector: KEY_SIGNATURE,
@@ -912,7 +947,11 @@ mod tests {
         };
         assert!(matches!(
             other.restore(&bad),
-            Err(Error::InvalidStateOffset { .. })
+            Err(RestoreError::InvalidOffset {
+                selector: KEY_SIGNATURE,
+                offset: 5,
+                len: 4
+            })
         ));
         let bad = FwCfgState {
             selector: KEY_INVALID,

@@ -1,31 +1,56 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! Errors of the fw_cfg device crate.
+//! Errors of the fw_cfg device crate, one enum per concern.
 //!
-//! Only the VMM can cause these: building the device, restoring a snapshot,
-//! parsing a command line or querying the host. Nothing the guest does
-//! returns an error; guest mistakes are answered on the wire as QEMU answers
-//! them (zeros, ignored writes, or the DMA error bit).
+//! Only the VMM can cause these: building the device ([`BuildError`],
+//! [`FileNameError`]), restoring a snapshot ([`RestoreError`]) or stating
+//! the physical address width ([`PhysBitsError`]). The command line and
+//! ACPI have their own errors in their modules (`cmdline::CmdlineError`,
+//! `acpi::AcpiNameError`). Nothing the guest does returns an error; guest
+//! mistakes are answered on the wire as QEMU answers them (zeros, ignored
+//! writes, or the DMA error bit).
 
-use std::path::PathBuf;
+use crate::abi::FILE_NAME_MAX_LEN;
 
-/// Errors returned by this crate.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A file name is longer than the 55 bytes the directory can hold.
-    #[error("fw_cfg file name {name:?} is {len} bytes long, at most 55 are allowed")]
-    NameTooLong {
-        /// The offending name.
-        name: String,
+/// Why a file name cannot go into the fw_cfg directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileNameError {
+    /// The name is empty.
+    #[error("the name is empty")]
+    Empty,
+    /// The name contains a NUL byte (the directory stores it
+    /// NUL-terminated).
+    #[error("the name contains a NUL byte")]
+    ContainsNul,
+    /// The name is longer than the 55 bytes the directory can hold.
+    #[error("name too long ({len} bytes, max. {FILE_NAME_MAX_LEN})")]
+    TooLong {
         /// Its length in bytes.
         len: usize,
     },
-    /// A file name is empty or contains a NUL byte.
-    #[error("fw_cfg file name {0:?} is empty or contains a NUL byte")]
-    InvalidName(String),
+}
+
+/// Errors of [`FwCfgBuilder`](crate::builder::FwCfgBuilder): QEMU's limits
+/// on names, keys, slots and sizes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A file name is not valid in the directory.
+    #[error("invalid fw_cfg file name {name:?}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        #[source]
+        source: FileNameError,
+    },
     /// A file with this name already exists.
-    #[error("duplicate fw_cfg file name: {0}")]
-    DuplicateName(String),
+    #[error("duplicate fw_cfg file name {name:?}")]
+    DuplicateName {
+        /// The name as given.
+        name: String,
+    },
     /// Every file slot is taken.
     #[error("no free fw_cfg file slot: all {slots} slots are in use")]
     NoFreeSlot {
@@ -34,24 +59,43 @@ pub enum Error {
     },
     /// The key cannot be set with `add_bytes` (reserved, a file slot, or out
     /// of range).
-    #[error("fw_cfg key {0:#06x} cannot be set directly")]
-    InvalidKey(u16),
+    #[error("fw_cfg key {key:#06x} cannot be set directly")]
+    InvalidKey {
+        /// The key.
+        key: u16,
+    },
     /// The number of file slots is outside `0x10..=0x3fe0`, below the number
     /// of files already added, or too small for an arch-local key in use.
-    #[error("invalid number of fw_cfg file slots: {0:#x}")]
-    InvalidFileSlots(u16),
+    #[error("invalid number of fw_cfg file slots: {slots:#x}")]
+    InvalidFileSlots {
+        /// The requested number.
+        slots: u16,
+    },
     /// An item is too large for the 32-bit size fields of the ABI.
-    #[error("fw_cfg item of {0} bytes is too large")]
-    ItemTooLarge(usize),
+    #[error("fw_cfg item of {len} bytes is too large")]
+    ItemTooLarge {
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A string item contains a NUL byte.
     #[error("fw_cfg string item contains a NUL byte")]
     StringContainsNul,
-    /// A snapshot names a selector the device does not have.
-    #[error("fw_cfg state has an out-of-range selector {0:#06x}")]
-    InvalidStateSelector(u16),
-    /// A snapshot's offset lies beyond the end of the selected item.
+}
+
+/// Errors of [`FwCfg::restore`](crate::device::FwCfg::restore): a snapshot
+/// that does not fit the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The snapshot names a selector the device does not have.
+    #[error("fw_cfg state has an out-of-range selector {selector:#06x}")]
+    InvalidSelector {
+        /// The selector of the snapshot.
+        selector: u16,
+    },
+    /// The snapshot's offset lies beyond the end of the selected item.
     #[error("fw_cfg state offset {offset} is beyond item {selector:#06x} of {len} bytes")]
-    InvalidStateOffset {
+    InvalidOffset {
         /// The selector of the snapshot.
         selector: u16,
         /// The offset of the snapshot.
@@ -59,32 +103,36 @@ pub enum Error {
         /// The length of the selected item.
         len: u32,
     },
-    /// A `-fw_cfg` option could not be parsed.
-    #[error("invalid -fw_cfg option: {0}")]
-    Cmdline(String),
-    /// A file named on the command line could not be read.
-    #[error("can't load {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+}
+
+/// Errors of [`PhysBitsConfig`](crate::phys_bits::PhysBitsConfig) and of
+/// the host query: a width a channel cannot carry, CPUID entries the
+/// patcher cannot use, or KVM failing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhysBitsError {
+    /// A width is outside what the CPUID field or the file can carry.
+    #[error("invalid physical address width {bits}")]
+    InvalidWidth {
+        /// The width.
+        bits: u8,
     },
-    /// A phys-bits width is outside what the CPUID field or the file can
-    /// carry.
-    #[error("invalid physical address width {0}")]
-    InvalidPhysBits(u8),
-    /// A CPUID leaf the phys-bits patcher needs is missing.
-    #[error("CPUID leaf {0:#010x} is missing")]
-    MissingCpuidLeaf(u32),
+    /// Adding `etc/phys-bits-valid` to the builder failed.
+    #[error("cannot add the phys-bits file")]
+    AddFile(#[source] BuildError),
+    /// A CPUID leaf the patcher or the host query needs is missing.
+    #[cfg(feature = "kvm")]
+    #[error("CPUID leaf {leaf:#010x} is missing")]
+    MissingCpuidLeaf {
+        /// The leaf.
+        leaf: u32,
+    },
     /// No KVM signature leaf was found in the CPUID entries.
+    #[cfg(feature = "kvm")]
     #[error("no KVM signature leaf found in the CPUID entries")]
     NoKvmSignature,
     /// A KVM ioctl failed.
     #[cfg(feature = "kvm")]
-    #[error("KVM error: {0}")]
-    Kvm(#[from] kvm_ioctls::Error),
+    #[error("KVM_GET_SUPPORTED_CPUID failed")]
+    Kvm(#[source] kvm_ioctls::Error),
 }
-
-/// Result type of this crate.
-pub type Result<T> = std::result::Result<T, Error>;

@@ -71,27 +71,118 @@ impl<E: FwCfgEvents> FwCfgEvents for Arc<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
 
+    /// One observed call, with its arguments.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Call {
+        Selected(u16),
+        DataRead(usize),
+        DataWriteIgnored,
+        DmaTransfer(DmaOp, u32),
+        DmaError,
+        ItemWritten(u16, u32, u32),
+    }
+
+    /// Records every call; overrides every hook.
     #[derive(Default)]
-    struct Count(AtomicUsize);
-    impl FwCfgEvents for Count {
+    struct Recorder(Mutex<Vec<Call>>);
+
+    impl Recorder {
+        fn push(&self, c: Call) {
+            self.0.lock().unwrap().push(c);
+        }
+        fn calls(&self) -> Vec<Call> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl FwCfgEvents for Recorder {
+        fn selected(&self, key: u16) {
+            self.push(Call::Selected(key));
+        }
         fn data_read(&self, bytes: usize) {
-            self.0.fetch_add(bytes, Ordering::Relaxed);
+            self.push(Call::DataRead(bytes));
+        }
+        fn data_write_ignored(&self) {
+            self.push(Call::DataWriteIgnored);
+        }
+        fn dma_transfer(&self, op: DmaOp, bytes: u32) {
+            self.push(Call::DmaTransfer(op, bytes));
+        }
+        fn dma_error(&self) {
+            self.push(Call::DmaError);
+        }
+        fn item_written(&self, key: u16, offset: u32, len: u32) {
+            self.push(Call::ItemWritten(key, offset, len));
         }
     }
 
     #[test]
-    fn arc_forwards_and_defaults_are_noops() {
-        let c = Arc::new(Count::default());
-        let e: Arc<Count> = c.clone();
+    fn arc_forwards_every_hook_with_its_arguments() {
+        let r = Arc::new(Recorder::default());
+        let e: Arc<Recorder> = r.clone();
         e.data_read(3);
-        e.selected(1);
+        e.selected(0x4020);
         e.dma_error();
         e.dma_transfer(DmaOp::Read, 4);
-        e.item_written(0x20, 0, 1);
+        e.item_written(0x20, 2, 6);
         e.data_write_ignored();
-        assert_eq!(c.0.load(Ordering::Relaxed), 3);
-        NoEvents.selected(0);
+        assert_eq!(
+            r.calls(),
+            [
+                Call::DataRead(3),
+                Call::Selected(0x4020),
+                Call::DmaError,
+                Call::DmaTransfer(DmaOp::Read, 4),
+                Call::ItemWritten(0x20, 2, 6),
+                Call::DataWriteIgnored,
+            ]
+        );
+    }
+
+    #[test]
+    fn the_device_reports_what_the_guest_did() {
+        use crate::abi::{DMA_CTL_READ, DMA_CTL_WRITE, DmaAccess, KEY_ID, KEY_SIGNATURE};
+        use crate::builder::FwCfgBuilder;
+        use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+        let m = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
+        let mut b = FwCfgBuilder::new();
+        b.add_writable_file("etc/w", vec![0; 8], |_| {}).unwrap();
+        let r = Arc::new(Recorder::default());
+        let mut dev = b.build_with_events(&m, r.clone());
+        dev.select(KEY_ID);
+        dev.read_data();
+        let mut six = [0u8; 6];
+        dev.read_data_into(&mut six);
+        dev.write_data(0xaa);
+        let read = DmaAccess::select(KEY_SIGNATURE, DMA_CTL_READ, 4, 0x800);
+        m.write_slice(&read.to_be_bytes(), GuestAddress(0x100))
+            .unwrap();
+        dev.dma_address_u64(0x100);
+        m.write_slice(&[7; 3], GuestAddress(0x800)).unwrap();
+        let write = DmaAccess::select(0x20, DMA_CTL_WRITE, 3, 0x800);
+        m.write_slice(&write.to_be_bytes(), GuestAddress(0x100))
+            .unwrap();
+        dev.dma_address_u64(0x100);
+        // A descriptor outside guest memory.
+        dev.dma_address_u64(0x10_0000);
+        assert_eq!(
+            r.calls(),
+            [
+                Call::Selected(KEY_ID),
+                Call::DataRead(1),
+                // Three ID bytes were left, then zeros.
+                Call::DataRead(3),
+                Call::DataWriteIgnored,
+                Call::Selected(KEY_SIGNATURE),
+                Call::DmaTransfer(DmaOp::Read, 4),
+                Call::Selected(0x20),
+                Call::ItemWritten(0x20, 0, 3),
+                Call::DmaTransfer(DmaOp::Write, 3),
+                Call::DmaError,
+            ]
+        );
     }
 }

@@ -9,24 +9,31 @@ pub use fw_cfg_abi as abi;
 
 #[cfg(feature = "acpi")]
 pub mod acpi;
+#[cfg(feature = "vm-device")]
+mod adapter;
 pub mod builder;
+#[cfg(feature = "cmdline")]
 pub mod cmdline;
 pub mod device;
 pub mod error;
 pub mod events;
 #[cfg(feature = "fdt")]
 pub mod fdt;
+#[cfg(feature = "vm-device")]
 pub mod mmio;
 pub mod phys_bits;
+#[cfg(feature = "vm-device")]
 pub mod pio;
 mod regions;
 pub mod state;
 
-pub use builder::FwCfgBuilder;
-pub use device::FwCfg;
-pub use error::{Error, Result};
+pub use builder::{FILE_SLOTS_DEFAULT, FILE_SLOTS_MIN, FwCfgBuilder, check_file_name};
+pub use device::{FwCfg, KEY_INDEX_MASK};
+pub use error::{BuildError, FileNameError, PhysBitsError, RestoreError};
 pub use events::{FwCfgEvents, NoEvents};
+#[cfg(feature = "vm-device")]
 pub use mmio::FwCfgMmio;
-pub use phys_bits::PhysBitsConfig;
+pub use phys_bits::{HostAddressSizes, PhysBitsConfig};
+#[cfg(feature = "vm-device")]
 pub use pio::FwCfgPio;
 pub use state::FwCfgState;

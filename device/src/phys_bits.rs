@@ -8,7 +8,7 @@
 //! for EAX\[23:16\], and whether the advertised width is valid (backed by the
 //! host). From that one value it
 //!
-//! 1. patches a `kvm_bindings::CpuId` ([`PhysBitsConfig::patch_cpuid`],
+//! 1. patches a `kvm_bindings::CpuId` (`PhysBitsConfig::patch_cpuid`,
 //!    feature `kvm`, x86-64 only): the KVM features leaf's EDX bit 1
 //!    (`KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID`) and 0x80000008 EAX; and
 //! 2. renders the `etc/phys-bits-valid` fw_cfg file
@@ -22,8 +22,8 @@
 //!
 //! The modes mirror QEMU's x86 CPU options:
 //!
-//! - [`host_phys_bits`](PhysBitsConfig::host_phys_bits) (`host-phys-bits=on`):
-//!   the guest sees the host's width; valid.
+//! - [`host_passthrough`](PhysBitsConfig::host_passthrough)
+//!   (`host-phys-bits=on`): the guest sees the host's width; valid.
 //! - [`legacy_default`](PhysBitsConfig::legacy_default) (QEMU's historical
 //!   default without `host-phys-bits`): the guest sees 40 bits whatever the
 //!   host has; valid only when the host really has 40.
@@ -45,14 +45,18 @@
 //! two-dimensional paging it is the host's MAXPHYADDR, capped at 48 when
 //! EPT/NPT has only four levels (so a 52-bit host gives 48); older
 //! kernels, and hosts without EPT/NPT, report 0. [`HostAddressSizes`] holds
-//! both of KVM's widths.
+//! both of KVM's widths; `HostAddressSizes::from_kvm` (feature `kvm`,
+//! x86-64) is the way to obtain them, [`HostAddressSizes::new`] states them
+//! by hand, and a bare `u8` converts into a host that reports no guest
+//! width.
 //!
 //! QEMU 9.1 and later (machine types 9.1+; older ones pin
 //! `guest-phys-bits=0`) with KVM and a 64-bit CPU model, when the user does
 //! not set `guest-phys-bits`, takes KVM's guest width and caps it at the
-//! advertised width as it stands when KVM's CPU code runs. That gives, per
-//! mode ([`with_host_guest_phys_bits`](PhysBitsConfig::with_host_guest_phys_bits)
-//! applies the same rule):
+//! advertised width as it stands when KVM's CPU code runs. Every
+//! constructor applies that rule to the host it is given (as does
+//! [`with_host_guest_phys_bits`](PhysBitsConfig::with_host_guest_phys_bits)),
+//! which gives, per mode:
 //!
 //! - `host-phys-bits=on`: KVM's guest width, capped at the host's width
 //!   (and at `host-phys-bits-limit`, which this crate does not model);
@@ -69,7 +73,10 @@
 
 use crate::abi::{PHYS_BITS_FILE_NAME, PHYS_BITS_FILE_V1_SIZE, PhysBitsFile};
 use crate::builder::FwCfgBuilder;
-use crate::error::{Error, Result};
+use crate::error::PhysBitsError;
+
+/// Result of this module's fallible functions.
+pub type Result<T> = std::result::Result<T, PhysBitsError>;
 
 /// The width QEMU advertised by default before `host-phys-bits`.
 pub const LEGACY_DEFAULT_PHYS_BITS: u8 = 40;
@@ -83,8 +90,8 @@ pub const MIN_EXPLICIT_PHYS_BITS: u8 = 32;
 ///
 /// // A 52-bit host with 4-level EPT/NPT: KVM says 52 and 48.
 /// let host = HostAddressSizes::from_cpuid_eax(0x0030_3034);
-/// assert_eq!((host.phys_bits, host.guest_phys_bits), (52, 48));
-/// let c = PhysBitsConfig::from_host_sizes(host);
+/// assert_eq!(host, HostAddressSizes::new(52, 48));
+/// let c = PhysBitsConfig::host_passthrough(host);
 /// assert_eq!((c.phys_bits(), c.guest_phys_bits()), (52, 48));
 /// assert_eq!(c.file_bytes(), [1, 1, 52, 48, 0, 0, 0, 0]);
 /// ```
@@ -98,6 +105,15 @@ pub struct HostAddressSizes {
 }
 
 impl HostAddressSizes {
+    /// A host with MAXPHYADDR `phys_bits` whose KVM reports
+    /// `guest_phys_bits` (0: none).
+    pub const fn new(phys_bits: u8, guest_phys_bits: u8) -> Self {
+        HostAddressSizes {
+            phys_bits,
+            guest_phys_bits,
+        }
+    }
+
     /// Both widths from a CPUID 0x80000008 EAX value.
     pub const fn from_cpuid_eax(eax: u32) -> Self {
         HostAddressSizes {
@@ -134,7 +150,7 @@ pub enum PhysBitsMode {
 /// ```
 /// use fw_cfg_device::phys_bits::PhysBitsConfig;
 ///
-/// let c = PhysBitsConfig::host_phys_bits(39).with_guest_phys_bits(37);
+/// let c = PhysBitsConfig::host_passthrough(39).with_guest_phys_bits(37);
 /// assert!(c.valid());
 /// assert_eq!(c.file_bytes(), [1, 1, 39, 37, 0, 0, 0, 0]);
 /// assert!(!PhysBitsConfig::legacy_default(46).valid());
@@ -163,33 +179,36 @@ impl PhysBitsConfig {
         }
     }
 
-    /// Advertise the host's width (valid). Both channels on.
-    pub fn host_phys_bits(host_phys_bits: u8) -> Self {
-        Self::new(PhysBitsMode::HostPhysBits, host_phys_bits, host_phys_bits)
+    /// QEMU's `host-phys-bits=on`: advertise the host's width (valid)
+    /// and its guest-physical width as QEMU 9.1+ passes KVM's on (capped
+    /// at the advertised width; see the [module documentation](self)).
+    /// Both channels on.
+    pub fn host_passthrough(host: impl Into<HostAddressSizes>) -> Self {
+        let host = host.into();
+        Self::new(PhysBitsMode::HostPhysBits, host.phys_bits, host.phys_bits)
+            .with_host_guest_phys_bits(host.guest_phys_bits)
     }
 
-    /// QEMU's `host-phys-bits=on` with KVM: advertise the host's width
-    /// (valid) and KVM's guest-physical width as QEMU 9.1+ passes it (see
-    /// [`with_host_guest_phys_bits`](Self::with_host_guest_phys_bits)).
+    /// QEMU's historical default without `host-phys-bits`: advertise 40
+    /// bits (valid only if the host has 40) and no guest-physical width.
     /// Both channels on.
-    pub fn from_host_sizes(host: HostAddressSizes) -> Self {
-        Self::host_phys_bits(host.phys_bits).with_host_guest_phys_bits(host.guest_phys_bits)
-    }
-
-    /// Advertise QEMU's legacy 40 bits (valid only if the host has 40).
-    /// Both channels on.
-    pub fn legacy_default(host_phys_bits: u8) -> Self {
+    pub fn legacy_default(host: impl Into<HostAddressSizes>) -> Self {
+        let host = host.into();
         Self::new(
             PhysBitsMode::LegacyDefault,
-            host_phys_bits,
+            host.phys_bits,
             LEGACY_DEFAULT_PHYS_BITS,
         )
+        .with_host_guest_phys_bits(host.guest_phys_bits)
     }
 
-    /// Advertise `phys_bits` (valid iff `32 <= phys_bits <= host`). Both
-    /// channels on.
-    pub fn explicit(host_phys_bits: u8, phys_bits: u8) -> Self {
-        Self::new(PhysBitsMode::Explicit, host_phys_bits, phys_bits)
+    /// QEMU's `phys-bits=N`: advertise `phys_bits` (valid iff
+    /// `32 <= phys_bits <= host`) and the host's guest-physical width
+    /// capped at `phys_bits`. Both channels on.
+    pub fn explicit(host: impl Into<HostAddressSizes>, phys_bits: u8) -> Self {
+        let host = host.into();
+        Self::new(PhysBitsMode::Explicit, host.phys_bits, phys_bits)
+            .with_host_guest_phys_bits(host.guest_phys_bits)
     }
 
     /// Also advertise a guest-physical width (CPUID 0x80000008 EAX\[23:16\]
@@ -200,10 +219,11 @@ impl PhysBitsConfig {
     }
 
     /// Sets the guest-physical width from the one the host (KVM) reports,
-    /// as QEMU 9.1+ does when `guest-phys-bits` is not given: none in the
-    /// legacy-default mode, otherwise `host_guest_phys_bits` capped at the
-    /// advertised width (0 stays 0). See the [module documentation](self).
-    /// Replaces any earlier guest width; call
+    /// as QEMU 9.1+ does when `guest-phys-bits` is not given (and as the
+    /// constructors do): none in the legacy-default mode, otherwise
+    /// `host_guest_phys_bits` capped at the advertised width (0 stays 0).
+    /// See the [module documentation](self). Replaces any earlier guest
+    /// width; call
     /// [`with_guest_phys_bits`](Self::with_guest_phys_bits) afterwards for
     /// a width the user chose.
     pub fn with_host_guest_phys_bits(self, host_guest_phys_bits: u8) -> Self {
@@ -291,10 +311,14 @@ impl PhysBitsConfig {
     /// Rejects widths neither channel can carry.
     fn check_encodable(&self) -> Result<()> {
         if !(1..=64).contains(&self.phys_bits) {
-            return Err(Error::InvalidPhysBits(self.phys_bits));
+            return Err(PhysBitsError::InvalidWidth {
+                bits: self.phys_bits,
+            });
         }
         if self.guest_phys_bits > 64 {
-            return Err(Error::InvalidPhysBits(self.guest_phys_bits));
+            return Err(PhysBitsError::InvalidWidth {
+                bits: self.guest_phys_bits,
+            });
         }
         Ok(())
     }
@@ -303,7 +327,9 @@ impl PhysBitsConfig {
     pub fn add_to(&self, builder: &mut FwCfgBuilder) -> Result<()> {
         if self.fw_cfg_file {
             self.check_encodable()?;
-            builder.add_file(PHYS_BITS_FILE_NAME, self.file_bytes().to_vec())?;
+            builder
+                .add_file(PHYS_BITS_FILE_NAME, self.file_bytes().to_vec())
+                .map_err(PhysBitsError::AddFile)?;
         }
         Ok(())
     }
@@ -342,7 +368,7 @@ mod cpuid {
 
     /// The host's MAXPHYADDR from the CPUID instruction, if the CPU has
     /// leaf 0x80000008.
-    pub fn host_phys_bits_from_cpuid_instruction() -> Option<u8> {
+    fn phys_bits_from_cpuid_instruction() -> Option<u8> {
         #[allow(unused_unsafe)]
         // SAFETY: CPUID is available on every x86-64 CPU, and leaf
         // 0x80000000 is valid on all of them.
@@ -356,55 +382,50 @@ mod cpuid {
         Some(cpuid_phys_bits(eax)).filter(|&b| b != 0)
     }
 
+    /// Both widths from a `KVM_GET_SUPPORTED_CPUID` answer (leaf
+    /// 0x80000008 EAX); `None` when the leaf is missing or its MAXPHYADDR
+    /// is 0.
+    pub(super) fn from_supported_cpuid(cpuid: &CpuId) -> Option<HostAddressSizes> {
+        cpuid
+            .as_slice()
+            .iter()
+            .find(|e| e.function == CPUID_ADDRESS_SIZES_LEAF)
+            .map(|e| HostAddressSizes::from_cpuid_eax(e.eax))
+            .filter(|h| h.phys_bits != 0)
+    }
+
     impl HostAddressSizes {
-        /// Both widths from a `KVM_GET_SUPPORTED_CPUID` answer (leaf
-        /// 0x80000008 EAX); `None` when the leaf is missing or its
-        /// MAXPHYADDR is 0.
-        pub fn from_supported_cpuid(cpuid: &CpuId) -> Option<Self> {
-            cpuid
-                .as_slice()
-                .iter()
-                .find(|e| e.function == CPUID_ADDRESS_SIZES_LEAF)
-                .map(|e| HostAddressSizes::from_cpuid_eax(e.eax))
-                .filter(|h| h.phys_bits != 0)
+        /// The host's address sizes as KVM reports them
+        /// (`KVM_GET_SUPPORTED_CPUID` leaf 0x80000008: EAX\[7:0\] and
+        /// EAX\[23:16\]): the way to obtain the host for the constructors
+        /// of [`PhysBitsConfig`]. When KVM's answer lacks the leaf or the
+        /// ioctl fails, MAXPHYADDR comes from the CPUID instruction and the
+        /// guest width is 0: like QEMU, only KVM is asked for the guest
+        /// width.
+        pub fn from_kvm(kvm: &Kvm) -> Result<Self> {
+            let from_kvm = kvm
+                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+                .map_err(PhysBitsError::Kvm)
+                .map(|c| from_supported_cpuid(&c));
+            match from_kvm {
+                Ok(Some(host)) => Ok(host),
+                Ok(None) => Self::from_cpuid_instruction().ok_or(PhysBitsError::MissingCpuidLeaf {
+                    leaf: CPUID_ADDRESS_SIZES_LEAF,
+                }),
+                Err(e) => Self::from_cpuid_instruction().ok_or(e),
+            }
+        }
+
+        /// The host's MAXPHYADDR from the CPUID instruction, with no guest
+        /// width: what [`from_kvm`](Self::from_kvm) falls back to, for a
+        /// host without `/dev/kvm`. `None` when the CPU lacks leaf
+        /// 0x80000008.
+        pub fn from_cpuid_instruction() -> Option<Self> {
+            phys_bits_from_cpuid_instruction().map(Self::from)
         }
     }
 
     impl PhysBitsConfig {
-        /// The host's address sizes as KVM reports them
-        /// (`KVM_GET_SUPPORTED_CPUID` leaf 0x80000008: EAX\[7:0\] and
-        /// EAX\[23:16\]). When KVM's answer lacks the leaf or the ioctl
-        /// fails, MAXPHYADDR comes from the CPUID instruction and the guest
-        /// width is 0: like QEMU, only KVM is asked for the guest width.
-        pub fn host_address_sizes_from_kvm(kvm: &Kvm) -> Result<HostAddressSizes> {
-            let from_kvm = kvm
-                .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-                .map_err(Error::Kvm)
-                .map(|c| HostAddressSizes::from_supported_cpuid(&c));
-            let fallback = || host_phys_bits_from_cpuid_instruction().map(HostAddressSizes::from);
-            match from_kvm {
-                Ok(Some(host)) => Ok(host),
-                Ok(None) => fallback().ok_or(Error::MissingCpuidLeaf(CPUID_ADDRESS_SIZES_LEAF)),
-                Err(e) => fallback().ok_or(e),
-            }
-        }
-
-        /// The host's MAXPHYADDR as KVM reports it
-        /// (`KVM_GET_SUPPORTED_CPUID` leaf 0x80000008 EAX\[7:0\]), falling back
-        /// to the CPUID instruction when KVM's answer lacks the leaf or
-        /// the ioctl fails.
-        pub fn host_phys_bits_from_kvm(kvm: &Kvm) -> Result<u8> {
-            Self::host_address_sizes_from_kvm(kvm).map(|h| h.phys_bits)
-        }
-
-        /// QEMU's `host-phys-bits=on` on this KVM host: the host's width and
-        /// KVM's guest-physical width
-        /// ([`from_host_sizes`](Self::from_host_sizes) of
-        /// [`host_address_sizes_from_kvm`](Self::host_address_sizes_from_kvm)).
-        pub fn from_kvm_host(kvm: &Kvm) -> Result<Self> {
-            Self::host_address_sizes_from_kvm(kvm).map(Self::from_host_sizes)
-        }
-
         /// Patches `cpuid` for the CPUID channel: the KVM features leaf
         /// (base + 1, the base found by scanning for the KVM signature) gets
         /// EDX bit 1 set iff the configuration is valid and the hint channel
@@ -415,11 +436,11 @@ mod cpuid {
         pub fn patch_cpuid(&self, cpuid: &mut CpuId) -> Result<()> {
             self.check_encodable()?;
             let entries = cpuid.as_mut_slice();
-            let base = kvm_base(entries).ok_or(Error::NoKvmSignature)?;
+            let base = kvm_base(entries).ok_or(PhysBitsError::NoKvmSignature)?;
             let features = base + KVM_FEATURES_LEAF_OFFSET;
             for leaf in [features, CPUID_ADDRESS_SIZES_LEAF] {
                 if !entries.iter().any(|e| e.function == leaf) {
-                    return Err(Error::MissingCpuidLeaf(leaf));
+                    return Err(PhysBitsError::MissingCpuidLeaf { leaf });
                 }
             }
             let hint = self.valid() && self.cpuid_hint;
@@ -441,17 +462,14 @@ mod cpuid {
     }
 }
 
-#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
-pub use cpuid::host_phys_bits_from_cpuid_instruction;
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn modes_and_validity() {
-        assert!(PhysBitsConfig::host_phys_bits(39).valid());
-        assert!(PhysBitsConfig::host_phys_bits(52).valid());
+        assert!(PhysBitsConfig::host_passthrough(39).valid());
+        assert!(PhysBitsConfig::host_passthrough(52).valid());
         assert!(PhysBitsConfig::legacy_default(40).valid());
         assert!(!PhysBitsConfig::legacy_default(39).valid());
         assert!(!PhysBitsConfig::legacy_default(46).valid());
@@ -461,15 +479,15 @@ mod tests {
         assert!(!PhysBitsConfig::explicit(39, 40).valid());
         assert!(!PhysBitsConfig::explicit(46, 31).valid());
         assert!(!PhysBitsConfig::explicit(46, 0).valid());
-        assert!(!PhysBitsConfig::host_phys_bits(0).valid());
-        assert!(!PhysBitsConfig::host_phys_bits(65).valid());
+        assert!(!PhysBitsConfig::host_passthrough(0).valid());
+        assert!(!PhysBitsConfig::host_passthrough(65).valid());
         assert!(
-            !PhysBitsConfig::host_phys_bits(39)
+            !PhysBitsConfig::host_passthrough(39)
                 .with_guest_phys_bits(40)
                 .valid()
         );
         assert!(
-            PhysBitsConfig::host_phys_bits(52)
+            PhysBitsConfig::host_passthrough(52)
                 .with_guest_phys_bits(48)
                 .valid()
         );
@@ -499,23 +517,23 @@ mod tests {
         );
         let g = |c: PhysBitsConfig| c.with_host_guest_phys_bits(48).guest_phys_bits();
         // host-phys-bits=on: KVM's, capped at the advertised width.
-        assert_eq!(PhysBitsConfig::from_host_sizes(host).guest_phys_bits(), 48);
-        assert_eq!(g(PhysBitsConfig::host_phys_bits(46)), 46);
+        assert_eq!(PhysBitsConfig::host_passthrough(host).guest_phys_bits(), 48);
+        assert_eq!(g(PhysBitsConfig::host_passthrough(46)), 46);
         // phys-bits=N: min(KVM's, N).
         assert_eq!(g(PhysBitsConfig::explicit(52, 44)), 44);
         assert_eq!(g(PhysBitsConfig::explicit(52, 50)), 48);
         // Legacy default: none.
         assert_eq!(g(PhysBitsConfig::legacy_default(52)), 0);
         // KVM saying nothing leaves nothing, and replaces an earlier width.
-        let c = PhysBitsConfig::host_phys_bits(52)
+        let c = PhysBitsConfig::host_passthrough(52)
             .with_guest_phys_bits(40)
             .with_host_guest_phys_bits(0);
         assert_eq!(c.guest_phys_bits(), 0);
         // A width the user gives afterwards wins; every default is valid.
-        let c = PhysBitsConfig::from_host_sizes(host).with_guest_phys_bits(40);
+        let c = PhysBitsConfig::host_passthrough(host).with_guest_phys_bits(40);
         assert_eq!(c.guest_phys_bits(), 40);
         for c in [
-            PhysBitsConfig::from_host_sizes(host),
+            PhysBitsConfig::host_passthrough(host),
             PhysBitsConfig::explicit(52, 44).with_host_guest_phys_bits(48),
             PhysBitsConfig::legacy_default(40).with_host_guest_phys_bits(48),
         ] {
@@ -526,7 +544,7 @@ mod tests {
     #[test]
     fn file_bytes() {
         assert_eq!(
-            PhysBitsConfig::host_phys_bits(39)
+            PhysBitsConfig::host_passthrough(39)
                 .with_guest_phys_bits(37)
                 .file_bytes(),
             [1, 1, 39, 37, 0, 0, 0, 0]
@@ -544,26 +562,28 @@ mod tests {
         use vm_memory::{GuestAddress, GuestMemoryMmap};
         let m = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
         let mut b = FwCfgBuilder::new();
-        PhysBitsConfig::host_phys_bits(46).add_to(&mut b).unwrap();
+        PhysBitsConfig::host_passthrough(46).add_to(&mut b).unwrap();
         let dev = b.build(&m);
         let key = dev.file_key(PHYS_BITS_FILE_NAME).unwrap();
         assert_eq!(dev.item_bytes(key).unwrap(), [1, 1, 46, 0, 0, 0, 0, 0]);
 
         let mut b = FwCfgBuilder::new();
-        PhysBitsConfig::host_phys_bits(46)
+        PhysBitsConfig::host_passthrough(46)
             .with_fw_cfg_file(false)
             .add_to(&mut b)
             .unwrap();
         assert_eq!(b.file_count(), 0);
         assert!(matches!(
             PhysBitsConfig::explicit(46, 0).add_to(&mut b),
-            Err(Error::InvalidPhysBits(0))
+            Err(PhysBitsError::InvalidWidth { bits: 0 })
         ));
         // Twice is a duplicate.
-        PhysBitsConfig::host_phys_bits(46).add_to(&mut b).unwrap();
+        PhysBitsConfig::host_passthrough(46).add_to(&mut b).unwrap();
         assert!(matches!(
-            PhysBitsConfig::host_phys_bits(46).add_to(&mut b),
-            Err(Error::DuplicateName(_))
+            PhysBitsConfig::host_passthrough(46).add_to(&mut b),
+            Err(PhysBitsError::AddFile(
+                crate::error::BuildError::DuplicateName { .. }
+            ))
         ));
     }
 
@@ -606,7 +626,7 @@ mod tests {
         #[test]
         fn valid_sets_hint_and_widths() {
             let mut c = cpuid(CPUID_HYPERVISOR_BASE);
-            PhysBitsConfig::host_phys_bits(39)
+            PhysBitsConfig::host_passthrough(39)
                 .with_guest_phys_bits(37)
                 .patch_cpuid(&mut c)
                 .unwrap();
@@ -623,7 +643,7 @@ mod tests {
         #[test]
         fn invalid_or_hint_off_clears_the_bit() {
             let mut c = cpuid(CPUID_HYPERVISOR_BASE);
-            PhysBitsConfig::host_phys_bits(46)
+            PhysBitsConfig::host_passthrough(46)
                 .patch_cpuid(&mut c)
                 .unwrap();
             PhysBitsConfig::legacy_default(46)
@@ -631,10 +651,10 @@ mod tests {
                 .unwrap();
             assert_eq!(leaf(&c, 0x4000_0001).edx, KVM_HINTS_REALTIME);
             assert_eq!(cpuid_phys_bits(leaf(&c, 0x8000_0008).eax), 40);
-            PhysBitsConfig::host_phys_bits(46)
+            PhysBitsConfig::host_passthrough(46)
                 .patch_cpuid(&mut c)
                 .unwrap();
-            PhysBitsConfig::host_phys_bits(46)
+            PhysBitsConfig::host_passthrough(46)
                 .with_cpuid_hint(false)
                 .patch_cpuid(&mut c)
                 .unwrap();
@@ -653,7 +673,7 @@ mod tests {
                 entry(0x8000_0008, 0x3030, 0, 0, 0),
             ])
             .unwrap();
-            PhysBitsConfig::host_phys_bits(48)
+            PhysBitsConfig::host_passthrough(48)
                 .patch_cpuid(&mut c)
                 .unwrap();
             assert_eq!(
@@ -667,8 +687,8 @@ mod tests {
         fn missing_leaves_are_errors_and_change_nothing() {
             let mut c = CpuId::from_entries(&[entry(0x8000_0008, 0x3030, 0, 0, 0)]).unwrap();
             assert!(matches!(
-                PhysBitsConfig::host_phys_bits(39).patch_cpuid(&mut c),
-                Err(Error::NoKvmSignature)
+                PhysBitsConfig::host_passthrough(39).patch_cpuid(&mut c),
+                Err(PhysBitsError::NoKvmSignature)
             ));
             let mut c = CpuId::from_entries(&[
                 sig_entry(CPUID_HYPERVISOR_BASE),
@@ -676,8 +696,8 @@ mod tests {
             ])
             .unwrap();
             assert!(matches!(
-                PhysBitsConfig::host_phys_bits(39).patch_cpuid(&mut c),
-                Err(Error::MissingCpuidLeaf(0x4000_0001))
+                PhysBitsConfig::host_passthrough(39).patch_cpuid(&mut c),
+                Err(PhysBitsError::MissingCpuidLeaf { leaf: 0x4000_0001 })
             ));
             let mut c = CpuId::from_entries(&[
                 sig_entry(CPUID_HYPERVISOR_BASE),
@@ -685,8 +705,8 @@ mod tests {
             ])
             .unwrap();
             assert!(matches!(
-                PhysBitsConfig::host_phys_bits(39).patch_cpuid(&mut c),
-                Err(Error::MissingCpuidLeaf(0x8000_0008))
+                PhysBitsConfig::host_passthrough(39).patch_cpuid(&mut c),
+                Err(PhysBitsError::MissingCpuidLeaf { leaf: 0x8000_0008 })
             ));
             let mut c = cpuid(CPUID_HYPERVISOR_BASE);
             let before = c.clone();
@@ -697,7 +717,7 @@ mod tests {
         #[test]
         fn channels_agree() {
             for cfg in [
-                PhysBitsConfig::host_phys_bits(39).with_guest_phys_bits(37),
+                PhysBitsConfig::host_passthrough(39).with_guest_phys_bits(37),
                 PhysBitsConfig::legacy_default(46),
                 PhysBitsConfig::legacy_default(40),
                 PhysBitsConfig::explicit(46, 44),
@@ -729,9 +749,9 @@ mod tests {
         #[test]
         fn kvm_guest_width_reaches_both_channels() {
             let mut c = supported_with_guest_width();
-            let host = HostAddressSizes::from_supported_cpuid(&c).unwrap();
+            let host = super::super::cpuid::from_supported_cpuid(&c).unwrap();
             assert_eq!((host.phys_bits, host.guest_phys_bits), (52, 48));
-            let cfg = PhysBitsConfig::from_host_sizes(host);
+            let cfg = PhysBitsConfig::host_passthrough(host);
             assert_eq!((cfg.phys_bits(), cfg.guest_phys_bits()), (52, 48));
             assert!(cfg.valid());
             cfg.patch_cpuid(&mut c).unwrap();
@@ -749,10 +769,10 @@ mod tests {
 
         #[test]
         fn explicit_guest_width_overrides_kvms() {
-            let host = HostAddressSizes::from_supported_cpuid(&supported_with_guest_width());
+            let host = super::super::cpuid::from_supported_cpuid(&supported_with_guest_width());
             for (g, eax) in [(40, 0x0028_3034), (0, 0x0000_3034)] {
                 let mut c = supported_with_guest_width();
-                let cfg = PhysBitsConfig::from_host_sizes(host.unwrap()).with_guest_phys_bits(g);
+                let cfg = PhysBitsConfig::host_passthrough(host.unwrap()).with_guest_phys_bits(g);
                 cfg.patch_cpuid(&mut c).unwrap();
                 assert_eq!(leaf(&c, CPUID_ADDRESS_SIZES_LEAF).eax, eax);
                 assert_eq!(cfg.file_bytes()[3], g);
@@ -762,26 +782,26 @@ mod tests {
         #[test]
         fn supported_cpuid_without_the_leaf_gives_no_sizes() {
             let c = CpuId::from_entries(&[entry(0, 0xd, 0, 0, 0)]).unwrap();
-            assert_eq!(HostAddressSizes::from_supported_cpuid(&c), None);
+            assert_eq!(super::super::cpuid::from_supported_cpuid(&c), None);
             let c = CpuId::from_entries(&[entry(CPUID_ADDRESS_SIZES_LEAF, 0x0030_3000, 0, 0, 0)])
                 .unwrap();
-            assert_eq!(HostAddressSizes::from_supported_cpuid(&c), None);
+            assert_eq!(super::super::cpuid::from_supported_cpuid(&c), None);
         }
 
         #[test]
         fn host_query_falls_back_to_the_instruction() {
             // Whatever the machine, the instruction answer is plausible.
-            if let Some(bits) = host_phys_bits_from_cpuid_instruction() {
-                assert!((32..=64).contains(&bits));
+            let instruction = HostAddressSizes::from_cpuid_instruction();
+            if let Some(host) = instruction {
+                assert!((32..=64).contains(&host.phys_bits));
+                assert_eq!(host.guest_phys_bits, 0);
             }
             if let Ok(kvm) = kvm_ioctls::Kvm::new() {
-                let bits = PhysBitsConfig::host_phys_bits_from_kvm(&kvm).unwrap();
-                assert!((32..=64).contains(&bits));
-                let host = PhysBitsConfig::host_address_sizes_from_kvm(&kvm).unwrap();
-                assert_eq!(host.phys_bits, bits);
-                assert!(host.guest_phys_bits <= bits);
-                let cfg = PhysBitsConfig::from_kvm_host(&kvm).unwrap();
-                assert_eq!(cfg, PhysBitsConfig::from_host_sizes(host));
+                let host = HostAddressSizes::from_kvm(&kvm).unwrap();
+                assert!((32..=64).contains(&host.phys_bits));
+                assert!(host.guest_phys_bits <= host.phys_bits);
+                let cfg = PhysBitsConfig::host_passthrough(host);
+                assert_eq!(cfg.phys_bits(), host.phys_bits);
                 assert!(cfg.valid());
             }
         }

@@ -35,7 +35,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fw_cfg_device::abi::*;
-use fw_cfg_device::{FwCfg, FwCfgBuilder, FwCfgMmio, FwCfgPio, FwCfgState};
+use fw_cfg_device::{
+    FILE_SLOTS_MIN, FwCfg, FwCfgBuilder, FwCfgMmio, FwCfgPio, FwCfgState, KEY_INDEX_MASK,
+};
 use proptest::prelude::*;
 use vm_device::bus::{MmioAddress, PioAddress};
 use vm_device::{MutDeviceMmio, MutDevicePio};

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use fw_cfg_device::abi::*;
-use fw_cfg_device::{Error, FwCfgBuilder, FwCfgState, PhysBitsConfig};
+use fw_cfg_device::{FwCfgBuilder, FwCfgState, PhysBitsConfig, RestoreError};
 use vm_device::bus::PioAddress;
 use vm_device::device_manager::PioManager;
 use vm_memory::{Bytes, GuestAddress};
@@ -61,7 +61,7 @@ fn directory_through_ports_and_files_by_key() {
     let mut b = FwCfgBuilder::new();
     b.add_file("opt/z", b"zz".to_vec()).unwrap();
     b.add_file("etc/x", b"xxx".to_vec()).unwrap();
-    PhysBitsConfig::host_phys_bits(39).add_to(&mut b).unwrap();
+    PhysBitsConfig::host_passthrough(39).add_to(&mut b).unwrap();
     let g = PioGuest::new(&b);
     let dir = g.directory();
     assert_eq!(
@@ -217,7 +217,7 @@ fn reset_and_snapshot_through_the_adapter() {
     };
     assert!(matches!(
         g.with(|d| d.restore(&hostile)),
-        Err(Error::InvalidStateSelector(0x100))
+        Err(RestoreError::InvalidSelector { selector: 0x100 })
     ));
     let hostile = FwCfgState {
         selector: KEY_ID,

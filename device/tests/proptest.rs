@@ -91,7 +91,7 @@ proptest! {
         b.add_writable_file("etc/w", vec![0; 16], |_| {}).unwrap();
         b.add_file("empty", vec![]).unwrap();
         b.x86_irq0_override(true);
-        PhysBitsConfig::host_phys_bits(46).add_to(&mut b).unwrap();
+        PhysBitsConfig::host_passthrough(46).add_to(&mut b).unwrap();
         let mut pio = FwCfgPio::new(b.build(mem.clone()));
         let mut mmio = FwCfgMmio::new(b.build(mem.clone()));
         let mut twin = b.build(mem.clone());

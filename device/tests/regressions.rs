@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use fw_cfg_device::abi::*;
-use fw_cfg_device::{Error, FwCfgBuilder, FwCfgState};
+use fw_cfg_device::{BuildError, FILE_SLOTS_MIN, FwCfgBuilder, FwCfgState, RestoreError};
 use vm_device::bus::{MmioAddress, MmioRange};
 use vm_device::device_manager::MmioManager;
 use vm_memory::{Bytes, GuestAddress};
@@ -125,11 +125,11 @@ fn no_slot_limit() {
     }
     assert!(matches!(
         b.add_file("opt/overflow", vec![]),
-        Err(Error::NoFreeSlot { slots: 0x10 })
+        Err(BuildError::NoFreeSlot { slots: 0x10 })
     ));
     assert!(matches!(
         b.file_slots(FILE_SLOTS_MAX + 1),
-        Err(Error::InvalidFileSlots(_))
+        Err(BuildError::InvalidFileSlots { .. })
     ));
 }
 
@@ -220,7 +220,7 @@ fn hostile_snapshot_restore_cve_2016_1714() {
         assert!(
             matches!(
                 r,
-                Err(Error::InvalidStateSelector(_) | Error::InvalidStateOffset { .. })
+                Err(RestoreError::InvalidSelector { .. } | RestoreError::InvalidOffset { .. })
             ),
             "{bad:?} accepted: {r:?}"
         );

@@ -321,7 +321,7 @@ fn sample_builder() -> FwCfgBuilder {
     b.add_file("etc/big", (0..10_000u32).map(|i| (i * 7) as u8).collect())
         .unwrap();
     b.add_file("a/first", vec![0xaa; 3]).unwrap();
-    PhysBitsConfig::host_phys_bits(46)
+    PhysBitsConfig::host_passthrough(46)
         .with_guest_phys_bits(44)
         .add_to(&mut b)
         .unwrap();
@@ -433,7 +433,7 @@ struct Case {
 
 #[test]
 fn decision_matrix_through_every_transport() {
-    let valid39 = PhysBitsConfig::host_phys_bits(39);
+    let valid39 = PhysBitsConfig::host_passthrough(39);
     let invalid40 = PhysBitsConfig::legacy_default(39); // advertises 40 on a 39-bit host
     let cases = [
         Case {
@@ -553,7 +553,7 @@ fn decision_matrix_through_every_transport() {
         },
         Case {
             name: "guest-phys width caps",
-            cfg: PhysBitsConfig::host_phys_bits(46).with_guest_phys_bits(41),
+            cfg: PhysBitsConfig::host_passthrough(46).with_guest_phys_bits(41),
             file_override: None,
             hint: HintState::Set,
             file: FileState::Present(PhysBitsFile::new(true, 46, 41)),

@@ -222,13 +222,11 @@ pub fn kvm_available() -> bool {
 /// else the CPUID instruction's MAXPHYADDR (no guest width), else 40.
 pub fn host_address_sizes() -> HostAddressSizes {
     if let Ok(kvm) = Kvm::new() {
-        if let Ok(host) = PhysBitsConfig::host_address_sizes_from_kvm(&kvm) {
+        if let Ok(host) = HostAddressSizes::from_kvm(&kvm) {
             return host;
         }
     }
-    fw_cfg_device::phys_bits::host_phys_bits_from_cpuid_instruction()
-        .unwrap_or(40)
-        .into()
+    HostAddressSizes::from_cpuid_instruction().unwrap_or(HostAddressSizes::from(40))
 }
 
 /// The host MAXPHYADDR: KVM's, else the CPUID instruction's, else 40.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 //! Fuzz target: the device driven by an arbitrary guest through the PIO and
-//! MMIO adapters, DMA included (see `harness::device_ops`).
+//! MMIO access methods, DMA included (see `harness::device_ops`).
 
 #![no_main]
 

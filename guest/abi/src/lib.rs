@@ -98,8 +98,6 @@ pub const KEY_X86_E820_TABLE: u16 = KEY_ARCH_LOCAL + 3;
 /// x86 arch-local: HPET description.
 pub const KEY_X86_HPET: u16 = KEY_ARCH_LOCAL + 4;
 
-/// Default number of file slots (QEMU's `x-file-slots` default).
-pub const FILE_SLOTS_DEFAULT: u16 = 0x20;
 /// Largest number of file slots: files may not reach [`KEY_WRITE_CHANNEL`].
 pub const FILE_SLOTS_MAX: u16 = KEY_WRITE_CHANNEL - KEY_FILE_FIRST;
 
@@ -453,18 +451,6 @@ impl PhysBitsFile {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Additions for the device crate (selector decoding, slot limits).
-// ---------------------------------------------------------------------------
-
-/// Mask of the bits that index an entry table: everything but
-/// [`KEY_WRITE_CHANNEL`] and [`KEY_ARCH_LOCAL`] (QEMU's `FW_CFG_ENTRY_MASK`).
-/// QEMU keeps one table for generic keys and one for arch-local keys, and
-/// indexes both with `key & KEY_INDEX_MASK`.
-pub const KEY_INDEX_MASK: u16 = !(KEY_WRITE_CHANNEL | KEY_ARCH_LOCAL);
-/// Smallest number of file slots QEMU accepts (`FW_CFG_FILE_SLOTS_MIN`).
-pub const FILE_SLOTS_MIN: u16 = 0x10;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,14 +557,9 @@ mod tests {
     }
 
     #[test]
-    fn file_slot_limits_match_qemu() {
+    fn file_slot_limit_matches_qemu() {
         assert_eq!(FILE_SLOTS_MAX, 0x3fe0);
         assert_eq!(KEY_FILE_FIRST + FILE_SLOTS_MAX, KEY_WRITE_CHANNEL);
-        // QEMU's FW_CFG_ENTRY_MASK is 0x3fff: it drops both the write and
-        // the arch-local bit.
-        assert_eq!(KEY_INDEX_MASK, 0x3fff);
-        assert_eq!(KEY_INDEX_MASK & (KEY_WRITE_CHANNEL | 0x19), 0x19);
-        assert_eq!(KEY_INDEX_MASK & (KEY_ARCH_LOCAL | 3), 3);
     }
 }
 

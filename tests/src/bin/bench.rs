@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     if !matrix::kvm_available() {
         eprintln!(
             "bench: /dev/kvm is not usable; the guest-side benchmarks need KVM \
-             (the device-side ones run with `cargo bench -p fw-cfg-device`)"
+             (the device-side ones run with `cargo bench -p fw-cfg-device --all-features`)"
         );
         // Nothing can be measured without KVM, with or without
         // FW_CFG_ALLOW_SKIP.

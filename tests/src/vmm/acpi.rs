@@ -32,7 +32,8 @@
 //! the MMIO window (`--no-fw-cfg-mmio`) there is only `FWCF`, as under
 //! QEMU's `-M pc` and `-M q35`.
 
-use acpi_tables::aml::{Device, Path, Scope};
+use acpi_tables::Aml;
+use acpi_tables::aml::{Path, Scope};
 use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::madt::{
     EnabledStatus, IoApic, LocalInterruptController, MADT, ProcessorLocalApic,
@@ -40,8 +41,7 @@ use acpi_tables::madt::{
 use acpi_tables::rsdp::Rsdp;
 use acpi_tables::sdt::Sdt;
 use acpi_tables::xsdt::XSDT;
-use acpi_tables::{Aml, AmlSink};
-use fw_cfg_device::acpi::FwCfgAcpi;
+use fw_cfg_device::acpi::{AcpiName, FwCfgAcpi, RawAml as Raw, aml_bytes};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::Error;
@@ -111,40 +111,16 @@ impl AcpiTables {
     }
 }
 
-fn aml_bytes(aml: &dyn Aml) -> Vec<u8> {
-    let mut v = Vec::new();
-    aml.to_aml_bytes(&mut v);
-    v
-}
+/// [`MMIO_DEVICE_NAME`] as an ACPI name segment, checked at compile time.
+const MMIO_ACPI_NAME: AcpiName = match AcpiName::new(MMIO_DEVICE_NAME) {
+    Ok(name) => name,
+    Err(_) => panic!("MMIO_DEVICE_NAME is not an ACPI name"),
+};
 
-/// Raw AML bytes as an AML object.
-struct Raw(Vec<u8>);
-
-impl Aml for Raw {
-    fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
-        sink.vec(&self.0);
-    }
-}
-
-/// The objects inside an AML `Device (NAME) { ... }` encoding: what
-/// follows `ExtOpPrefix DeviceOp PkgLength NameSeg`.
-fn device_children(node: &[u8]) -> Option<&[u8]> {
-    let lead = *node.get(2)?;
-    let pkg_len_bytes = 1 + usize::from(lead >> 6);
-    node.get(2 + pkg_len_bytes + 4..)
-}
-
-/// The device crate's node for the MMIO window at `base`, renamed
+/// The device crate's node for the MMIO window at `base`, named
 /// [`MMIO_DEVICE_NAME`].
-pub fn mmio_node(base: u32) -> Result<Vec<u8>, Error> {
-    let node = FwCfgAcpi::mmio(base).to_bytes();
-    let children = device_children(&node)
-        .ok_or_else(|| Error::BootData("the device crate's MMIO node is malformed".into()))?;
-    let raw = Raw(children.to_vec());
-    Ok(aml_bytes(&Device::new(
-        Path::new(MMIO_DEVICE_NAME),
-        vec![&raw as &dyn Aml],
-    )))
+pub fn mmio_node(base: u32) -> Vec<u8> {
+    FwCfgAcpi::mmio(base).with_name(MMIO_ACPI_NAME).to_bytes()
 }
 
 /// The DSDT: `Scope (\_SB) { Device (FWCF) {...} Device (FWCM) {...} }`
@@ -156,7 +132,7 @@ pub fn dsdt(config: &AcpiConfig) -> Result<Vec<u8>, Error> {
         devices.push(Raw(FwCfgAcpi::x86(dma).to_bytes()));
     }
     if let Some(base) = config.fw_cfg_mmio {
-        devices.push(Raw(mmio_node(base)?));
+        devices.push(Raw(mmio_node(base)));
     }
     let children: Vec<&dyn Aml> = devices.iter().map(|d| d as &dyn Aml).collect();
     Scope::new(Path::new("\\_SB_"), children).to_aml_bytes(&mut table);
@@ -328,14 +304,5 @@ mod tests {
         // The same table the device crate builds for one node.
         let alone = fw_cfg_device::acpi::dsdt(&FwCfgAcpi::x86(false), OEM_ID, *b"FWCFGDSD");
         assert_eq!(only_pio, alone);
-    }
-
-    #[test]
-    fn device_children_handles_long_package_lengths() {
-        assert_eq!(
-            device_children(&[0x5b, 0x82, 0x45, 0x01, b'A', b'B', b'C', b'D', 9]),
-            Some(&[9u8][..])
-        );
-        assert_eq!(device_children(&[0x5b, 0x82]), None);
     }
 }

@@ -75,11 +75,11 @@ impl PhysBitsSetup {
     pub fn config(&self, host: impl Into<HostAddressSizes>) -> PhysBitsConfig {
         let host = host.into();
         let c = if self.host_phys_bits {
-            PhysBitsConfig::host_phys_bits(host.phys_bits)
+            PhysBitsConfig::host_passthrough(host)
         } else if let Some(n) = self.phys_bits {
-            PhysBitsConfig::explicit(host.phys_bits, n)
+            PhysBitsConfig::explicit(host, n)
         } else {
-            PhysBitsConfig::legacy_default(host.phys_bits)
+            PhysBitsConfig::legacy_default(host)
         };
         let c = match self.guest_phys_bits {
             Some(g) => c.with_guest_phys_bits(g),
@@ -171,7 +171,7 @@ pub fn builder(setup: &FwCfgSetup, memory: &GuestMemoryMmap) -> Result<FwCfgBuil
     let ram: u64 = memory.iter().map(|r| r.len()).sum();
     b.ram_size(ram).nb_cpus(1).max_cpus(1).nographic(true);
     for o in &setup.options {
-        b.add_option(o).map_err(Error::FwCfg)?;
+        b.add_option(o).map_err(Error::FwCfgOption)?;
     }
     Ok(b)
 }
@@ -187,10 +187,10 @@ pub fn setup(
 ) -> Result<FwCfgHandles, Error> {
     let host = match setup.phys_bits.host_override {
         Some(h) => h,
-        None => PhysBitsConfig::host_address_sizes_from_kvm(kvm).map_err(Error::FwCfg)?,
+        None => HostAddressSizes::from_kvm(kvm).map_err(Error::PhysBits)?,
     };
     let config = setup.phys_bits.config(host);
-    config.patch_cpuid(cpuid).map_err(Error::FwCfg)?;
+    config.patch_cpuid(cpuid).map_err(Error::PhysBits)?;
     let mut handles = FwCfgHandles {
         phys_bits: Some(config),
         host_phys_bits: host.phys_bits,
@@ -201,7 +201,7 @@ pub fn setup(
     }
 
     let mut b = builder(setup, memory)?;
-    config.add_to(&mut b).map_err(Error::FwCfg)?;
+    config.add_to(&mut b).map_err(Error::PhysBits)?;
     for (name, data) in &setup.raw_files {
         b.add_file(name, data.clone()).map_err(Error::FwCfg)?;
     }

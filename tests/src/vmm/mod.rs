@@ -124,10 +124,15 @@ pub enum Error {
     /// Registering a device on the I/O bus failed.
     #[error("cannot register a device: {0}")]
     Bus(#[source] vm_device::bus::Error),
-    /// Building the fw_cfg device or applying the phys-bits statement
-    /// failed.
+    /// Building the fw_cfg device failed.
     #[error("fw_cfg setup failed: {0}")]
-    FwCfg(#[source] fw_cfg_device::Error),
+    FwCfg(#[source] fw_cfg_device::BuildError),
+    /// A `-fw_cfg` option could not be added.
+    #[error("fw_cfg setup failed: {0}")]
+    FwCfgOption(#[source] fw_cfg_device::cmdline::CmdlineError),
+    /// Querying the host or applying the phys-bits statement failed.
+    #[error("fw_cfg setup failed: {0}")]
+    PhysBits(#[source] fw_cfg_device::PhysBitsError),
     /// The vCPU thread could not be started or did not report back.
     #[error("vCPU thread failed: {0}")]
     Thread(String),
