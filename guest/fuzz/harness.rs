@@ -124,7 +124,9 @@ struct HostDmaMemory<'a> {
     descriptor: [u8; DMA_ACCESS_SIZE],
 }
 
-impl DmaMemory for HostDmaMemory<'_> {
+// SAFETY: the "device" is the fuzzer's host, which touches no memory: it
+// answers control words and buffer contents from the input.
+unsafe impl DmaMemory for HostDmaMemory<'_> {
     fn descriptor_address(&self) -> u64 {
         0x1000
     }
@@ -184,10 +186,14 @@ impl FwCfgTransport for Regs<'_> {
 }
 
 impl DmaKick for Regs<'_> {
-    fn kick(&mut self, descriptor_address: u64) {
-        match self {
-            Regs::Ports(t) => t.kick(descriptor_address),
-            Regs::Mmio(t) => t.kick(descriptor_address),
+    unsafe fn kick(&mut self, descriptor_address: u64) {
+        // SAFETY: forwarded to our caller's promise (and the buses behind
+        // these transports only count the write).
+        unsafe {
+            match self {
+                Regs::Ports(t) => t.kick(descriptor_address),
+                Regs::Mmio(t) => t.kick(descriptor_address),
+            }
         }
     }
 }

@@ -69,7 +69,7 @@ impl FwCfgTransport for Random {
 }
 
 impl DmaKick for Random {
-    fn kick(&mut self, _descriptor_address: u64) {}
+    unsafe fn kick(&mut self, _descriptor_address: u64) {}
 }
 
 /// DMA memory whose control word and buffer come from random streams.
@@ -80,7 +80,9 @@ struct RandomMem {
     len: usize,
 }
 
-impl DmaMemory for RandomMem {
+// SAFETY: no device behind the kick (it does nothing) touches memory; the
+// addresses name nothing.
+unsafe impl DmaMemory for RandomMem {
     fn descriptor_address(&self) -> u64 {
         0x1000
     }

@@ -203,7 +203,9 @@ pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>) {
         };
         // SAFETY (every transport made below): the firmware runs alone in
         // ring 0; the fw_cfg ports and the announced MMIO window belong to
-        // the fw_cfg device (or nothing) and lie in the identity map; the
+        // the fw_cfg device (or nothing), which does DMA only when its DMA
+        // register is written, into the memory the descriptor names, and
+        // lie in the identity map; the
         // DMA buffers are identity-mapped statics, so their addresses are
         // their guest-physical ones, and each borrow ends (the transport
         // is dropped) before the next `buffers::dma()` call.
@@ -396,12 +398,15 @@ fn bulk(b: &mut Bench, area: (u64, u64), mmio: Option<(u64, u64)>) {
             Kind::Dma => {
                 // SAFETY: as in `run`.
                 let mut t = unsafe { PortIo::<X86PortBus>::new() };
-                read_dma(b, &mut t, &entry, area_base, len)
+                // SAFETY: the area, as for `dst` above; `dst` is not
+                // accessed until the transfer has ended or timed out.
+                unsafe { read_dma(b, &mut t, &entry, area_base, len) }
             }
             Kind::MmioDma => {
                 // SAFETY: as in `run`.
                 let mut t = unsafe { Mmio::<RawMmio>::new(mmio_base) };
-                read_dma(b, &mut t, &entry, area_base, len)
+                // SAFETY: as for `Kind::Dma`.
+                unsafe { read_dma(b, &mut t, &entry, area_base, len) }
             }
         };
         let mut l = b.end(phase, &name, 1);
@@ -433,7 +438,12 @@ fn read_registers<T: FwCfgTransport>(
 
 /// Reads a file with one DMA descriptor (SELECT | READ) straight into
 /// `addr`, then polls the control word.
-fn read_dma<T: DmaKick>(
+///
+/// # Safety
+///
+/// `len` bytes at guest-physical `addr` must be identity-mapped RAM handed
+/// over to the device: nothing else uses them while the transfer may run.
+unsafe fn read_dma<T: DmaKick>(
     b: &mut Bench,
     t: &mut T,
     entry: &FileEntry,
@@ -453,7 +463,10 @@ fn read_dma<T: DmaKick>(
     // here; volatile because the device reads and writes it.
     unsafe { desc.write_volatile(access.to_be_bytes()) };
     fence(Ordering::SeqCst);
-    t.kick(desc_addr);
+    // SAFETY: `desc_addr` is the guest-physical address of the static
+    // descriptor slot just written, which names `len` bytes at `addr`,
+    // memory our caller hands over.
+    unsafe { t.kick(desc_addr) };
     fence(Ordering::SeqCst);
     for _ in 0..DMA_POLLS {
         // SAFETY: as above; the first four bytes are the control word.
