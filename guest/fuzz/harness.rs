@@ -13,10 +13,8 @@ use fw_cfg_guest::abi::{
     FILE_SLOTS_MAX, PHYS_BITS_FILE_NAME, PHYS_BITS_FILE_V1_SIZE, PhysBitsFile,
 };
 use fw_cfg_guest::cpuid::{CpuidResult, CpuidSource, read_cpuid_channel};
-use fw_cfg_guest::policy::{
-    ChannelInputs, FileState, PHYS_BITS_FILE_READ_MAX, PolicyMode, decide, read_phys_bits_file,
-};
-use fw_cfg_guest::reader::{FwCfgReader, Lookup, ReadError};
+use fw_cfg_guest::policy::{ChannelInputs, FileState, PolicyMode, decide};
+use fw_cfg_guest::reader::{FwCfgReader, Lookup, PHYS_BITS_FILE_READ_MAX, ReadError};
 use fw_cfg_guest::transport::{
     Dma, DmaKick, DmaMemory, FwCfgTransport, Mmio, MmioBus, PortBus, PortIo, TransportError,
 };
@@ -252,7 +250,7 @@ fn host_cpuid(host: &mut Host<'_>) -> HostCpuid {
 /// poll limit), a CPUID table and a name to look up; every later byte is
 /// what the host answers. Runs `FwCfgReader::new`, a `files()` walk,
 /// `find_file` with both lookups, `read_file`, `read_entry_prefix`,
-/// `read_phys_bits_file` and `decide` in every mode.
+/// `FwCfgReader::read_phys_bits_file` and `decide` in every mode.
 ///
 /// Checked: nothing panics; every walk yields at most the declared count
 /// (itself at most 0x3fe0) of validated entries; no read overruns the
@@ -418,9 +416,23 @@ fn flow<T: FwCfgTransport>(
 
     walks += 1;
     file_bytes += PHYS_BITS_FILE_READ_MAX as u64;
-    let file = read_phys_bits_file(&mut reader);
+    let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
+    let read = reader.read_phys_bits_file(&mut buf);
+    let file = read.state;
     if let FileState::Present(f) = file {
         assert!(f.version >= 1 && (1..=64).contains(&f.phys_bits));
+    }
+    match (read.entry, file) {
+        (None, FileState::Absent | FileState::Unreadable(_)) => assert!(read.raw.is_empty()),
+        (None, other) => panic!("no entry but {other:?}"),
+        (Some(_), FileState::Unreadable(_)) => assert!(read.raw.is_empty()),
+        (Some(e), state) => {
+            assert_eq!(
+                read.raw.len(),
+                (e.size as usize).min(PHYS_BITS_FILE_READ_MAX)
+            );
+            assert_eq!(state, FileState::from_bytes(read.raw));
+        }
     }
 
     // Bounded work: the signature and ID, each walk at most the ABI's

@@ -23,6 +23,21 @@
 //! have `unsafe` constructors; tests plug a VMM's I/O bus in instead and
 //! exercise exactly the same access patterns.
 //!
+//! # Safety
+//!
+//! No safe call touches an address that an `unsafe` contract did not vouch
+//! for:
+//!
+//! - the safe methods of the real buses stay inside the register window
+//!   their constructor was promised and never write the DMA address
+//!   register ([`RegisterAccessError`] says what they refused);
+//! - the DMA register is written only by the `unsafe`
+//!   [`PortBus::out32_dma`] and [`MmioBus::write64_dma`], called by the
+//!   `unsafe` [`DmaKick::kick`];
+//! - [`Dma`] kicks only with the descriptor address of its [`DmaMemory`],
+//!   an `unsafe` trait whose implementations vouch for their addresses
+//!   ([`DmaBuffer::new`] for real memory).
+//!
 //! # Physical addresses and DMA
 //!
 //! The device sees guest-*physical* addresses. This crate never translates
@@ -1237,7 +1252,7 @@ mod tests {
         // Allowed writes land where they should.
         bus.write16(MMIO_SELECTOR_OFFSET, 0x0102);
         assert_eq!(bus.last_refused(), None);
-        drop(bus);
+        // `bus` is not used from here on.
         assert_eq!(g.guard, [0xa5; 0x10], "nothing written past the window");
         assert_eq!(&g.window[..8], &[0x5a; 8], "nothing written to data");
         assert_eq!(&g.window[8..10], &0x0102u16.to_ne_bytes());
