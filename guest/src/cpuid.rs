@@ -473,9 +473,24 @@ mod tests {
     #[test]
     fn hardware_cpuid_runs() {
         let rep = read_cpuid_channel(&HardwareCpuid);
-        // Every x86-64 CPU reports at least 36 bits when it has the leaf.
+        // Long mode is reported in 0x8000_0001, so a CPU running this
+        // 64-bit code has at least that extended leaf.
+        assert!(rep.max_ext_leaf >= EXT_FEATURES_LEAF, "{rep:?}");
+        // Vendor strings are printable ASCII ("  Shanghai  " has spaces).
+        if let Vendor::Other(s) = rep.vendor {
+            assert!(
+                s.iter().all(|b| b.is_ascii_graphic() || *b == b' '),
+                "{s:?}"
+            );
+        }
+        // Every x86-64 CPU reports 36..=52 bits when it has the leaf.
         if rep.has_address_sizes {
-            assert!(rep.phys_bits >= 36);
+            assert!((36..=52).contains(&rep.phys_bits), "{rep:?}");
+        }
+        // A hint is only ever read from a KVM leaf found behind the
+        // hypervisor bit.
+        if rep.hint != HintState::NoKvmLeaf {
+            assert!(rep.hypervisor_present && rep.kvm_base.is_some());
         }
     }
 

@@ -294,12 +294,7 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// each validated entry, stops at the count, and stops for good after
     /// the first error.
     pub fn files(&mut self) -> Result<Files<'_, T>, ReadError> {
-        let mut count = [0u8; 4];
-        self.read_item(KEY_FILE_DIR, &mut count)?;
-        let count = u32::from_be_bytes(count);
-        if count > u32::from(FILE_SLOTS_MAX) {
-            return Err(ReadError::BadDirectoryCount { count });
-        }
+        let count = self.read_directory_count()?;
         Ok(Files {
             reader: self,
             count,
@@ -309,12 +304,21 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         })
     }
 
+    /// Selects the directory and reads its count, which must be at most
+    /// `abi::FILE_SLOTS_MAX`.
+    fn read_directory_count(&mut self) -> Result<u32, ReadError> {
+        let mut count = [0u8; 4];
+        self.read_item(KEY_FILE_DIR, &mut count)?;
+        let count = u32::from_be_bytes(count);
+        if count > u32::from(FILE_SLOTS_MAX) {
+            return Err(ReadError::BadDirectoryCount { count });
+        }
+        Ok(count)
+    }
+
     /// Finds a file by name (see [`Lookup`] and the module docs).
     pub fn find_file(&mut self, name: &str) -> Result<FileEntry, ReadError> {
-        let name = name.as_bytes();
-        if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
-            return Err(ReadError::InvalidName);
-        }
+        let name = wanted_name(name)?;
         let lookup = self.lookup;
         let mut found: Option<FileEntry> = None;
         for entry in self.files()? {
@@ -354,16 +358,8 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         if per_chunk == 0 {
             return self.find_file(name);
         }
-        let name = name.as_bytes();
-        if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
-            return Err(ReadError::InvalidName);
-        }
-        let mut count = [0u8; 4];
-        self.read_item(KEY_FILE_DIR, &mut count)?;
-        let count = u32::from_be_bytes(count);
-        if count > u32::from(FILE_SLOTS_MAX) {
-            return Err(ReadError::BadDirectoryCount { count });
-        }
+        let name = wanted_name(name)?;
+        let count = self.read_directory_count()?;
         let lookup = self.lookup;
         let mut found: Option<FileEntry> = None;
         let mut prev: Option<FileEntry> = None;
@@ -477,6 +473,16 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
             Err(e) => unread(Some(entry), FileState::Unreadable(e)),
         }
     }
+}
+
+/// The bytes of a name asked for, if a directory can hold it: not empty, at
+/// most [`FILE_NAME_MAX_LEN`] bytes, no NUL.
+fn wanted_name(name: &str) -> Result<&[u8], ReadError> {
+    let name = name.as_bytes();
+    if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
+        return Err(ReadError::InvalidName);
+    }
+    Ok(name)
 }
 
 /// Iterator over the file directory, streaming one 64-byte entry at a time.
@@ -918,6 +924,28 @@ pub(crate) mod tests {
             FileState::Unreadable(ReadError::DirectoryTruncated { index: 1 })
         );
         assert_eq!((got.raw, got.entry), (&[][..], None));
+        // Found, but the read fails: the entry is known, no bytes are.
+        struct FailFile<'a>(MemDev<'a>);
+        impl FwCfgTransport for FailFile<'_> {
+            fn select(&mut self, key: u16) {
+                self.0.select(key)
+            }
+            fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+                if self.0.cur == 0x20 {
+                    return Err(TransportError::DmaPoisoned);
+                }
+                self.0.read(buf)
+            }
+        }
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, PHYS_BITS_FILE_NAME.as_bytes())]);
+        let mut r = FwCfgReader::new(FailFile(MemDev::new(&d, &[]))).unwrap();
+        let got = r.read_phys_bits_file(&mut buf);
+        assert_eq!(
+            got.state,
+            FileState::Unreadable(ReadError::Transport(TransportError::DmaPoisoned))
+        );
+        assert_eq!(got.raw, &[][..]);
+        assert_eq!(got.entry.map(|e| (e.size, e.select)), Some((8, 0x20)));
     }
 
     #[test]

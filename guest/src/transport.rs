@@ -222,6 +222,7 @@ fn check_access(
 }
 
 /// [`check_access`] for the x86 window 0x510..0x51c (DMA 0x514..0x51c).
+#[cfg(any(target_arch = "x86", target_arch = "x86_64", test))]
 fn check_port(port: u16, width: u8, safe_write: bool) -> Result<(), RegisterAccessError> {
     let base = u64::from(PIO_SELECTOR_PORT);
     let regs = base..base + u64::from(PIO_WINDOW_SIZE);
