@@ -451,12 +451,27 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// # Ok::<(), fw_cfg_guest::reader::ReadError>(())
     /// ```
     pub fn read_phys_bits_file<'b>(&mut self, buf: &'b mut [u8]) -> PhysBitsRead<'b> {
+        let lookup = self.find_file(PHYS_BITS_FILE_NAME);
+        self.read_phys_bits_from_lookup(lookup, buf)
+    }
+
+    /// The second half of
+    /// [`read_phys_bits_file`](Self::read_phys_bits_file), for a caller
+    /// that looked `etc/phys-bits-valid` up itself (with
+    /// [`find_file_buffered`](Self::find_file_buffered), say): turns the
+    /// lookup's result into the channel's state, reading the file into
+    /// `buf` when it was found.
+    pub fn read_phys_bits_from_lookup<'b>(
+        &mut self,
+        lookup: Result<FileEntry, ReadError>,
+        buf: &'b mut [u8],
+    ) -> PhysBitsRead<'b> {
         let unread = |entry, state| PhysBitsRead {
             entry,
             raw: &[],
             state,
         };
-        let entry = match self.find_file(PHYS_BITS_FILE_NAME) {
+        let entry = match lookup {
             Ok(e) => e,
             Err(ReadError::NotFound) => return unread(None, FileState::Absent),
             Err(e) => return unread(None, FileState::Unreadable(e)),
@@ -924,6 +939,17 @@ pub(crate) mod tests {
             FileState::Unreadable(ReadError::DirectoryTruncated { index: 1 })
         );
         assert_eq!((got.raw, got.entry), (&[][..], None));
+        // The buffered lookup's result gives the same as the streaming one.
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, PHYS_BITS_FILE_NAME.as_bytes())]);
+        let pb = PhysBitsFile::new(true, 39, 0).to_bytes();
+        let files: &[(u16, &[u8])] = &[(0x20, &pb)];
+        let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+        let mut scratch = [0u8; 256];
+        let lookup = r.find_file_buffered(PHYS_BITS_FILE_NAME, &mut scratch);
+        let mut buf2 = [0u8; PHYS_BITS_FILE_READ_MAX];
+        let buffered = r.read_phys_bits_from_lookup(lookup, &mut buf2);
+        assert_eq!(buffered, r.read_phys_bits_file(&mut buf));
+        assert_eq!(buffered.raw, &pb);
         // Found, but the read fails: the entry is known, no bytes are.
         struct FailFile<'a>(MemDev<'a>);
         impl FwCfgTransport for FailFile<'_> {

@@ -311,17 +311,11 @@ fn fw_cfg<T: FwCfgTransport>(b: &mut Bench, kind: Kind, make: impl Fn() -> T) {
     let p = b.begin();
     let state = match FwCfgReader::new(t) {
         Err(_) => FileState::Absent,
-        Ok(mut reader) => match reader.find_file_buffered(PHYS_BITS_FILE_NAME, scratch) {
-            Ok(entry) => {
-                let mut bytes = [0u8; 8];
-                match reader.read_entry_prefix(&entry, &mut bytes) {
-                    Ok(n) => FileState::from_bytes(&bytes[..n]),
-                    Err(e) => FileState::Unreadable(e),
-                }
-            }
-            Err(fw_cfg_guest::reader::ReadError::NotFound) => FileState::Absent,
-            Err(e) => FileState::Unreadable(e),
-        },
+        Ok(mut reader) => {
+            let lookup = reader.find_file_buffered(PHYS_BITS_FILE_NAME, scratch);
+            let mut bytes = [0u8; 8];
+            reader.read_phys_bits_from_lookup(lookup, &mut bytes).state
+        }
     };
     let cpuid = read_cpuid_channel(&HardwareCpuid);
     let decisions = decide_all(&ChannelInputs::new(&cpuid, state));
