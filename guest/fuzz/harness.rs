@@ -14,7 +14,7 @@ use fw_cfg_guest::abi::{
 };
 use fw_cfg_guest::cpuid::{CpuidResult, CpuidSource, read_cpuid_channel};
 use fw_cfg_guest::policy::{ChannelInputs, FileState, PolicyMode, decide};
-use fw_cfg_guest::reader::{FwCfgReader, Lookup, PHYS_BITS_FILE_READ_MAX, ReadError};
+use fw_cfg_guest::reader::{FileEntry, FwCfgReader, Lookup, PHYS_BITS_FILE_READ_MAX, ReadError};
 use fw_cfg_guest::transport::{
     Dma, DmaKick, DmaMemory, FwCfgTransport, Mmio, MmioBus, PortBus, PortIo, TransportError,
 };
@@ -336,72 +336,15 @@ fn flow<T: FwCfgTransport>(
     let mut walks = 0u64;
     let mut file_bytes = 0u64;
 
-    if let Ok(files) = reader.files() {
-        let declared = files.declared_count();
-        assert!(declared <= u32::from(FILE_SLOTS_MAX));
-        let mut n = 0u32;
-        for e in files {
-            n += 1;
-            if let Ok(e) = e {
-                assert!((0x20..0x4000).contains(&e.select));
-                assert!(!e.name().is_empty() && e.name().len() <= FILE_NAME_MAX_LEN);
-                assert!(!e.name().contains(&0));
-                assert_eq!(e.index, n - 1);
-            }
-        }
-        assert!(n <= declared);
-    }
+    check_walk(&mut reader);
     walks += 1;
 
     for lookup in [Lookup::FullScan, Lookup::FirstMatch] {
         reader.set_lookup(lookup);
         for wanted in [PHYS_BITS_FILE_NAME, name] {
-            walks += 1;
-            match reader.find_file(wanted) {
-                Ok(e) => {
-                    assert_eq!(e.name(), wanted.as_bytes());
-                    let mut buf = [0u8; MAX_BUF];
-                    let cap = (e.size as usize).min(MAX_BUF);
-                    match reader.read_entry(&e, &mut buf[..cap]) {
-                        Ok(n) => assert_eq!(n, e.size as usize),
-                        Err(ReadError::FileTooLarge { size, buf }) => {
-                            assert!(size as usize > buf && buf == MAX_BUF)
-                        }
-                        Err(ReadError::Transport(_)) => {}
-                        Err(other) => panic!("read_entry: unexpected {other:?}"),
-                    }
-                    match reader.read_entry_prefix(&e, &mut buf[..16]) {
-                        Ok(n) => assert!(n <= 16 && n <= e.size as usize),
-                        Err(ReadError::Transport(_)) => {}
-                        Err(other) => panic!("read_entry_prefix: unexpected {other:?}"),
-                    }
-                    file_bytes += 2 * MAX_BUF as u64;
-                }
-                Err(ReadError::InvalidName) => {
-                    let w = wanted.as_bytes();
-                    assert!(w.is_empty() || w.len() > FILE_NAME_MAX_LEN || w.contains(&0));
-                }
-                Err(ReadError::FileTooLarge { .. }) => panic!("find_file reads no file"),
-                Err(_) => {}
-            }
-            // The chunked lookup must hold to the same rules; a 200-byte
-            // scratch buffer holds three entries, so chunks end mid-directory.
-            walks += 1;
-            let mut scratch = [0u8; 200];
-            match reader.find_file_buffered(wanted, &mut scratch) {
-                Ok(e) => {
-                    assert_eq!(e.name(), wanted.as_bytes());
-                    assert!((0x20..0x4000).contains(&e.select));
-                }
-                Err(ReadError::InvalidName) => {
-                    let w = wanted.as_bytes();
-                    assert!(w.is_empty() || w.len() > FILE_NAME_MAX_LEN || w.contains(&0));
-                }
-                Err(ReadError::FileTooLarge { .. }) => {
-                    panic!("find_file_buffered reads no file")
-                }
-                Err(_) => {}
-            }
+            // The streaming and the chunked lookup.
+            walks += 2;
+            file_bytes += check_lookup(&mut reader, wanted);
         }
     }
 
@@ -416,6 +359,99 @@ fn flow<T: FwCfgTransport>(
 
     walks += 1;
     file_bytes += PHYS_BITS_FILE_READ_MAX as u64;
+    let file = check_phys_bits_read(&mut reader);
+
+    // Bounded work: the signature and ID, each walk at most the ABI's
+    // maximum, and the file reads.
+    let h = host.borrow();
+    assert!(h.delivered <= 8 + walks * MAX_WALK + file_bytes);
+    if let Some(max_polls) = max_polls {
+        let kicks = h.kicks - kicks_before;
+        let polls = h.polls - polls_before;
+        // Each DMA transfer is one kick (two port writes, or one MMIO
+        // write) and at most `max_polls` polls.
+        assert!(polls <= kicks * u64::from(max_polls));
+    }
+    file
+}
+
+/// A `files()` walk yields at most the declared count (itself at most
+/// 0x3fe0) of validated entries.
+fn check_walk<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) {
+    let Ok(files) = reader.files() else {
+        return;
+    };
+    let declared = files.declared_count();
+    assert!(declared <= u32::from(FILE_SLOTS_MAX));
+    let mut n = 0u32;
+    for e in files {
+        n += 1;
+        if let Ok(e) = e {
+            assert!((0x20..0x4000).contains(&e.select));
+            assert!(!e.name().is_empty() && e.name().len() <= FILE_NAME_MAX_LEN);
+            assert!(!e.name().contains(&0));
+            assert_eq!(e.index, n - 1);
+        }
+    }
+    assert!(n <= declared);
+}
+
+/// `find_file` (then `read_entry` and `read_entry_prefix` of what it found)
+/// and `find_file_buffered` for `wanted`; returns the most file bytes the
+/// reads may have taken.
+fn check_lookup<T: FwCfgTransport>(reader: &mut FwCfgReader<T>, wanted: &str) -> u64 {
+    let invalid = |w: &[u8]| w.is_empty() || w.len() > FILE_NAME_MAX_LEN || w.contains(&0);
+    let mut file_bytes = 0;
+    match reader.find_file(wanted) {
+        Ok(e) => {
+            assert_eq!(e.name(), wanted.as_bytes());
+            check_entry_reads(reader, &e);
+            file_bytes += 2 * MAX_BUF as u64;
+        }
+        Err(ReadError::InvalidName) => assert!(invalid(wanted.as_bytes())),
+        Err(ReadError::FileTooLarge { .. }) => panic!("find_file reads no file"),
+        Err(_) => {}
+    }
+    // The chunked lookup must hold to the same rules; a 200-byte scratch
+    // buffer holds three entries, so chunks end mid-directory.
+    let mut scratch = [0u8; 200];
+    match reader.find_file_buffered(wanted, &mut scratch) {
+        Ok(e) => {
+            assert_eq!(e.name(), wanted.as_bytes());
+            assert!((0x20..0x4000).contains(&e.select));
+        }
+        Err(ReadError::InvalidName) => assert!(invalid(wanted.as_bytes())),
+        Err(ReadError::FileTooLarge { .. }) => {
+            panic!("find_file_buffered reads no file")
+        }
+        Err(_) => {}
+    }
+    file_bytes
+}
+
+/// `read_entry` and `read_entry_prefix` of a found file stay within the
+/// caller's buffer and the file.
+fn check_entry_reads<T: FwCfgTransport>(reader: &mut FwCfgReader<T>, e: &FileEntry) {
+    let mut buf = [0u8; MAX_BUF];
+    let cap = (e.size as usize).min(MAX_BUF);
+    match reader.read_entry(e, &mut buf[..cap]) {
+        Ok(n) => assert_eq!(n, e.size as usize),
+        Err(ReadError::FileTooLarge { size, buf }) => {
+            assert!(size as usize > buf && buf == MAX_BUF)
+        }
+        Err(ReadError::Transport(_)) => {}
+        Err(other) => panic!("read_entry: unexpected {other:?}"),
+    }
+    match reader.read_entry_prefix(e, &mut buf[..16]) {
+        Ok(n) => assert!(n <= 16 && n <= e.size as usize),
+        Err(ReadError::Transport(_)) => {}
+        Err(other) => panic!("read_entry_prefix: unexpected {other:?}"),
+    }
+}
+
+/// `read_phys_bits_file`: a parsed file is plausible, and the entry, the
+/// bytes and the state agree; returns the state.
+fn check_phys_bits_read<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) -> FileState {
     let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
     let read = reader.read_phys_bits_file(&mut buf);
     let file = read.state;
@@ -433,18 +469,6 @@ fn flow<T: FwCfgTransport>(
             );
             assert_eq!(state, FileState::from_bytes(read.raw));
         }
-    }
-
-    // Bounded work: the signature and ID, each walk at most the ABI's
-    // maximum, and the file reads.
-    let h = host.borrow();
-    assert!(h.delivered <= 8 + walks * MAX_WALK + file_bytes);
-    if let Some(max_polls) = max_polls {
-        let kicks = h.kicks - kicks_before;
-        let polls = h.polls - polls_before;
-        // Each DMA transfer is one kick (two port writes, or one MMIO
-        // write) and at most `max_polls` polls.
-        assert!(polls <= kicks * u64::from(max_polls));
     }
     file
 }
