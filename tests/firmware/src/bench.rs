@@ -203,12 +203,12 @@ pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>) {
         };
         // SAFETY (every transport made below): the firmware runs alone in
         // ring 0; the fw_cfg ports and the announced MMIO window belong to
-        // the fw_cfg device (or nothing), which does DMA only when its DMA
-        // register is written, into the memory the descriptor names, and
-        // lie in the identity map; the
-        // DMA buffers are identity-mapped statics, so their addresses are
-        // their guest-physical ones, and each borrow ends (the transport
-        // is dropped) before the next `buffers::dma()` call.
+        // the fw_cfg device (or nothing) and lie in the identity map; the
+        // device does DMA only when its DMA register is written, into the
+        // memory the descriptor names; the DMA buffers are identity-mapped
+        // statics, so their addresses are their guest-physical ones, and
+        // each borrow ends (the transport is dropped) before the next
+        // `buffers::dma()` call.
         match kind {
             // SAFETY: see above.
             Kind::Pio => fw_cfg(&mut b, kind, || unsafe { PortIo::new() }),
