@@ -183,7 +183,9 @@ struct GuestDma<'a> {
     len: usize,
 }
 
-impl DmaMemory for GuestDma<'_> {
+// SAFETY: the device behind the kick is the simulated one, which reaches
+// only the benchmark VM's guest memory (a transfer outside it fails).
+unsafe impl DmaMemory for GuestDma<'_> {
     fn descriptor_address(&self) -> u64 {
         DESC
     }

@@ -341,17 +341,13 @@ mod cpuid {
     use crate::abi::{
         CPUID_ADDRESS_SIZES_LEAF, CPUID_HYPERVISOR_BASE, CPUID_HYPERVISOR_END,
         CPUID_HYPERVISOR_STEP, KVM_FEATURES_LEAF_OFFSET, KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID,
-        KVM_SIGNATURE, cpuid_phys_bits,
+        KVM_SIGNATURE, cpuid_phys_bits, hypervisor_signature_from_regs,
     };
     use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_cpuid_entry2};
     use kvm_ioctls::Kvm;
 
     fn is_kvm_signature(e: &kvm_cpuid_entry2) -> bool {
-        let mut sig = [0u8; 12];
-        sig[0..4].copy_from_slice(&e.ebx.to_le_bytes());
-        sig[4..8].copy_from_slice(&e.ecx.to_le_bytes());
-        sig[8..12].copy_from_slice(&e.edx.to_le_bytes());
-        sig == KVM_SIGNATURE
+        hypervisor_signature_from_regs(e.ebx, e.ecx, e.edx) == KVM_SIGNATURE
     }
 
     /// The KVM base leaf: the lowest of 0x40000000, 0x40000100, ...
@@ -605,8 +601,8 @@ mod tests {
         }
 
         fn sig_entry(base: u32) -> kvm_cpuid_entry2 {
-            let w = |i: usize| u32::from_le_bytes(KVM_SIGNATURE[i..i + 4].try_into().unwrap());
-            entry(base, base + 1, w(0), w(4), w(8))
+            let [ebx, ecx, edx] = KVM_SIGNATURE_REGS;
+            entry(base, base + 1, ebx, ecx, edx)
         }
 
         fn cpuid(base: u32) -> CpuId {

@@ -13,10 +13,8 @@ use fw_cfg_guest::abi::{
     FILE_SLOTS_MAX, PHYS_BITS_FILE_NAME, PHYS_BITS_FILE_V1_SIZE, PhysBitsFile,
 };
 use fw_cfg_guest::cpuid::{CpuidResult, CpuidSource, read_cpuid_channel};
-use fw_cfg_guest::policy::{
-    ChannelInputs, FileState, PHYS_BITS_FILE_READ_MAX, PolicyMode, decide, read_phys_bits_file,
-};
-use fw_cfg_guest::reader::{FwCfgReader, Lookup, ReadError};
+use fw_cfg_guest::policy::{ChannelInputs, FileState, PolicyMode, decide};
+use fw_cfg_guest::reader::{FileEntry, FwCfgReader, Lookup, PHYS_BITS_FILE_READ_MAX, ReadError};
 use fw_cfg_guest::transport::{
     Dma, DmaKick, DmaMemory, FwCfgTransport, Mmio, MmioBus, PortBus, PortIo, TransportError,
 };
@@ -124,7 +122,9 @@ struct HostDmaMemory<'a> {
     descriptor: [u8; DMA_ACCESS_SIZE],
 }
 
-impl DmaMemory for HostDmaMemory<'_> {
+// SAFETY: the "device" is the fuzzer's host, which touches no memory: it
+// answers control words and buffer contents from the input.
+unsafe impl DmaMemory for HostDmaMemory<'_> {
     fn descriptor_address(&self) -> u64 {
         0x1000
     }
@@ -184,10 +184,14 @@ impl FwCfgTransport for Regs<'_> {
 }
 
 impl DmaKick for Regs<'_> {
-    fn kick(&mut self, descriptor_address: u64) {
-        match self {
-            Regs::Ports(t) => t.kick(descriptor_address),
-            Regs::Mmio(t) => t.kick(descriptor_address),
+    unsafe fn kick(&mut self, descriptor_address: u64) {
+        // SAFETY: forwarded to our caller's promise (and the buses behind
+        // these transports only count the write).
+        unsafe {
+            match self {
+                Regs::Ports(t) => t.kick(descriptor_address),
+                Regs::Mmio(t) => t.kick(descriptor_address),
+            }
         }
     }
 }
@@ -246,7 +250,7 @@ fn host_cpuid(host: &mut Host<'_>) -> HostCpuid {
 /// poll limit), a CPUID table and a name to look up; every later byte is
 /// what the host answers. Runs `FwCfgReader::new`, a `files()` walk,
 /// `find_file` with both lookups, `read_file`, `read_entry_prefix`,
-/// `read_phys_bits_file` and `decide` in every mode.
+/// `FwCfgReader::read_phys_bits_file` and `decide` in every mode.
 ///
 /// Checked: nothing panics; every walk yields at most the declared count
 /// (itself at most 0x3fe0) of validated entries; no read overruns the
@@ -332,72 +336,15 @@ fn flow<T: FwCfgTransport>(
     let mut walks = 0u64;
     let mut file_bytes = 0u64;
 
-    if let Ok(files) = reader.files() {
-        let declared = files.declared_count();
-        assert!(declared <= u32::from(FILE_SLOTS_MAX));
-        let mut n = 0u32;
-        for e in files {
-            n += 1;
-            if let Ok(e) = e {
-                assert!((0x20..0x4000).contains(&e.select));
-                assert!(!e.name().is_empty() && e.name().len() <= FILE_NAME_MAX_LEN);
-                assert!(!e.name().contains(&0));
-                assert_eq!(e.index, n - 1);
-            }
-        }
-        assert!(n <= declared);
-    }
+    check_walk(&mut reader);
     walks += 1;
 
     for lookup in [Lookup::FullScan, Lookup::FirstMatch] {
         reader.set_lookup(lookup);
         for wanted in [PHYS_BITS_FILE_NAME, name] {
-            walks += 1;
-            match reader.find_file(wanted) {
-                Ok(e) => {
-                    assert_eq!(e.name(), wanted.as_bytes());
-                    let mut buf = [0u8; MAX_BUF];
-                    let cap = (e.size as usize).min(MAX_BUF);
-                    match reader.read_entry(&e, &mut buf[..cap]) {
-                        Ok(n) => assert_eq!(n, e.size as usize),
-                        Err(ReadError::FileTooLarge { size, buf }) => {
-                            assert!(size as usize > buf && buf == MAX_BUF)
-                        }
-                        Err(ReadError::Transport(_)) => {}
-                        Err(other) => panic!("read_entry: unexpected {other:?}"),
-                    }
-                    match reader.read_entry_prefix(&e, &mut buf[..16]) {
-                        Ok(n) => assert!(n <= 16 && n <= e.size as usize),
-                        Err(ReadError::Transport(_)) => {}
-                        Err(other) => panic!("read_entry_prefix: unexpected {other:?}"),
-                    }
-                    file_bytes += 2 * MAX_BUF as u64;
-                }
-                Err(ReadError::InvalidName) => {
-                    let w = wanted.as_bytes();
-                    assert!(w.is_empty() || w.len() > FILE_NAME_MAX_LEN || w.contains(&0));
-                }
-                Err(ReadError::FileTooLarge { .. }) => panic!("find_file reads no file"),
-                Err(_) => {}
-            }
-            // The chunked lookup must hold to the same rules; a 200-byte
-            // scratch buffer holds three entries, so chunks end mid-directory.
-            walks += 1;
-            let mut scratch = [0u8; 200];
-            match reader.find_file_buffered(wanted, &mut scratch) {
-                Ok(e) => {
-                    assert_eq!(e.name(), wanted.as_bytes());
-                    assert!((0x20..0x4000).contains(&e.select));
-                }
-                Err(ReadError::InvalidName) => {
-                    let w = wanted.as_bytes();
-                    assert!(w.is_empty() || w.len() > FILE_NAME_MAX_LEN || w.contains(&0));
-                }
-                Err(ReadError::FileTooLarge { .. }) => {
-                    panic!("find_file_buffered reads no file")
-                }
-                Err(_) => {}
-            }
+            // The streaming and the chunked lookup.
+            walks += 2;
+            file_bytes += check_lookup(&mut reader, wanted);
         }
     }
 
@@ -412,10 +359,7 @@ fn flow<T: FwCfgTransport>(
 
     walks += 1;
     file_bytes += PHYS_BITS_FILE_READ_MAX as u64;
-    let file = read_phys_bits_file(&mut reader);
-    if let FileState::Present(f) = file {
-        assert!(f.version >= 1 && (1..=64).contains(&f.phys_bits));
-    }
+    let file = check_phys_bits_read(&mut reader);
 
     // Bounded work: the signature and ID, each walk at most the ABI's
     // maximum, and the file reads.
@@ -427,6 +371,104 @@ fn flow<T: FwCfgTransport>(
         // Each DMA transfer is one kick (two port writes, or one MMIO
         // write) and at most `max_polls` polls.
         assert!(polls <= kicks * u64::from(max_polls));
+    }
+    file
+}
+
+/// A `files()` walk yields at most the declared count (itself at most
+/// 0x3fe0) of validated entries.
+fn check_walk<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) {
+    let Ok(files) = reader.files() else {
+        return;
+    };
+    let declared = files.declared_count();
+    assert!(declared <= u32::from(FILE_SLOTS_MAX));
+    let mut n = 0u32;
+    for e in files {
+        n += 1;
+        if let Ok(e) = e {
+            assert!((0x20..0x4000).contains(&e.select));
+            assert!(!e.name().is_empty() && e.name().len() <= FILE_NAME_MAX_LEN);
+            assert!(!e.name().contains(&0));
+            assert_eq!(e.index, n - 1);
+        }
+    }
+    assert!(n <= declared);
+}
+
+/// `find_file` (then `read_entry` and `read_entry_prefix` of what it found)
+/// and `find_file_buffered` for `wanted`; returns the most file bytes the
+/// reads may have taken.
+fn check_lookup<T: FwCfgTransport>(reader: &mut FwCfgReader<T>, wanted: &str) -> u64 {
+    let invalid = |w: &[u8]| w.is_empty() || w.len() > FILE_NAME_MAX_LEN || w.contains(&0);
+    let mut file_bytes = 0;
+    match reader.find_file(wanted) {
+        Ok(e) => {
+            assert_eq!(e.name(), wanted.as_bytes());
+            check_entry_reads(reader, &e);
+            file_bytes += 2 * MAX_BUF as u64;
+        }
+        Err(ReadError::InvalidName) => assert!(invalid(wanted.as_bytes())),
+        Err(ReadError::FileTooLarge { .. }) => panic!("find_file reads no file"),
+        Err(_) => {}
+    }
+    // The chunked lookup must hold to the same rules; a 200-byte scratch
+    // buffer holds three entries, so chunks end mid-directory.
+    let mut scratch = [0u8; 200];
+    match reader.find_file_buffered(wanted, &mut scratch) {
+        Ok(e) => {
+            assert_eq!(e.name(), wanted.as_bytes());
+            assert!((0x20..0x4000).contains(&e.select));
+        }
+        Err(ReadError::InvalidName) => assert!(invalid(wanted.as_bytes())),
+        Err(ReadError::FileTooLarge { .. }) => {
+            panic!("find_file_buffered reads no file")
+        }
+        Err(_) => {}
+    }
+    file_bytes
+}
+
+/// `read_entry` and `read_entry_prefix` of a found file stay within the
+/// caller's buffer and the file.
+fn check_entry_reads<T: FwCfgTransport>(reader: &mut FwCfgReader<T>, e: &FileEntry) {
+    let mut buf = [0u8; MAX_BUF];
+    let cap = (e.size as usize).min(MAX_BUF);
+    match reader.read_entry(e, &mut buf[..cap]) {
+        Ok(n) => assert_eq!(n, e.size as usize),
+        Err(ReadError::FileTooLarge { size, buf }) => {
+            assert!(size as usize > buf && buf == MAX_BUF)
+        }
+        Err(ReadError::Transport(_)) => {}
+        Err(other) => panic!("read_entry: unexpected {other:?}"),
+    }
+    match reader.read_entry_prefix(e, &mut buf[..16]) {
+        Ok(n) => assert!(n <= 16 && n <= e.size as usize),
+        Err(ReadError::Transport(_)) => {}
+        Err(other) => panic!("read_entry_prefix: unexpected {other:?}"),
+    }
+}
+
+/// `read_phys_bits_file`: a parsed file is plausible, and the entry, the
+/// bytes and the state agree; returns the state.
+fn check_phys_bits_read<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) -> FileState {
+    let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
+    let read = reader.read_phys_bits_file(&mut buf);
+    let file = read.state;
+    if let FileState::Present(f) = file {
+        assert!(f.version >= 1 && (1..=64).contains(&f.phys_bits));
+    }
+    match (read.entry, file) {
+        (None, FileState::Absent | FileState::Unreadable(_)) => assert!(read.raw.is_empty()),
+        (None, other) => panic!("no entry but {other:?}"),
+        (Some(_), FileState::Unreadable(_)) => assert!(read.raw.is_empty()),
+        (Some(e), state) => {
+            assert_eq!(
+                read.raw.len(),
+                (e.size as usize).min(PHYS_BITS_FILE_READ_MAX)
+            );
+            assert_eq!(state, FileState::from_bytes(read.raw));
+        }
     }
     file
 }

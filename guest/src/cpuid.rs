@@ -57,7 +57,8 @@
 use crate::abi::{
     CPUID_1_ECX_HYPERVISOR, CPUID_ADDRESS_SIZES_LEAF, CPUID_HYPERVISOR_BASE, CPUID_HYPERVISOR_END,
     CPUID_HYPERVISOR_STEP, KVM_FEATURES_LEAF_OFFSET, KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID,
-    KVM_SIGNATURE, cpuid_guest_phys_bits, cpuid_phys_bits,
+    KVM_SIGNATURE, cpuid_guest_phys_bits, cpuid_phys_bits, hypervisor_signature_from_regs,
+    vendor_signature_from_regs,
 };
 
 /// Highest extended leaf, in EAX of this leaf.
@@ -145,10 +146,7 @@ pub enum Vendor {
 impl Vendor {
     /// Decodes leaf 0's EBX, EDX, ECX.
     pub fn from_leaf0(r: &CpuidResult) -> Self {
-        let mut s = [0u8; 12];
-        s[0..4].copy_from_slice(&r.ebx.to_le_bytes());
-        s[4..8].copy_from_slice(&r.edx.to_le_bytes());
-        s[8..12].copy_from_slice(&r.ecx.to_le_bytes());
+        let s = vendor_signature_from_regs(r.ebx, r.ecx, r.edx);
         match &s {
             b"GenuineIntel" => Vendor::Intel,
             b"AuthenticAMD" => Vendor::Amd,
@@ -221,11 +219,7 @@ pub fn find_kvm_base(src: &impl CpuidSource) -> Option<(u32, u32)> {
     let mut leaf = CPUID_HYPERVISOR_BASE;
     while leaf < CPUID_HYPERVISOR_END {
         let r = src.cpuid(leaf, 0);
-        let mut sig = [0u8; 12];
-        sig[0..4].copy_from_slice(&r.ebx.to_le_bytes());
-        sig[4..8].copy_from_slice(&r.ecx.to_le_bytes());
-        sig[8..12].copy_from_slice(&r.edx.to_le_bytes());
-        if sig == KVM_SIGNATURE {
+        if hypervisor_signature_from_regs(r.ebx, r.ecx, r.edx) == KVM_SIGNATURE {
             return Some((leaf, r.eax));
         }
         leaf += CPUID_HYPERVISOR_STEP;
@@ -307,7 +301,7 @@ pub fn read_cpuid_channel(src: &impl CpuidSource) -> CpuidReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::KVM_HINTS_REALTIME;
+    use crate::abi::{KVM_HINTS_REALTIME, KVM_SIGNATURE_REGS};
 
     /// A table-driven fake: a short list of (leaf, result); everything else
     /// reads as zeros.
@@ -330,10 +324,9 @@ mod tests {
     const INTEL: CpuidResult = r(0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69);
     const AMD: CpuidResult = r(0xd, 0x6874_7541, 0x444d_4163, 0x6974_6e65);
     const HV: CpuidResult = r(0, 0, 1 << 31, 0);
-    const KVM_SIG: (u32, u32, u32) = (0x4b4d_564b, 0x564b_4d56, 0x4d);
-
     fn kvm_at(eax: u32) -> CpuidResult {
-        r(eax, KVM_SIG.0, KVM_SIG.1, KVM_SIG.2)
+        let [ebx, ecx, edx] = KVM_SIGNATURE_REGS;
+        r(eax, ebx, ecx, edx)
     }
 
     #[test]
@@ -480,9 +473,24 @@ mod tests {
     #[test]
     fn hardware_cpuid_runs() {
         let rep = read_cpuid_channel(&HardwareCpuid);
-        // Every x86-64 CPU reports at least 36 bits when it has the leaf.
+        // Long mode is reported in 0x8000_0001, so a CPU running this
+        // 64-bit code has at least that extended leaf.
+        assert!(rep.max_ext_leaf >= EXT_FEATURES_LEAF, "{rep:?}");
+        // Vendor strings are printable ASCII ("  Shanghai  " has spaces).
+        if let Vendor::Other(s) = rep.vendor {
+            assert!(
+                s.iter().all(|b| b.is_ascii_graphic() || *b == b' '),
+                "{s:?}"
+            );
+        }
+        // Every x86-64 CPU reports 36..=52 bits when it has the leaf.
         if rep.has_address_sizes {
-            assert!(rep.phys_bits >= 36);
+            assert!((36..=52).contains(&rep.phys_bits), "{rep:?}");
+        }
+        // A hint is only ever read from a KVM leaf found behind the
+        // hypervisor bit.
+        if rep.hint != HintState::NoKvmLeaf {
+            assert!(rep.hypervisor_present && rep.kvm_base.is_some());
         }
     }
 

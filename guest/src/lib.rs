@@ -29,8 +29,11 @@
 //! let mut slot = [0u8; 16];
 //! let mut bounce = [0u8; 4096];
 //! let (slot_pa, bounce_pa) = (slot.as_ptr() as u64, bounce.as_ptr() as u64);
-//! // SAFETY: ring 0, fw_cfg at the standard ports, nobody else uses them;
-//! // the buffers are identity-mapped and reachable by the device.
+//! // SAFETY: ring 0, fw_cfg (or nothing) at the standard ports, nobody else
+//! // uses them, and the device does DMA only as fw_cfg's DMA interface
+//! // defines; the buffers are identity-mapped and reachable by the device.
+//! // They are locals: should a transfer time out (`DmaTimeout`), this
+//! // firmware must not return from here, as the device may still write them.
 //! let transport = unsafe {
 //!     Dma::new(PortIo::new(), DmaBuffer::new(&mut slot, slot_pa, &mut bounce, bounce_pa))
 //! };

@@ -112,7 +112,7 @@
 
 use core::fmt;
 
-use crate::abi::{CONSERVATIVE_PHYS_BITS, PHYS_BITS_FILE_NAME, PhysBitsFile, PhysBitsFileError};
+use crate::abi::{CONSERVATIVE_PHYS_BITS, PhysBitsFile, PhysBitsFileError};
 use crate::cpuid::{CpuidReport, HintState, Vendor};
 use crate::reader::{FwCfgReader, ReadError};
 use crate::transport::FwCfgTransport;
@@ -149,23 +149,14 @@ impl FileState {
     }
 }
 
-/// How many bytes of `etc/phys-bits-valid` are read: version 1 needs 8;
-/// longer (future) files are read up to this prefix.
-pub const PHYS_BITS_FILE_READ_MAX: usize = 64;
+pub use crate::reader::PHYS_BITS_FILE_READ_MAX;
 
-/// Reads the fw_cfg channel: finds `etc/phys-bits-valid` and parses (a
-/// prefix of) it. Never fails; failures become [`FileState::Unreadable`].
+/// Reads the fw_cfg channel's state: [`FwCfgReader::read_phys_bits_file`]
+/// with a [`PHYS_BITS_FILE_READ_MAX`]-byte buffer, for callers that do not
+/// keep the bytes. Never fails; failures become [`FileState::Unreadable`].
 pub fn read_phys_bits_file<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) -> FileState {
-    let entry = match reader.find_file(PHYS_BITS_FILE_NAME) {
-        Ok(e) => e,
-        Err(ReadError::NotFound) => return FileState::Absent,
-        Err(e) => return FileState::Unreadable(e),
-    };
     let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
-    match reader.read_entry_prefix(&entry, &mut buf) {
-        Ok(n) => FileState::from_bytes(&buf[..n]),
-        Err(e) => FileState::Unreadable(e),
-    }
+    reader.read_phys_bits_file(&mut buf).state
 }
 
 /// Everything the policy looks at.
@@ -1079,41 +1070,17 @@ mod tests {
         }
     }
 
+    /// The wrapper gives the reader's state (the cases are the reader's
+    /// `phys_bits_file_raw_bytes_and_state`).
     #[test]
-    fn read_file_channel_states() {
+    fn read_phys_bits_file_is_the_readers_state() {
+        use crate::abi::PHYS_BITS_FILE_NAME;
         use crate::reader::tests::{MemDev, dir, entry};
-        let pb = PhysBitsFile::new(true, 39, 0).to_bytes();
-        let long = [2, 0, 40, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-        let short = [1, 1, 39];
-        let cases: &[(&[u8], FileState)] = &[
-            (&pb, valid(39, 0)),
-            (
-                &long,
-                F::Present(PhysBitsFile {
-                    version: 2,
-                    valid: false,
-                    phys_bits: 40,
-                    guest_phys_bits: 0,
-                }),
-            ),
-            (&short, F::Corrupt(PhysBitsFileError::TooShort(3))),
-        ];
-        for (bytes, want) in cases {
-            let d: [u8; 4 + 64] = dir(
-                1,
-                &[entry(
-                    bytes.len() as u32,
-                    0x20,
-                    PHYS_BITS_FILE_NAME.as_bytes(),
-                )],
-            );
-            let files: &[(u16, &[u8])] = &[(0x20, bytes)];
-            let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
-            assert_eq!(read_phys_bits_file(&mut r), *want);
-        }
-        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, b"other")]);
-        let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
-        assert_eq!(read_phys_bits_file(&mut r), F::Absent);
+        let pb = PhysBitsFile::new(false, 40, 0).to_bytes();
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, PHYS_BITS_FILE_NAME.as_bytes())]);
+        let files: &[(u16, &[u8])] = &[(0x20, &pb)];
+        let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+        assert_eq!(read_phys_bits_file(&mut r), invalid(40, 0));
         let d: [u8; 4 + 64] = dir(2, &[entry(8, 0x20, b"other")]);
         let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
         assert_eq!(

@@ -58,9 +58,16 @@
 
 use crate::abi::{
     FILE_DIR_ENTRY_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry, ID_DMA,
-    KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, SIGNATURE,
+    KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, PHYS_BITS_FILE_NAME,
+    SIGNATURE,
 };
+use crate::policy::FileState;
 use crate::transport::{FwCfgTransport, TransportError};
+
+/// A buffer size for [`FwCfgReader::read_phys_bits_file`]: version 1 of
+/// `etc/phys-bits-valid` needs 8 bytes; longer (future) files are read up
+/// to this prefix.
+pub const PHYS_BITS_FILE_READ_MAX: usize = 64;
 
 /// Why a read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -183,6 +190,22 @@ impl FileEntry {
     }
 }
 
+/// What [`FwCfgReader::read_phys_bits_file`] found: the state of the fw_cfg
+/// channel and the bytes it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhysBitsRead<'b> {
+    /// The file's directory entry; `None` when there is no such file or the
+    /// directory could not be read.
+    pub entry: Option<FileEntry>,
+    /// The bytes read: the first `min(size, buf.len())` bytes of the file,
+    /// in the caller's buffer; empty when nothing was read.
+    pub raw: &'b [u8],
+    /// What the channel said: [`FileState::Absent`] without the file,
+    /// [`FileState::Unreadable`] when the directory or the file could not
+    /// be read, else `raw` parsed ([`FileState::from_bytes`]).
+    pub state: FileState,
+}
+
 /// How [`FwCfgReader::find_file`] walks the directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lookup {
@@ -271,12 +294,7 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// each validated entry, stops at the count, and stops for good after
     /// the first error.
     pub fn files(&mut self) -> Result<Files<'_, T>, ReadError> {
-        let mut count = [0u8; 4];
-        self.read_item(KEY_FILE_DIR, &mut count)?;
-        let count = u32::from_be_bytes(count);
-        if count > u32::from(FILE_SLOTS_MAX) {
-            return Err(ReadError::BadDirectoryCount { count });
-        }
+        let count = self.read_directory_count()?;
         Ok(Files {
             reader: self,
             count,
@@ -286,12 +304,21 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         })
     }
 
+    /// Selects the directory and reads its count, which must be at most
+    /// `abi::FILE_SLOTS_MAX`.
+    fn read_directory_count(&mut self) -> Result<u32, ReadError> {
+        let mut count = [0u8; 4];
+        self.read_item(KEY_FILE_DIR, &mut count)?;
+        let count = u32::from_be_bytes(count);
+        if count > u32::from(FILE_SLOTS_MAX) {
+            return Err(ReadError::BadDirectoryCount { count });
+        }
+        Ok(count)
+    }
+
     /// Finds a file by name (see [`Lookup`] and the module docs).
     pub fn find_file(&mut self, name: &str) -> Result<FileEntry, ReadError> {
-        let name = name.as_bytes();
-        if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
-            return Err(ReadError::InvalidName);
-        }
+        let name = wanted_name(name)?;
         let lookup = self.lookup;
         let mut found: Option<FileEntry> = None;
         for entry in self.files()? {
@@ -331,16 +358,8 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         if per_chunk == 0 {
             return self.find_file(name);
         }
-        let name = name.as_bytes();
-        if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
-            return Err(ReadError::InvalidName);
-        }
-        let mut count = [0u8; 4];
-        self.read_item(KEY_FILE_DIR, &mut count)?;
-        let count = u32::from_be_bytes(count);
-        if count > u32::from(FILE_SLOTS_MAX) {
-            return Err(ReadError::BadDirectoryCount { count });
-        }
+        let name = wanted_name(name)?;
+        let count = self.read_directory_count()?;
         let lookup = self.lookup;
         let mut found: Option<FileEntry> = None;
         let mut prev: Option<FileEntry> = None;
@@ -403,6 +422,82 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         let entry = self.find_file(name)?;
         self.read_entry(&entry, buf)
     }
+
+    /// Reads the fw_cfg channel: finds `etc/phys-bits-valid` (with the
+    /// [`Lookup`] set), reads its first `min(size, buf.len())` bytes into
+    /// `buf` and parses them. Never fails and never allocates: a missing
+    /// file is [`FileState::Absent`], any other failure
+    /// [`FileState::Unreadable`]. A buffer of [`PHYS_BITS_FILE_READ_MAX`]
+    /// bytes holds every version's fields.
+    ///
+    /// ```
+    /// # use fw_cfg_guest::transport::{FwCfgTransport, TransportError};
+    /// # struct NoFiles(u16, usize);
+    /// # impl FwCfgTransport for NoFiles {
+    /// #     fn select(&mut self, key: u16) { (self.0, self.1) = (key, 0); }
+    /// #     fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+    /// #         let item: &[u8] = match self.0 { 0 => b"QEMU", 1 => &[1, 0, 0, 0], _ => &[] };
+    /// #         for b in buf { *b = item.get(self.1).copied().unwrap_or(0); self.1 += 1; }
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// use fw_cfg_guest::policy::FileState;
+    /// use fw_cfg_guest::reader::{FwCfgReader, PHYS_BITS_FILE_READ_MAX};
+    ///
+    /// let mut fw = FwCfgReader::new(NoFiles(0, 0))?;
+    /// let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
+    /// let read = fw.read_phys_bits_file(&mut buf);
+    /// assert_eq!((read.state, read.raw, read.entry), (FileState::Absent, &[][..], None));
+    /// # Ok::<(), fw_cfg_guest::reader::ReadError>(())
+    /// ```
+    pub fn read_phys_bits_file<'b>(&mut self, buf: &'b mut [u8]) -> PhysBitsRead<'b> {
+        let lookup = self.find_file(PHYS_BITS_FILE_NAME);
+        self.read_phys_bits_from_lookup(lookup, buf)
+    }
+
+    /// The second half of
+    /// [`read_phys_bits_file`](Self::read_phys_bits_file), for a caller
+    /// that looked `etc/phys-bits-valid` up itself (with
+    /// [`find_file_buffered`](Self::find_file_buffered), say): turns the
+    /// lookup's result into the channel's state, reading the file into
+    /// `buf` when it was found.
+    pub fn read_phys_bits_from_lookup<'b>(
+        &mut self,
+        lookup: Result<FileEntry, ReadError>,
+        buf: &'b mut [u8],
+    ) -> PhysBitsRead<'b> {
+        let unread = |entry, state| PhysBitsRead {
+            entry,
+            raw: &[],
+            state,
+        };
+        let entry = match lookup {
+            Ok(e) => e,
+            Err(ReadError::NotFound) => return unread(None, FileState::Absent),
+            Err(e) => return unread(None, FileState::Unreadable(e)),
+        };
+        match self.read_entry_prefix(&entry, buf) {
+            Ok(n) => {
+                let raw = &buf[..n];
+                PhysBitsRead {
+                    entry: Some(entry),
+                    raw,
+                    state: FileState::from_bytes(raw),
+                }
+            }
+            Err(e) => unread(Some(entry), FileState::Unreadable(e)),
+        }
+    }
+}
+
+/// The bytes of a name asked for, if a directory can hold it: not empty, at
+/// most [`FILE_NAME_MAX_LEN`] bytes, no NUL.
+fn wanted_name(name: &str) -> Result<&[u8], ReadError> {
+    let name = name.as_bytes();
+    if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
+        return Err(ReadError::InvalidName);
+    }
+    Ok(name)
 }
 
 /// Iterator over the file directory, streaming one 64-byte entry at a time.
@@ -467,7 +562,7 @@ impl<T: FwCfgTransport> Iterator for Files<'_, T> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::abi::{KEY_ARCH_LOCAL, PHYS_BITS_FILE_NAME};
+    use crate::abi::KEY_ARCH_LOCAL;
 
     /// An in-memory device: items are byte slices; the directory is built
     /// from `files` (or replaced by `raw_dir`).
@@ -771,6 +866,112 @@ pub(crate) mod tests {
             let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
             assert_eq!(r.find_file("x"), Err(*want), "count {count}");
         }
+    }
+
+    #[test]
+    fn phys_bits_file_raw_bytes_and_state() {
+        use crate::abi::{PhysBitsFile, PhysBitsFileError};
+        let pb = PhysBitsFile::new(true, 39, 0).to_bytes();
+        let long = [2, 0, 40, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let short = [1, 1, 39];
+        let v2 = PhysBitsFile {
+            version: 2,
+            valid: false,
+            phys_bits: 40,
+            guest_phys_bits: 0,
+        };
+        // (file bytes, buffer size, bytes read, state)
+        let cases: &[(&[u8], usize, usize, FileState)] = &[
+            (
+                &pb,
+                64,
+                8,
+                FileState::Present(PhysBitsFile::new(true, 39, 0)),
+            ),
+            (&long, 64, 18, FileState::Present(v2)),
+            // A buffer shorter than the file: its prefix is parsed.
+            (&long, 8, 8, FileState::Present(v2)),
+            (
+                &pb,
+                5,
+                5,
+                FileState::Corrupt(PhysBitsFileError::TooShort(5)),
+            ),
+            (
+                &short,
+                64,
+                3,
+                FileState::Corrupt(PhysBitsFileError::TooShort(3)),
+            ),
+        ];
+        for (bytes, buf_len, n, want) in cases {
+            let d: [u8; 4 + 64] = dir(
+                1,
+                &[entry(
+                    bytes.len() as u32,
+                    0x20,
+                    PHYS_BITS_FILE_NAME.as_bytes(),
+                )],
+            );
+            let files: &[(u16, &[u8])] = &[(0x20, bytes)];
+            let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+            let mut buf = [0xeeu8; 64];
+            let got = r.read_phys_bits_file(&mut buf[..*buf_len]);
+            assert_eq!(got.state, *want, "{bytes:?} into {buf_len}");
+            assert_eq!(got.raw, &bytes[..*n]);
+            let e = got.entry.expect("entry");
+            assert_eq!((e.size, e.select), (bytes.len() as u32, 0x20));
+            assert_eq!(buf[*n..], [0xee; 64][*n..], "nothing past the bytes read");
+        }
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, b"other")]);
+        let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
+        let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
+        let got = r.read_phys_bits_file(&mut buf);
+        assert_eq!(
+            (got.state, got.raw, got.entry),
+            (FileState::Absent, &[][..], None)
+        );
+        let d: [u8; 4 + 64] = dir(2, &[entry(8, 0x20, b"other")]);
+        let mut r = FwCfgReader::new(MemDev::new(&d, &[])).unwrap();
+        let got = r.read_phys_bits_file(&mut buf);
+        assert_eq!(
+            got.state,
+            FileState::Unreadable(ReadError::DirectoryTruncated { index: 1 })
+        );
+        assert_eq!((got.raw, got.entry), (&[][..], None));
+        // The buffered lookup's result gives the same as the streaming one.
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, PHYS_BITS_FILE_NAME.as_bytes())]);
+        let pb = PhysBitsFile::new(true, 39, 0).to_bytes();
+        let files: &[(u16, &[u8])] = &[(0x20, &pb)];
+        let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+        let mut scratch = [0u8; 256];
+        let lookup = r.find_file_buffered(PHYS_BITS_FILE_NAME, &mut scratch);
+        let mut buf2 = [0u8; PHYS_BITS_FILE_READ_MAX];
+        let buffered = r.read_phys_bits_from_lookup(lookup, &mut buf2);
+        assert_eq!(buffered, r.read_phys_bits_file(&mut buf));
+        assert_eq!(buffered.raw, &pb);
+        // Found, but the read fails: the entry is known, no bytes are.
+        struct FailFile<'a>(MemDev<'a>);
+        impl FwCfgTransport for FailFile<'_> {
+            fn select(&mut self, key: u16) {
+                self.0.select(key)
+            }
+            fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+                if self.0.cur == 0x20 {
+                    return Err(TransportError::DmaPoisoned);
+                }
+                self.0.read(buf)
+            }
+        }
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, PHYS_BITS_FILE_NAME.as_bytes())]);
+        let mut r = FwCfgReader::new(FailFile(MemDev::new(&d, &[]))).unwrap();
+        let got = r.read_phys_bits_file(&mut buf);
+        assert_eq!(
+            got.state,
+            FileState::Unreadable(ReadError::Transport(TransportError::DmaPoisoned))
+        );
+        assert_eq!(got.raw, &[][..]);
+        assert_eq!(got.entry.map(|e| (e.size, e.select)), Some((8, 0x20)));
     }
 
     #[test]

@@ -23,6 +23,21 @@
 //! have `unsafe` constructors; tests plug a VMM's I/O bus in instead and
 //! exercise exactly the same access patterns.
 //!
+//! # Safety
+//!
+//! No safe call touches an address that an `unsafe` contract did not vouch
+//! for:
+//!
+//! - the safe methods of the real buses stay inside the register window
+//!   their constructor was promised and never write the DMA address
+//!   register ([`RegisterAccessError`] says what they refused);
+//! - the DMA register is written only by the `unsafe`
+//!   [`PortBus::out32_dma`] and [`MmioBus::write64_dma`], called by the
+//!   `unsafe` [`DmaKick::kick`];
+//! - [`Dma`] kicks only with the descriptor address of its [`DmaMemory`],
+//!   an `unsafe` trait whose implementations vouch for their addresses
+//!   ([`DmaBuffer::new`] for real memory).
+//!
 //! # Physical addresses and DMA
 //!
 //! The device sees guest-*physical* addresses. This crate never translates
@@ -33,13 +48,14 @@
 //! ([`TransportError::DmaPoisoned`]).
 
 use core::marker::PhantomData;
+use core::ops::Range;
 use core::ptr::NonNull;
 use core::sync::atomic::{Ordering, fence};
 
 use crate::abi::{
     DMA_ACCESS_SIZE, DMA_CTL_ERROR, DMA_CTL_READ, DMA_CTL_SELECT, DMA_CTL_SKIP, DmaAccess,
-    MMIO_DATA_OFFSET, MMIO_DMA_OFFSET, MMIO_SELECTOR_OFFSET, PIO_DATA_OFFSET, PIO_DMA_OFFSET,
-    PIO_SELECTOR_OFFSET, PIO_SELECTOR_PORT,
+    MMIO_DATA_OFFSET, MMIO_DMA_OFFSET, MMIO_SELECTOR_OFFSET, MMIO_WINDOW_SIZE, PIO_DATA_OFFSET,
+    PIO_DMA_OFFSET, PIO_SELECTOR_OFFSET, PIO_SELECTOR_PORT, PIO_WINDOW_SIZE,
 };
 
 /// A transport failure. Only DMA can fail; the register interfaces cannot
@@ -121,12 +137,97 @@ impl<T: FwCfgTransport + ?Sized> FwCfgTransport for &mut T {
     }
 }
 
-/// Starts a DMA transfer: writes the descriptor's guest-physical address to
+/// Starts a DMA transfer: writes a descriptor's guest-physical address to
 /// the device's DMA address register.
+///
+/// The device then reads the descriptor at that address and reads or
+/// writes the memory the descriptor names, so the kick is `unsafe`: safe
+/// code must not be able to aim the device at arbitrary memory. [`Dma`] is
+/// the safe way to use it: it kicks only with the address of the
+/// descriptor slot of its [`DmaMemory`], whose descriptor names that
+/// memory's buffer.
 pub trait DmaKick {
     /// Writes `descriptor_address` to the DMA register, which starts the
     /// transfer.
-    fn kick(&mut self, descriptor_address: u64);
+    ///
+    /// # Safety
+    ///
+    /// `descriptor_address` must be the guest-physical address of a
+    /// 16-byte [`DmaAccess`] descriptor (big-endian, as the device reads
+    /// it) that the caller has handed to the device, and the memory the
+    /// descriptor names (`length` bytes at `address` for READ or WRITE)
+    /// must be handed over too: memory the device may read and write
+    /// until the control word reads 0 or has the ERROR bit set, and which
+    /// nothing else (no Rust reference in particular) uses meanwhile. If
+    /// the control word never clears, that memory stays the device's.
+    unsafe fn kick(&mut self, descriptor_address: u64);
+}
+
+/// A register access that a real bus ([`X86PortBus`], [`RawMmio`]) refused
+/// instead of performing it.
+///
+/// Their safe methods only touch the register window their `unsafe`
+/// constructor was promised, and never write the DMA address register
+/// (that would start a transfer at an address safe code chose): those
+/// writes go through the `unsafe` [`PortBus::out32_dma`] and
+/// [`MmioBus::write64_dma`] only. A refused read returns 0, a refused write
+/// does nothing, and the bus records the refusal (`last_refused()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterAccessError {
+    /// The access does not lie entirely inside the window.
+    #[error("{width}-byte access at {address:#x} is outside the fw_cfg register window")]
+    OutsideWindow {
+        /// The port (port I/O) or the offset into the window (MMIO).
+        address: u64,
+        /// The access width in bytes.
+        width: u8,
+    },
+    /// An MMIO access whose offset is not a multiple of its width.
+    #[error("{width}-byte access at {address:#x} is not naturally aligned")]
+    Misaligned {
+        /// The offset into the window.
+        address: u64,
+        /// The access width in bytes.
+        width: u8,
+    },
+    /// A safe write that reaches the DMA address register.
+    #[error("{width}-byte write at {address:#x} reaches the DMA address register")]
+    DmaRegister {
+        /// The port (port I/O) or the offset into the window (MMIO).
+        address: u64,
+        /// The access width in bytes.
+        width: u8,
+    },
+}
+
+/// Checks an access of `width` bytes at `at` against a register window
+/// `regs` whose DMA address register spans `dma`; a safe write (`safe_write`)
+/// may not touch the DMA register.
+fn check_access(
+    regs: Range<u64>,
+    dma: Range<u64>,
+    at: u64,
+    width: u8,
+    safe_write: bool,
+) -> Result<(), RegisterAccessError> {
+    let end = at.saturating_add(u64::from(width));
+    if at < regs.start || end > regs.end {
+        return Err(RegisterAccessError::OutsideWindow { address: at, width });
+    }
+    if safe_write && at < dma.end && dma.start < end {
+        return Err(RegisterAccessError::DmaRegister { address: at, width });
+    }
+    Ok(())
+}
+
+/// [`check_access`] for the x86 window 0x510..0x51c (DMA 0x514..0x51c).
+#[cfg(any(target_arch = "x86", target_arch = "x86_64", test))]
+fn check_port(port: u16, width: u8, safe_write: bool) -> Result<(), RegisterAccessError> {
+    let base = u64::from(PIO_SELECTOR_PORT);
+    let regs = base..base + u64::from(PIO_WINDOW_SIZE);
+    let dma = base + u64::from(PIO_DMA_OFFSET)..regs.end;
+    check_access(regs, dma, u64::from(port), width, safe_write)
 }
 
 // ---------------------------------------------------------------------------
@@ -149,35 +250,109 @@ pub trait PortBus {
             *b = self.in8(port);
         }
     }
+    /// `out` of 32 bits to a DMA address register (port 0x514 or 0x518):
+    /// the write to 0x518 starts a transfer. [`PortIo`]'s kick uses this,
+    /// never [`out32`](Self::out32).
+    ///
+    /// The default forwards to `out32`, which is right for a bus that
+    /// reaches a simulated device (a VMM's I/O bus in a test). A bus that
+    /// reaches real hardware refuses the DMA registers in its safe `out32`
+    /// and writes them only here ([`X86PortBus`]).
+    ///
+    /// # Safety
+    ///
+    /// A write that starts a transfer starts it at the address the two
+    /// halves form: that address must meet the contract of
+    /// [`DmaKick::kick`].
+    unsafe fn out32_dma(&mut self, port: u16, value: u32) {
+        self.out32(port, value)
+    }
 }
 
-/// The CPU's own I/O ports.
+/// The CPU's own I/O ports, limited to the fw_cfg window
+/// `0x510..0x51c` (selector, data, DMA address).
+///
+/// Every safe method checks its port against that window, and the safe
+/// writes refuse the DMA address register (`0x514..0x51c`); see
+/// [`RegisterAccessError`]. Only [`PortBus::out32_dma`], which is
+/// `unsafe`, writes the DMA register.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[derive(Debug)]
 pub struct X86PortBus {
-    _private: (),
+    refused: Option<RegisterAccessError>,
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 impl X86PortBus {
-    /// Gives access to the fw_cfg ports.
+    /// Gives access to the fw_cfg ports `0x510..0x51c`.
     ///
     /// # Safety
     ///
-    /// The caller must have I/O privilege for the ports it will use
-    /// (ring 0 with IOPL, or `ioperm` for ports 0x510..0x51c under Linux),
-    /// those ports must belong to an fw_cfg device (or nothing), and nothing
-    /// else may use them concurrently: the selector is shared state.
+    /// The caller promises that:
+    ///
+    /// - it has I/O privilege for ports 0x510..0x51c (ring 0 with IOPL, or
+    ///   `ioperm` for them under Linux);
+    /// - those ports belong to an fw_cfg device, or to nothing;
+    /// - nothing else uses them while this value lives: the selector is
+    ///   shared state;
+    /// - the device at those ports touches guest memory only as the fw_cfg
+    ///   DMA interface defines: after a write to the DMA address register
+    ///   (0x514..0x51c) it reads the descriptor at the address written and
+    ///   the memory that descriptor names, and writes back to them, and it
+    ///   touches no memory otherwise. The transport writes that register
+    ///   only from `unsafe` code ([`DmaKick::kick`]) whose caller hands
+    ///   that memory over.
     pub unsafe fn new() -> Self {
-        X86PortBus { _private: () }
+        X86PortBus { refused: None }
+    }
+
+    /// The last access a safe method refused, if any; [`None`] again after
+    /// this call.
+    pub fn last_refused(&mut self) -> Option<RegisterAccessError> {
+        self.refused.take()
+    }
+
+    /// Whether an access of `width` bytes at `port` may go ahead (a safe
+    /// write may not touch the DMA register); records the refusal when not.
+    fn allow(&mut self, port: u16, width: u8, safe_write: bool) -> bool {
+        match check_port(port, width, safe_write) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refused = Some(e);
+                false
+            }
+        }
+    }
+
+    /// `out dx, eax`.
+    ///
+    /// # Safety
+    ///
+    /// `port` is inside the window; when it is a DMA address register, the
+    /// caller meets [`PortBus::out32_dma`]'s contract.
+    unsafe fn raw_out32(port: u16, value: u32) {
+        // SAFETY: `new`'s caller granted I/O privilege and exclusive use of
+        // the window, which `port` is in; our caller meets the DMA contract
+        // if this write starts a transfer. A transfer reads and writes
+        // memory handed to the device, so the block is not `nomem`: the
+        // compiler must not cache memory across it.
+        unsafe {
+            core::arch::asm!("out dx, eax", in("dx") port, in("eax") value,
+                options(nostack, preserves_flags));
+        }
     }
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 impl PortBus for X86PortBus {
     fn out16(&mut self, port: u16, value: u16) {
-        // SAFETY: `X86PortBus::new`'s caller guaranteed I/O privilege and
-        // exclusive use of the fw_cfg ports; `out` touches no memory.
+        if !self.allow(port, 2, true) {
+            return;
+        }
+        // SAFETY: `new`'s caller granted I/O privilege and exclusive use of
+        // the window; `allow` checked that the two bytes at `port` are in
+        // it and miss the DMA register, so no transfer starts. `out`
+        // touches no memory.
         unsafe {
             core::arch::asm!("out dx, ax", in("dx") port, in("ax") value,
                 options(nomem, nostack, preserves_flags));
@@ -185,19 +360,21 @@ impl PortBus for X86PortBus {
     }
 
     fn out32(&mut self, port: u16, value: u32) {
-        // SAFETY: as for `out16`. This write may start a DMA transfer, which
-        // reads and writes guest memory the DMA caller has handed over, so
-        // the asm block is not marked `nomem`: the compiler must not cache
-        // memory across it.
-        unsafe {
-            core::arch::asm!("out dx, eax", in("dx") port, in("eax") value,
-                options(nostack, preserves_flags));
+        if self.allow(port, 4, true) {
+            // SAFETY: `allow` checked that the port is in the window and
+            // misses the DMA register, so no transfer starts.
+            unsafe { Self::raw_out32(port, value) }
         }
     }
 
     fn in8(&mut self, port: u16) -> u8 {
+        if !self.allow(port, 1, false) {
+            return 0;
+        }
         let value: u8;
-        // SAFETY: as for `out16`; `in` only writes AL.
+        // SAFETY: I/O privilege and exclusivity as for `out16`; `allow`
+        // checked the port. Reading a register starts nothing (reading the
+        // DMA register returns its signature); `in` only writes AL.
         unsafe {
             core::arch::asm!("in al, dx", in("dx") port, out("al") value,
                 options(nomem, nostack, preserves_flags));
@@ -209,10 +386,15 @@ impl PortBus for X86PortBus {
         if buf.is_empty() {
             return;
         }
-        // SAFETY: I/O privilege as for `out16`. `rep insb` writes exactly
-        // `buf.len()` bytes starting at `buf`'s pointer, which is valid and
-        // exclusively borrowed; the direction flag is clear on entry to an
-        // asm block (Rust's asm ABI), so it writes upwards.
+        if !self.allow(port, 1, false) {
+            buf.fill(0);
+            return;
+        }
+        // SAFETY: I/O privilege and the port as for `in8`. `rep insb`
+        // writes exactly `buf.len()` bytes starting at `buf`'s pointer,
+        // which is valid and exclusively borrowed; the direction flag is
+        // clear on entry to an asm block (Rust's asm ABI), so it writes
+        // upwards.
         unsafe {
             #[cfg(target_arch = "x86_64")]
             core::arch::asm!("rep insb", in("dx") port,
@@ -222,6 +404,14 @@ impl PortBus for X86PortBus {
             core::arch::asm!("rep insb", in("dx") port,
                 inout("edi") buf.as_mut_ptr() => _, inout("ecx") buf.len() => _,
                 options(nostack, preserves_flags));
+        }
+    }
+
+    unsafe fn out32_dma(&mut self, port: u16, value: u32) {
+        if self.allow(port, 4, false) {
+            // SAFETY: `allow` checked that the port is in the window; our
+            // caller meets the DMA contract.
+            unsafe { Self::raw_out32(port, value) }
         }
     }
 }
@@ -240,9 +430,10 @@ impl PortIo<X86PortBus> {
     ///
     /// # Safety
     ///
-    /// As for [`X86PortBus::new`].
+    /// As for [`X86PortBus::new`], including its promise about the DMA
+    /// registers.
     pub unsafe fn new() -> Self {
-        // SAFETY: forwarded to our caller.
+        // SAFETY: our caller makes `X86PortBus::new`'s promises.
         PortIo::with_bus(unsafe { X86PortBus::new() })
     }
 }
@@ -253,7 +444,8 @@ impl<B: PortBus> PortIo<B> {
         Self::with_bus_at(bus, PIO_SELECTOR_PORT)
     }
 
-    /// The transport with its selector port at `base`.
+    /// The transport with its selector port at `base`. ([`X86PortBus`]
+    /// refuses every port outside 0x510..0x51c.)
     pub fn with_bus_at(bus: B, base: u16) -> Self {
         PortIo {
             bus,
@@ -309,15 +501,19 @@ impl<B: PortBus> FwCfgTransport for PortIo<B> {
 }
 
 impl<B: PortBus> DmaKick for PortIo<B> {
-    fn kick(&mut self, descriptor_address: u64) {
+    unsafe fn kick(&mut self, descriptor_address: u64) {
         // The register is big-endian: `out` of the byte-swapped halves puts
         // the most significant byte first on the (little-endian) bus. The
         // write of the low half starts the transfer.
         let high = (descriptor_address >> 32) as u32;
         let low = descriptor_address as u32;
         let port = self.port(PIO_DMA_OFFSET);
-        self.bus.out32(port, high.to_be());
-        self.bus.out32(port.wrapping_add(4), low.to_be());
+        // SAFETY: the two halves form `descriptor_address`, which our
+        // caller vouches for (`kick`'s contract is `out32_dma`'s).
+        unsafe {
+            self.bus.out32_dma(port, high.to_be());
+            self.bus.out32_dma(port.wrapping_add(4), low.to_be());
+        }
     }
 }
 
@@ -341,12 +537,35 @@ pub trait MmioBus {
     fn write16(&mut self, offset: u64, value: u16);
     /// One 64-bit write.
     fn write64(&mut self, offset: u64, value: u64);
+    /// One 64-bit write to the DMA address register (+16), which starts a
+    /// transfer. [`Mmio`]'s kick uses this, never
+    /// [`write64`](Self::write64).
+    ///
+    /// The default forwards to `write64`, which is right for a bus that
+    /// reaches a simulated device. A bus that reaches real hardware refuses
+    /// the DMA register in its safe `write64` and writes it only here
+    /// ([`RawMmio`]).
+    ///
+    /// # Safety
+    ///
+    /// The value written is a descriptor address that must meet the
+    /// contract of [`DmaKick::kick`].
+    unsafe fn write64_dma(&mut self, offset: u64, value: u64) {
+        self.write64(offset, value)
+    }
 }
 
 /// The fw_cfg MMIO window at a virtual address.
+///
+/// Every safe method checks that its access lies inside the
+/// [`MMIO_WINDOW_SIZE`]-byte window and is naturally aligned, and the safe
+/// writes refuse the DMA address register (+16..+24); see
+/// [`RegisterAccessError`]. Only [`MmioBus::write64_dma`], which is
+/// `unsafe`, writes the DMA register.
 #[derive(Debug)]
 pub struct RawMmio {
     base: *mut u8,
+    refused: Option<RegisterAccessError>,
 }
 
 impl RawMmio {
@@ -354,56 +573,112 @@ impl RawMmio {
     ///
     /// # Safety
     ///
-    /// `base` must be 8-byte aligned and map the whole fw_cfg register
-    /// window (`abi::MMIO_WINDOW_SIZE` bytes) as device (uncached) memory,
-    /// for as long as this value lives, and nothing else may use the device
-    /// concurrently.
+    /// The caller promises that:
+    ///
+    /// - `base` is 8-byte aligned and maps the whole fw_cfg register window
+    ///   ([`MMIO_WINDOW_SIZE`] bytes) as device (uncached) memory, valid
+    ///   for volatile accesses of 1, 2, 4 and 8 bytes, for as long as this
+    ///   value lives;
+    /// - nothing else uses the device concurrently: the selector is shared
+    ///   state;
+    /// - the device touches guest memory only as the fw_cfg DMA interface
+    ///   defines: after a write to the DMA address register it reads the
+    ///   descriptor at the address written and the memory that descriptor
+    ///   names, and writes back to them, and it touches no memory
+    ///   otherwise. The transport writes that register only from `unsafe`
+    ///   code ([`DmaKick::kick`]) whose caller hands that memory over.
     pub unsafe fn new(base: *mut u8) -> Self {
-        RawMmio { base }
+        RawMmio {
+            base,
+            refused: None,
+        }
     }
 
     /// The base address.
     pub fn base(&self) -> *mut u8 {
         self.base
     }
+
+    /// The last access a safe method refused, if any; [`None`] again after
+    /// this call.
+    pub fn last_refused(&mut self) -> Option<RegisterAccessError> {
+        self.refused.take()
+    }
+
+    /// The register at `offset` for an access of `size_of::<W>()` bytes, if
+    /// that access is inside the window, aligned, and (for a safe write)
+    /// misses the DMA register; records the refusal when not.
+    fn reg<W>(&mut self, offset: u64, safe_write: bool) -> Option<*mut W> {
+        // 1, 2, 4 or 8.
+        let width = core::mem::size_of::<W>() as u8;
+        let dma = MMIO_DMA_OFFSET..MMIO_DMA_OFFSET + 8;
+        let checked =
+            check_access(0..MMIO_WINDOW_SIZE, dma, offset, width, safe_write).and_then(|()| {
+                if offset % u64::from(width) == 0 {
+                    Ok(())
+                } else {
+                    Err(RegisterAccessError::Misaligned {
+                        address: offset,
+                        width,
+                    })
+                }
+            });
+        match checked {
+            // `offset < MMIO_WINDOW_SIZE`, so it fits a usize and the
+            // pointer stays inside the window.
+            Ok(()) => Some(self.base.wrapping_add(offset as usize).cast::<W>()),
+            Err(e) => {
+                self.refused = Some(e);
+                None
+            }
+        }
+    }
+
+    fn read<W: Default>(&mut self, offset: u64) -> W {
+        match self.reg::<W>(offset, false) {
+            // SAFETY: `new`'s caller promised the window is mapped for
+            // volatile accesses of this width; `reg` checked that the access
+            // is inside it and aligned (the base is 8-byte aligned). Reading
+            // a register starts nothing.
+            Some(p) => unsafe { p.read_volatile() },
+            None => W::default(),
+        }
+    }
 }
 
 impl MmioBus for RawMmio {
     fn read8(&mut self, offset: u64) -> u8 {
-        // SAFETY: `new`'s caller guaranteed the window is mapped and aligned;
-        // offsets used by `Mmio` are inside it and naturally aligned.
-        unsafe { self.base.add(offset as usize).read_volatile() }
+        self.read(offset)
     }
     fn read16(&mut self, offset: u64) -> u16 {
-        // SAFETY: as for `read8`.
-        unsafe { self.base.add(offset as usize).cast::<u16>().read_volatile() }
+        self.read(offset)
     }
     fn read32(&mut self, offset: u64) -> u32 {
-        // SAFETY: as for `read8`.
-        unsafe { self.base.add(offset as usize).cast::<u32>().read_volatile() }
+        self.read(offset)
     }
     fn read64(&mut self, offset: u64) -> u64 {
-        // SAFETY: as for `read8`.
-        unsafe { self.base.add(offset as usize).cast::<u64>().read_volatile() }
+        self.read(offset)
     }
     fn write16(&mut self, offset: u64, value: u16) {
-        // SAFETY: as for `read8`.
-        unsafe {
-            self.base
-                .add(offset as usize)
-                .cast::<u16>()
-                .write_volatile(value)
+        if let Some(p) = self.reg::<u16>(offset, true) {
+            // SAFETY: as for `read`; `reg` also checked that the write
+            // misses the DMA register, so no transfer starts.
+            unsafe { p.write_volatile(value) }
         }
     }
     fn write64(&mut self, offset: u64, value: u64) {
-        // A DMA kick: order the descriptor stores before it.
-        fence(Ordering::SeqCst);
-        // SAFETY: as for `read8`.
-        unsafe {
-            self.base
-                .add(offset as usize)
-                .cast::<u64>()
-                .write_volatile(value)
+        if let Some(p) = self.reg::<u64>(offset, true) {
+            // SAFETY: as for `write16`.
+            unsafe { p.write_volatile(value) }
+        }
+    }
+    unsafe fn write64_dma(&mut self, offset: u64, value: u64) {
+        if let Some(p) = self.reg::<u64>(offset, false) {
+            // A DMA kick: order the descriptor stores before it.
+            fence(Ordering::SeqCst);
+            // SAFETY: inside the window and aligned as for `read`; our
+            // caller meets the DMA contract for the transfer this starts.
+            unsafe { p.write_volatile(value) }
         }
     }
 }
@@ -419,9 +694,9 @@ impl Mmio<RawMmio> {
     ///
     /// # Safety
     ///
-    /// As for [`RawMmio::new`].
+    /// As for [`RawMmio::new`], including its promise about DMA.
     pub unsafe fn new(base: *mut u8) -> Self {
-        // SAFETY: forwarded to our caller.
+        // SAFETY: our caller makes `RawMmio::new`'s promises.
         Mmio::with_bus(unsafe { RawMmio::new(base) })
     }
 }
@@ -435,6 +710,11 @@ impl<B: MmioBus> Mmio<B> {
     /// The bus.
     pub fn bus(&self) -> &B {
         &self.bus
+    }
+
+    /// The bus, mutably.
+    pub fn bus_mut(&mut self) -> &mut B {
+        &mut self.bus
     }
 
     /// Gives the bus back.
@@ -481,12 +761,12 @@ impl<B: MmioBus> FwCfgTransport for Mmio<B> {
 }
 
 impl<B: MmioBus> DmaKick for Mmio<B> {
-    fn kick(&mut self, descriptor_address: u64) {
+    unsafe fn kick(&mut self, descriptor_address: u64) {
         // One big-endian 64-bit write starts the transfer.
-        self.bus.write64(
-            MMIO_DMA_OFFSET,
-            u64::from_ne_bytes(descriptor_address.to_be_bytes()),
-        );
+        let value = u64::from_ne_bytes(descriptor_address.to_be_bytes());
+        // SAFETY: the value is `descriptor_address`, which our caller
+        // vouches for (`kick`'s contract is `write64_dma`'s).
+        unsafe { self.bus.write64_dma(MMIO_DMA_OFFSET, value) }
     }
 }
 
@@ -496,7 +776,35 @@ impl<B: MmioBus> DmaKick for Mmio<B> {
 
 /// Memory the device can reach by DMA: one descriptor slot and one data
 /// buffer, each with its guest-physical address.
-pub trait DmaMemory {
+///
+/// [`Dma`] kicks the device with [`descriptor_address`] after storing a
+/// descriptor that names [`buffer_address`] and at most [`buffer_len`]
+/// bytes, so these addresses decide which memory the device reads and
+/// writes: the trait is `unsafe` to implement.
+///
+/// [`descriptor_address`]: DmaMemory::descriptor_address
+/// [`buffer_address`]: DmaMemory::buffer_address
+/// [`buffer_len`]: DmaMemory::buffer_len
+///
+/// # Safety
+///
+/// An implementation promises, for as long as it lives and for every value
+/// these methods return, that:
+///
+/// - `descriptor_address()` is the guest-physical address of a 16-byte
+///   slot where `write_descriptor` stores and `read_control` loads, and
+///   `buffer_address()` that of `buffer_len()` bytes (each physically
+///   contiguous and reachable by the device);
+/// - both are handed over to the device behind the kick, in the sense of
+///   [`DmaKick::kick`]: it may read and write them during any transfer
+///   (and, after a transfer that never completes, later), and nothing else
+///   relies on their contents meanwhile; `read_buffer` reads them
+///   accordingly (volatile, or through the VMM's memory accessors).
+///
+/// For a simulated device (a VMM's guest memory in a test), an
+/// implementation whose addresses name that guest memory meets this: the
+/// device touches nothing else. Real firmware uses [`DmaBuffer`].
+pub unsafe trait DmaMemory {
     /// Guest-physical address of the 16-byte descriptor slot.
     fn descriptor_address(&self) -> u64;
     /// Stores the big-endian descriptor into the slot.
@@ -539,6 +847,13 @@ impl<'a> DmaBuffer<'a> {
     /// pointer values), each physically contiguous, and reachable by the
     /// device (for encrypted guests: shared/decrypted memory). The device
     /// writes up to `data.len()` bytes there during each transfer.
+    ///
+    /// A transfer that times out ([`TransportError::DmaTimeout`]) may still
+    /// be running when the borrows end (the [`Dma`] transport and this
+    /// value dropped, or given back by [`Dma::into_parts`]): after a
+    /// timeout the caller must keep both pieces of memory away from
+    /// anything else (for example by using static buffers reserved for
+    /// fw_cfg DMA) unless it knows the device has stopped.
     pub unsafe fn new(
         descriptor: &'a mut [u8; DMA_ACCESS_SIZE],
         descriptor_address: u64,
@@ -557,7 +872,11 @@ impl<'a> DmaBuffer<'a> {
     }
 }
 
-impl DmaMemory for DmaBuffer<'_> {
+// SAFETY: `DmaBuffer::new`'s caller promised that the two addresses are
+// those of the slot and buffer this value borrows exclusively for 'a (and
+// keeps away from others after a timeout), and the methods below access
+// them only through volatile operations within their bounds.
+unsafe impl DmaMemory for DmaBuffer<'_> {
     fn descriptor_address(&self) -> u64 {
         self.descriptor_address
     }
@@ -694,7 +1013,12 @@ impl<T: FwCfgTransport + DmaKick, M: DmaMemory> Dma<T, M> {
         // The descriptor must be in memory before the device looks.
         fence(Ordering::SeqCst);
         self.transfers += 1;
-        self.inner.kick(self.mem.descriptor_address());
+        // SAFETY: the descriptor just stored in `self.mem`'s slot is a READ
+        // of at most `self.mem`'s buffer length into that buffer (`read`
+        // chunks to it) or a SKIP, which touches no memory; `M: DmaMemory`
+        // promises that the slot and the buffer are handed over to the
+        // device at those addresses.
+        unsafe { self.inner.kick(self.mem.descriptor_address()) };
         fence(Ordering::SeqCst);
         let mut control = 0;
         for _ in 0..self.max_polls {
@@ -810,7 +1134,8 @@ mod tests {
         t.set_string_reads(true);
         t.read(&mut b).unwrap();
         assert_eq!(b, [4, 5, 6]);
-        t.kick(0x1122_3344_5566_7788);
+        // SAFETY: `RecPorts` only records the writes; no device does DMA.
+        unsafe { t.kick(0x1122_3344_5566_7788) };
         let bus = t.into_bus();
         assert_eq!(bus.writes16[0], (PIO_SELECTOR_PORT, 0x19));
         // Bytes on the little-endian bus must be big-endian.
@@ -831,18 +1156,133 @@ mod tests {
         w.0[..8].copy_from_slice(b"QEMU CFG");
         {
             // SAFETY: `w` is an aligned, live, 0x18-byte window of plain
-            // memory, used by nothing else while `t` exists.
+            // memory, used by nothing else while `t` exists; plain memory
+            // does no DMA.
             let mut t = unsafe { Mmio::new(w.0.as_mut_ptr()) };
             let mut b = [0u8; 15];
             t.read(&mut b).unwrap();
             // 8 + 4 + 2 + 1 bytes, each access starting again at +0.
             assert_eq!(&b, b"QEMU CFGQEMUQEQ");
             t.select(0x1234);
-            t.kick(0x0102_0304_0506_0708);
+            // SAFETY: plain memory behind the window: nothing does DMA.
+            unsafe { t.kick(0x0102_0304_0506_0708) };
+            assert_eq!(t.bus_mut().last_refused(), None);
         }
         assert_eq!(&w.0[8..10], &[0x12, 0x34]);
         assert_eq!(&w.0[16..24], &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(&DMA_SIGNATURE.to_be_bytes(), b"QEMU CFG");
+    }
+
+    /// The safe methods of `RawMmio` stay inside the window, aligned, and
+    /// away from the DMA register; refused reads return 0.
+    #[test]
+    fn raw_mmio_refuses_accesses_outside_the_window() {
+        // The window, and guard bytes after it that must stay untouched;
+        // the pointer covers both, so a stray write would show.
+        #[repr(C, align(8))]
+        struct Guarded {
+            window: [u8; 0x18],
+            guard: [u8; 0x10],
+        }
+        let mut g = Guarded {
+            window: [0x5a; 0x18],
+            guard: [0xa5; 0x10],
+        };
+        let base = core::ptr::addr_of_mut!(g).cast::<u8>();
+        // SAFETY: `base` is an aligned, live, 0x18-byte window of plain
+        // memory (followed by the guard), used by nothing else while `bus`
+        // exists; plain memory does no DMA.
+        let mut bus = unsafe { RawMmio::new(base) };
+        let outside = |address, width| RegisterAccessError::OutsideWindow { address, width };
+        assert_eq!(bus.read8(0x17), 0x5a);
+        assert_eq!(bus.last_refused(), None);
+        assert_eq!(bus.read8(0x18), 0);
+        assert_eq!(bus.last_refused(), Some(outside(0x18, 1)));
+        assert_eq!(bus.read64(u64::MAX - 3), 0);
+        assert_eq!(bus.last_refused(), Some(outside(u64::MAX - 3, 8)));
+        assert_eq!(bus.read64(0x18), 0);
+        assert_eq!(bus.last_refused(), Some(outside(0x18, 8)));
+        assert_eq!(bus.read32(0x16), 0, "straddles the end");
+        assert_eq!(bus.last_refused(), Some(outside(0x16, 4)));
+        assert_eq!(bus.read16(0x9), 0);
+        assert_eq!(
+            bus.last_refused(),
+            Some(RegisterAccessError::Misaligned {
+                address: 9,
+                width: 2
+            })
+        );
+        bus.write16(0x18, 0xffff);
+        assert_eq!(bus.last_refused(), Some(outside(0x18, 2)));
+        bus.write64(0x20, u64::MAX);
+        assert_eq!(bus.last_refused(), Some(outside(0x20, 8)));
+        // The DMA register only through the unsafe method.
+        bus.write64(MMIO_DMA_OFFSET, u64::MAX);
+        assert_eq!(
+            bus.last_refused(),
+            Some(RegisterAccessError::DmaRegister {
+                address: 0x10,
+                width: 8
+            })
+        );
+        bus.write16(0x16, 0xffff);
+        assert_eq!(
+            bus.last_refused(),
+            Some(RegisterAccessError::DmaRegister {
+                address: 0x16,
+                width: 2
+            })
+        );
+        bus.write64(0x18, u64::MAX);
+        assert_eq!(bus.last_refused(), Some(outside(0x18, 8)));
+        // SAFETY: plain memory behind the window: nothing does DMA.
+        unsafe { bus.write64_dma(0x0c, 1) };
+        assert_eq!(
+            bus.last_refused(),
+            Some(RegisterAccessError::Misaligned {
+                address: 0x0c,
+                width: 8
+            })
+        );
+        // SAFETY: as above.
+        unsafe { bus.write64_dma(0x18, 1) };
+        assert_eq!(bus.last_refused(), Some(outside(0x18, 8)));
+        // SAFETY: as above.
+        unsafe { bus.write64_dma(MMIO_DMA_OFFSET, u64::from_ne_bytes([7; 8])) };
+        assert_eq!(bus.last_refused(), None);
+        // Allowed writes land where they should.
+        bus.write16(MMIO_SELECTOR_OFFSET, 0x0102);
+        assert_eq!(bus.last_refused(), None);
+        // `bus` is not used from here on.
+        assert_eq!(g.guard, [0xa5; 0x10], "nothing written past the window");
+        assert_eq!(&g.window[..8], &[0x5a; 8], "nothing written to data");
+        assert_eq!(&g.window[8..10], &0x0102u16.to_ne_bytes());
+        assert_eq!(&g.window[10..16], &[0x5a; 6]);
+        assert_eq!(&g.window[16..24], &[7; 8]);
+    }
+
+    /// The port window of `X86PortBus`: 0x510..0x51c, the DMA register
+    /// (0x514..0x51c) refused to safe writes. (The check runs before any
+    /// instruction, so it is tested without I/O privilege.)
+    #[test]
+    fn port_window_checks() {
+        let outside = |address, width| Err(RegisterAccessError::OutsideWindow { address, width });
+        let dma = |address, width| Err(RegisterAccessError::DmaRegister { address, width });
+        assert_eq!(check_port(0x510, 2, true), Ok(()));
+        assert_eq!(check_port(0x511, 1, false), Ok(()));
+        assert_eq!(check_port(0x51b, 1, false), Ok(()));
+        assert_eq!(check_port(0x50f, 1, false), outside(0x50f, 1));
+        assert_eq!(check_port(0x51c, 1, false), outside(0x51c, 1));
+        assert_eq!(check_port(0x51a, 4, false), outside(0x51a, 4));
+        assert_eq!(check_port(0xffff, 4, false), outside(0xffff, 4));
+        assert_eq!(check_port(0x80, 1, false), outside(0x80, 1));
+        assert_eq!(check_port(0x514, 4, true), dma(0x514, 4));
+        assert_eq!(check_port(0x518, 4, true), dma(0x518, 4));
+        assert_eq!(check_port(0x513, 2, true), dma(0x513, 2));
+        assert_eq!(check_port(0x512, 2, true), Ok(()));
+        // The DMA path (`out32_dma`) and reads may reach the register.
+        assert_eq!(check_port(0x514, 4, false), Ok(()));
+        assert_eq!(check_port(0x518, 4, false), Ok(()));
     }
 
     /// A fake device for DMA: completes each transfer by writing `fill`
@@ -864,7 +1304,7 @@ mod tests {
     }
 
     impl DmaKick for FakeDmaDev<'_> {
-        fn kick(&mut self, addr: u64) {
+        unsafe fn kick(&mut self, addr: u64) {
             assert_eq!(addr, 0xd000);
             let mut m = self.mem.borrow_mut();
             let d = DmaAccess::from_be_bytes(&m.0);
@@ -881,7 +1321,9 @@ mod tests {
 
     struct FakeMem<'m>(&'m core::cell::RefCell<([u8; 16], [u8; 32])>);
 
-    impl DmaMemory for FakeMem<'_> {
+    // SAFETY: the "device" is `FakeDmaDev`, which writes only the cell's
+    // two arrays, the memory these addresses stand for.
+    unsafe impl DmaMemory for FakeMem<'_> {
         fn descriptor_address(&self) -> u64 {
             0xd000
         }

@@ -119,7 +119,9 @@ struct GuestDma {
     len: usize,
 }
 
-impl DmaMemory for GuestDma {
+// SAFETY: the device behind the kick is the simulated one, which reaches
+// only the test VM's guest memory (a transfer outside it fails).
+unsafe impl DmaMemory for GuestDma {
     fn descriptor_address(&self) -> u64 {
         self.desc
     }

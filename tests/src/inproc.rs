@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use fw_cfg_device::phys_bits::HostAddressSizes;
-use fw_cfg_guest::abi::{DMA_ACCESS_SIZE, PHYS_BITS_FILE_NAME, PhysBitsFileError};
+use fw_cfg_guest::abi::{DMA_ACCESS_SIZE, PhysBitsFileError};
 use fw_cfg_guest::cpuid::{CpuidReport, CpuidResult, CpuidSource, HintState, read_cpuid_channel};
 use fw_cfg_guest::policy::{
     ChannelInputs, Decision, FileState, PHYS_BITS_FILE_READ_MAX, Rule, decide_all,
@@ -262,7 +262,9 @@ impl MmioBus for MmioWindow<'_> {
 /// DMA memory in the machine's guest memory.
 pub struct GuestDma<'a>(&'a Machine);
 
-impl DmaMemory for GuestDma<'_> {
+// SAFETY: the device behind the kick is the simulated one, which reaches
+// only the simulated machine's guest memory (a transfer outside it fails).
+unsafe impl DmaMemory for GuestDma<'_> {
     fn descriptor_address(&self) -> u64 {
         DMA_DESCRIPTOR
     }
@@ -411,21 +413,11 @@ fn read_via<T: FwCfgTransport>(
         Ok(mut reader) => {
             line.id = Some(reader.id());
             line.dma = reader.uses_dma();
-            match reader.find_file(PHYS_BITS_FILE_NAME) {
-                Ok(entry) => {
-                    file.size = Some(entry.size);
-                    let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
-                    match reader.read_entry_prefix(&entry, &mut buf) {
-                        Ok(n) => {
-                            file.bytes = buf[..n].to_vec();
-                            FileState::from_bytes(&buf[..n])
-                        }
-                        Err(e) => FileState::Unreadable(e),
-                    }
-                }
-                Err(ReadError::NotFound) => FileState::Absent,
-                Err(e) => FileState::Unreadable(e),
-            }
+            let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
+            let read = reader.read_phys_bits_file(&mut buf);
+            file.size = read.entry.map(|e| e.size);
+            file.bytes = read.raw.to_vec();
+            read.state
         }
     };
     match state {

@@ -313,6 +313,52 @@ pub const fn cpuid_guest_phys_bits(eax: u32) -> u8 {
     ((eax >> 16) & 0xff) as u8
 }
 
+/// The EBX, ECX and EDX words of a hypervisor signature leaf
+/// (0x4000_0000 + n×0x100): bytes 0..4 little-endian in EBX, 4..8 in ECX,
+/// 8..12 in EDX. The inverse of [`hypervisor_signature_from_regs`].
+///
+/// ```
+/// use fw_cfg_abi::{KVM_SIGNATURE, hypervisor_signature_regs};
+/// assert_eq!(
+///     hypervisor_signature_regs(&KVM_SIGNATURE),
+///     [0x4b4d_564b, 0x564b_4d56, 0x0000_004d]
+/// );
+/// ```
+pub const fn hypervisor_signature_regs(signature: &[u8; 12]) -> [u32; 3] {
+    let s = signature;
+    [
+        u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        u32::from_le_bytes([s[4], s[5], s[6], s[7]]),
+        u32::from_le_bytes([s[8], s[9], s[10], s[11]]),
+    ]
+}
+
+/// The 12-byte signature a hypervisor leaf carries in `ebx`, `ecx`, `edx`
+/// (in that order, each little-endian). The inverse of
+/// [`hypervisor_signature_regs`].
+pub const fn hypervisor_signature_from_regs(ebx: u32, ecx: u32, edx: u32) -> [u8; 12] {
+    let (b, c, d) = (ebx.to_le_bytes(), ecx.to_le_bytes(), edx.to_le_bytes());
+    [
+        b[0], b[1], b[2], b[3], c[0], c[1], c[2], c[3], d[0], d[1], d[2], d[3],
+    ]
+}
+
+/// [`KVM_SIGNATURE`] as the EBX, ECX and EDX words of KVM's base leaf.
+pub const KVM_SIGNATURE_REGS: [u32; 3] = hypervisor_signature_regs(&KVM_SIGNATURE);
+
+/// The 12-byte vendor signature of CPUID leaf 0 (and of 0x8000_0000 on CPUs
+/// that fill it): bytes 0..4 in EBX, 4..8 in **EDX**, 8..12 in ECX, each
+/// little-endian. Note the register order differs from a hypervisor leaf's.
+///
+/// ```
+/// use fw_cfg_abi::vendor_signature_from_regs;
+/// let (ebx, ecx, edx) = (0x756e_6547, 0x6c65_746e, 0x4965_6e69);
+/// assert_eq!(&vendor_signature_from_regs(ebx, ecx, edx), b"GenuineIntel");
+/// ```
+pub const fn vendor_signature_from_regs(ebx: u32, ecx: u32, edx: u32) -> [u8; 12] {
+    hypervisor_signature_from_regs(ebx, edx, ecx)
+}
+
 /// Width the architecture guarantees to every x86-64 CPU; the conservative
 /// answer when nothing says more.
 pub const CONSERVATIVE_PHYS_BITS: u8 = 36;
@@ -498,6 +544,29 @@ mod tests {
         assert_eq!(cpuid_phys_bits(0x0025_3027), 39);
         assert_eq!(cpuid_guest_phys_bits(0x0025_3027), 37);
         assert_eq!(cpuid_guest_phys_bits(0x0000_3028), 0);
+    }
+
+    #[test]
+    fn signature_register_packing() {
+        // KVM's base leaf as Linux's kvm_para.h documents it.
+        assert_eq!(KVM_SIGNATURE_REGS, [0x4b4d_564b, 0x564b_4d56, 0x4d]);
+        assert_eq!(
+            &hypervisor_signature_from_regs(0x4b4d_564b, 0x564b_4d56, 0x4d),
+            b"KVMKVMKVM\0\0\0"
+        );
+        // Round trips, with bytes that differ in every position.
+        let sig: [u8; 12] = *b"0123456789ab";
+        let [ebx, ecx, edx] = hypervisor_signature_regs(&sig);
+        assert_eq!(ebx, u32::from_le_bytes(*b"0123"));
+        assert_eq!(edx, u32::from_le_bytes(*b"89ab"));
+        assert_eq!(hypervisor_signature_from_regs(ebx, ecx, edx), sig);
+        // Leaf 0 puts the middle four bytes in EDX, not ECX.
+        let amd = vendor_signature_from_regs(
+            u32::from_le_bytes(*b"Auth"),
+            u32::from_le_bytes(*b"cAMD"),
+            u32::from_le_bytes(*b"enti"),
+        );
+        assert_eq!(&amd, b"AuthenticAMD");
     }
 
     #[test]

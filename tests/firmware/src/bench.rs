@@ -204,9 +204,11 @@ pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>) {
         // SAFETY (every transport made below): the firmware runs alone in
         // ring 0; the fw_cfg ports and the announced MMIO window belong to
         // the fw_cfg device (or nothing) and lie in the identity map; the
-        // DMA buffers are identity-mapped statics, so their addresses are
-        // their guest-physical ones, and each borrow ends (the transport
-        // is dropped) before the next `buffers::dma()` call.
+        // device does DMA only when its DMA register is written, into the
+        // memory the descriptor names; the DMA buffers are identity-mapped
+        // statics, so their addresses are their guest-physical ones, and
+        // each borrow ends (the transport is dropped) before the next
+        // `buffers::dma()` call.
         match kind {
             // SAFETY: see above.
             Kind::Pio => fw_cfg(&mut b, kind, || unsafe { PortIo::new() }),
@@ -309,17 +311,11 @@ fn fw_cfg<T: FwCfgTransport>(b: &mut Bench, kind: Kind, make: impl Fn() -> T) {
     let p = b.begin();
     let state = match FwCfgReader::new(t) {
         Err(_) => FileState::Absent,
-        Ok(mut reader) => match reader.find_file_buffered(PHYS_BITS_FILE_NAME, scratch) {
-            Ok(entry) => {
-                let mut bytes = [0u8; 8];
-                match reader.read_entry_prefix(&entry, &mut bytes) {
-                    Ok(n) => FileState::from_bytes(&bytes[..n]),
-                    Err(e) => FileState::Unreadable(e),
-                }
-            }
-            Err(fw_cfg_guest::reader::ReadError::NotFound) => FileState::Absent,
-            Err(e) => FileState::Unreadable(e),
-        },
+        Ok(mut reader) => {
+            let lookup = reader.find_file_buffered(PHYS_BITS_FILE_NAME, scratch);
+            let mut bytes = [0u8; 8];
+            reader.read_phys_bits_from_lookup(lookup, &mut bytes).state
+        }
     };
     let cpuid = read_cpuid_channel(&HardwareCpuid);
     let decisions = decide_all(&ChannelInputs::new(&cpuid, state));
@@ -396,12 +392,15 @@ fn bulk(b: &mut Bench, area: (u64, u64), mmio: Option<(u64, u64)>) {
             Kind::Dma => {
                 // SAFETY: as in `run`.
                 let mut t = unsafe { PortIo::<X86PortBus>::new() };
-                read_dma(b, &mut t, &entry, area_base, len)
+                // SAFETY: the area, as for `dst` above; `dst` is not
+                // accessed until the transfer has ended or timed out.
+                unsafe { read_dma(b, &mut t, &entry, area_base, len) }
             }
             Kind::MmioDma => {
                 // SAFETY: as in `run`.
                 let mut t = unsafe { Mmio::<RawMmio>::new(mmio_base) };
-                read_dma(b, &mut t, &entry, area_base, len)
+                // SAFETY: as for `Kind::Dma`.
+                unsafe { read_dma(b, &mut t, &entry, area_base, len) }
             }
         };
         let mut l = b.end(phase, &name, 1);
@@ -433,7 +432,12 @@ fn read_registers<T: FwCfgTransport>(
 
 /// Reads a file with one DMA descriptor (SELECT | READ) straight into
 /// `addr`, then polls the control word.
-fn read_dma<T: DmaKick>(
+///
+/// # Safety
+///
+/// `len` bytes at guest-physical `addr` must be identity-mapped RAM handed
+/// over to the device: nothing else uses them while the transfer may run.
+unsafe fn read_dma<T: DmaKick>(
     b: &mut Bench,
     t: &mut T,
     entry: &FileEntry,
@@ -453,7 +457,10 @@ fn read_dma<T: DmaKick>(
     // here; volatile because the device reads and writes it.
     unsafe { desc.write_volatile(access.to_be_bytes()) };
     fence(Ordering::SeqCst);
-    t.kick(desc_addr);
+    // SAFETY: `desc_addr` is the guest-physical address of the static
+    // descriptor slot just written, which names `len` bytes at `addr`,
+    // memory our caller hands over.
+    unsafe { t.kick(desc_addr) };
     fence(Ordering::SeqCst);
     for _ in 0..DMA_POLLS {
         // SAFETY: as above; the first four bytes are the control word.

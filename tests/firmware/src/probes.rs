@@ -11,7 +11,7 @@
 
 use core::arch::asm;
 
-use fw_cfg_guest::abi::{PHYS_BITS_FILE_NAME, PhysBitsFileError};
+use fw_cfg_guest::abi::PhysBitsFileError;
 use fw_cfg_guest::cpuid::{CpuidReport, HardwareCpuid, HintState, read_cpuid_channel};
 use fw_cfg_guest::policy::{
     ChannelInputs, Decision, FileState, PHYS_BITS_FILE_READ_MAX, Rule, decide_all,
@@ -290,20 +290,10 @@ fn read_file_via<T: FwCfgTransport>(
         Some(reader) => {
             id = Some(reader.id());
             dma = reader.uses_dma();
-            match reader.find_file(PHYS_BITS_FILE_NAME) {
-                Ok(entry) => {
-                    size = Some(entry.size);
-                    match reader.read_entry_prefix(&entry, &mut bytes) {
-                        Ok(n) => {
-                            len = n;
-                            FileState::from_bytes(&bytes[..n])
-                        }
-                        Err(e) => FileState::Unreadable(e),
-                    }
-                }
-                Err(ReadError::NotFound) => FileState::Absent,
-                Err(e) => FileState::Unreadable(e),
-            }
+            let read = reader.read_phys_bits_file(&mut bytes);
+            size = read.entry.map(|e| e.size);
+            len = read.raw.len();
+            read.state
         }
     };
     let decisions = decide_all(&ChannelInputs::new(cpuid, state));
@@ -376,9 +366,11 @@ pub fn fw_cfg(transport: Transport, cpuid: &CpuidReport, mmio: Option<(u64, u64)
 
     // SAFETY (every `unsafe` below): the firmware runs alone in ring 0 with
     // I/O privilege; the fw_cfg ports and the announced MMIO window belong
-    // to the fw_cfg device (or to nothing); the MMIO window lies in the
-    // identity-mapped first 4 GiB; the DMA buffers are identity-mapped
-    // statics, so their addresses are their guest-physical addresses.
+    // to the fw_cfg device (or to nothing), which does DMA only when its DMA
+    // register is written, into the memory the descriptor names; the MMIO
+    // window lies in the identity-mapped first 4 GiB; the DMA buffers are
+    // identity-mapped statics reserved for fw_cfg DMA, so their addresses
+    // are their guest-physical addresses.
     let read = match transport {
         // SAFETY: see above.
         Transport::Pio => read_file_via(unsafe { PortIo::new() }, cpuid, phase, bulk_phase),

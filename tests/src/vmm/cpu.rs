@@ -53,17 +53,16 @@ pub fn copy_vendor_to_extended_leaf(cpuid: &mut CpuId) {
 pub fn ensure_kvm_leaves(cpuid: &mut CpuId) -> Result<(), Error> {
     let base = abi::CPUID_HYPERVISOR_BASE;
     let features = base + abi::KVM_FEATURES_LEAF_OFFSET;
-    let sig = abi::KVM_SIGNATURE;
-    let word = |i: usize| u32::from_le_bytes([sig[i], sig[i + 1], sig[i + 2], sig[i + 3]]);
+    let [sig_ebx, sig_ecx, sig_edx] = abi::KVM_SIGNATURE_REGS;
     let has = |cpuid: &CpuId, f: u32| cpuid.as_slice().iter().any(|e| e.function == f);
     if !has(cpuid, base) {
         cpuid
             .push(kvm_cpuid_entry2 {
                 function: base,
                 eax: features,
-                ebx: word(0),
-                ecx: word(4),
-                edx: word(8),
+                ebx: sig_ebx,
+                ecx: sig_ecx,
+                edx: sig_edx,
                 ..Default::default()
             })
             .map_err(|_| Error::CpuidFull)?;
@@ -163,10 +162,7 @@ mod tests {
         assert_eq!(cpuid.as_slice().len(), 2);
         let base = leaf(&cpuid, 0x4000_0000).unwrap();
         assert_eq!(base.eax, 0x4000_0001);
-        let mut sig = [0u8; 12];
-        sig[0..4].copy_from_slice(&base.ebx.to_le_bytes());
-        sig[4..8].copy_from_slice(&base.ecx.to_le_bytes());
-        sig[8..12].copy_from_slice(&base.edx.to_le_bytes());
+        let sig = abi::hypervisor_signature_from_regs(base.ebx, base.ecx, base.edx);
         assert_eq!(&sig, b"KVMKVMKVM\0\0\0");
         assert_eq!(leaf(&cpuid, 0x4000_0001).unwrap().edx, 0);
     }
