@@ -50,6 +50,28 @@ macro_rules! same_variants {
     };
 }
 
+/// `ALL`, `as_str` (the serialized name) and `Display` of a unit-only
+/// wire enum; a test checks every name against the serialized form.
+macro_rules! names {
+    ($wire:ident { $($v:ident => $name:literal),+ $(,)? }) => {
+        impl $wire {
+            /// Every value.
+            pub const ALL: &'static [$wire] = &[$($wire::$v),+];
+
+            /// The serialized name.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($wire::$v => $name),+ }
+            }
+        }
+
+        impl core::fmt::Display for $wire {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 wire! {
     /// What the KVM features leaf says about the phys-bits hint
     /// (`no-kvm-leaf`, `clear`, `set`).
@@ -64,6 +86,7 @@ wire! {
     }
 }
 same_variants!(HintState, cpuid::HintState, NoKvmLeaf, Clear, Set);
+names!(HintState { NoKvmLeaf => "no-kvm-leaf", Clear => "clear", Set => "set" });
 
 wire! {
     /// A CPU vendor signature, as far as the heuristic cares (`intel`,
@@ -79,6 +102,8 @@ wire! {
         Other,
     }
 }
+
+names!(Vendor { Intel => "intel", Amd => "amd", Other => "other" });
 
 impl From<cpuid::Vendor> for Vendor {
     fn from(v: cpuid::Vendor) -> Self {
@@ -128,6 +153,13 @@ same_variants!(
     Heuristic,
     ConservativeDefault
 );
+names!(DecidedBy {
+    CpuidHint => "cpuid-hint",
+    FwCfgFile => "fw-cfg-file",
+    BothChannels => "both-channels",
+    Heuristic => "heuristic",
+    ConservativeDefault => "conservative-default",
+});
 
 wire! {
     /// Which row of the policy table fired (`distrusted`,
@@ -159,6 +191,14 @@ same_variants!(
     HeuristicValid,
     HeuristicInvalid
 );
+names!(Rule {
+    Distrusted => "distrusted",
+    ExplicitInvalid => "explicit-invalid",
+    ExplicitValid => "explicit-valid",
+    NoInformation => "no-information",
+    HeuristicValid => "heuristic-valid",
+    HeuristicInvalid => "heuristic-invalid",
+});
 
 wire! {
     /// A disagreement between or inside the channels (the guest's
@@ -198,6 +238,17 @@ same_variants!(
     FileUnreadable,
     GuestPhysBitsAbovePhysBits
 );
+names!(Conflict {
+    FilePhysBitsDiffersFromCpuid => "file-phys-bits-differs-from-cpuid",
+    FileGuestPhysBitsDiffers => "file-guest-phys-bits-differs",
+    HintSetButFileInvalid => "hint-set-but-file-invalid",
+    CorruptFile => "corrupt-file",
+    ValidWithoutAddressSizes => "valid-without-address-sizes",
+    WidthOutOfRange => "width-out-of-range",
+    HintClearButFileValid => "hint-clear-but-file-valid",
+    FileUnreadable => "file-unreadable",
+    GuestPhysBitsAbovePhysBits => "guest-phys-bits-above-phys-bits",
+});
 
 /// A set of conflicts (the guest's bit set), serialized as an array of
 /// [`Conflict`] names in bit order.
@@ -284,6 +335,30 @@ wire! {
         NoDevice,
     }
 }
+
+names!(ErrorKind {
+    TooShort => "too-short",
+    BadVersion => "bad-version",
+    BadValidFlag => "bad-valid-flag",
+    BadPhysBits => "bad-phys-bits",
+    BadGuestPhysBits => "bad-guest-phys-bits",
+    ReservedNotZero => "reserved-not-zero",
+    NoSignature => "no-signature",
+    BadDirectoryCount => "bad-directory-count",
+    DirectoryTruncated => "directory-truncated",
+    UnterminatedName => "unterminated-name",
+    EmptyName => "empty-name",
+    BadSelector => "bad-selector",
+    DuplicateFile => "duplicate-file",
+    NotFound => "not-found",
+    InvalidName => "invalid-name",
+    FileTooLarge => "file-too-large",
+    DmaError => "dma-error",
+    DmaTimeout => "dma-timeout",
+    DmaPoisoned => "dma-poisoned",
+    NoArea => "no-area",
+    NoDevice => "no-device",
+});
 
 impl From<PhysBitsFileError> for ErrorKind {
     fn from(e: PhysBitsFileError) -> Self {
@@ -471,6 +546,13 @@ wire! {
         Unreadable,
     }
 }
+
+names!(FileStateKind {
+    Absent => "absent",
+    Present => "present",
+    Corrupt => "corrupt",
+    Unreadable => "unreadable",
+});
 
 wire! {
     /// What the fw_cfg channel said.
@@ -797,4 +879,34 @@ pub enum Line {
     Done,
     /// The firmware panicked.
     Panic(PanicLine),
+}
+
+#[cfg(all(test, feature = "host"))]
+mod tests {
+    use super::*;
+
+    fn check<T: Serialize + Copy + core::fmt::Display>(all: &[T], as_str: fn(T) -> &'static str) {
+        for &v in all {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{}\"", as_str(v)));
+            assert_eq!(v.to_string(), as_str(v));
+        }
+    }
+
+    #[test]
+    fn every_name_is_the_serialized_one() {
+        check(HintState::ALL, HintState::as_str);
+        check(Vendor::ALL, Vendor::as_str);
+        check(DecidedBy::ALL, DecidedBy::as_str);
+        check(Rule::ALL, Rule::as_str);
+        check(Conflict::ALL, Conflict::as_str);
+        check(ErrorKind::ALL, ErrorKind::as_str);
+        check(FileStateKind::ALL, FileStateKind::as_str);
+        // Every guest conflict has its wire twin, in the same order.
+        let guest: Vec<Conflict> = policy::Conflict::ALL
+            .into_iter()
+            .map(Conflict::from)
+            .collect();
+        assert_eq!(guest, Conflict::ALL);
+    }
 }

@@ -237,6 +237,11 @@ mod tests {
     fn every_transport_name_round_trips() {
         for t in Transport::ALL {
             assert_eq!(Transport::from_name(t.as_str()), Some(t));
+            #[cfg(feature = "host")]
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.as_str())
+            );
         }
         assert_eq!(Transport::from_name("nope"), None);
         assert!(

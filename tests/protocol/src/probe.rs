@@ -74,8 +74,9 @@ pub struct ProbeFwCfg {
     /// `present`: whether the `qemu_fw_cfg` sysfs tree exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sysfs_present: Option<bool>,
-    /// `present`: the directory, `None` when it could not be read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `present`: the directory; `None` (written as `null`) when it could
+    /// not be read or there is no device.
+    #[serde(default)]
     pub files: Option<Vec<ProbeFile>>,
     /// `present`: why the directory could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,16 +126,16 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Decodes hex (either case); `None` if it is not an even number of hex
-/// digits.
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() % 2 != 0 {
+/// Decodes hex (either case, whitespace ignored); `None` on an odd
+/// number of digits or a non-hex character.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.len() % 2 != 0 {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
         .collect()
 }
 
@@ -147,6 +148,7 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(unhex(&hex(&all)), Some(all));
         assert_eq!(unhex("0A0b"), Some(vec![10, 11]));
+        assert_eq!(unhex("0a 0b\n"), Some(vec![10, 11]));
         assert_eq!(unhex("abc"), None);
         assert_eq!(unhex("zz"), None);
     }
