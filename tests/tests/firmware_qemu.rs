@@ -125,7 +125,6 @@ fn pc_machine_with_explicit_and_legacy_widths() {
     let legacy = &rows[1];
     let file = legacy.vmm.as_ref().unwrap().report.results[&Transport::Pio]
         .file
-        .clone()
         .unwrap();
     assert_eq!(
         file.valid,
@@ -155,7 +154,6 @@ fn hint_configurations_are_marked_not_expressible() {
     assert_eq!(table.matches(NOT_EXPRESSIBLE).count(), 2, "{table}");
     let hint = rows[0].vmm.as_ref().unwrap().report.results[&Transport::Cpuid]
         .cpuid
-        .clone()
         .unwrap();
     assert_eq!(hint.hint.as_str(), "set");
 }
