@@ -12,14 +12,13 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use fw_cfg_device::phys_bits::HostAddressSizes;
-use fw_cfg_guest::abi::{DMA_ACCESS_SIZE, PHYS_BITS_FILE_NAME};
+use fw_cfg_guest::abi::DMA_ACCESS_SIZE;
 use fw_cfg_guest::cpuid::{CpuidReport, CpuidResult, CpuidSource, read_cpuid_channel};
-use fw_cfg_guest::policy::{ChannelInputs, FileState, PHYS_BITS_FILE_READ_MAX, decide_all};
-use fw_cfg_guest::reader::{FwCfgReader, ReadError};
+use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
+use fw_cfg_guest::reader::FwCfgReader;
 use fw_cfg_guest::transport::{Dma, DmaMemory, FwCfgTransport, Mmio, MmioBus, PortBus, PortIo};
 use fw_cfg_protocol::{
-    BootLine, CpuidLine, Decisions, FileLine, FirmwareReport, Line, Name, Phase, ResultLine,
-    Transport,
+    BootLine, CpuidLine, Decisions, FirmwareReport, Line, Name, Phase, ResultLine, Transport,
 };
 use kvm_bindings::{CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, kvm_cpuid_entry2};
 use vm_device::bus::{MmioAddress, PioAddress};
@@ -289,38 +288,8 @@ impl DmaMemory for GuestDma<'_> {
 /// same `result` line, without cycles.
 fn read_via<T: FwCfgTransport>(transport: T, cpuid: &CpuidReport, kind: Transport) -> ResultLine {
     let mut line = ResultLine::new(kind);
-    let mut size = None;
-    let mut bytes = Vec::new();
-    let state = match FwCfgReader::new(transport) {
-        Err(e) => {
-            line.available = false;
-            line.device_error = Some(e.into());
-            FileState::Absent
-        }
-        Ok(mut reader) => {
-            line.id = Some(reader.id());
-            line.dma = reader.uses_dma();
-            match reader.find_file(PHYS_BITS_FILE_NAME) {
-                Ok(entry) => {
-                    size = Some(entry.size);
-                    let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
-                    match reader.read_entry_prefix(&entry, &mut buf) {
-                        Ok(n) => {
-                            bytes = buf[..n].to_vec();
-                            FileState::from_bytes(&buf[..n])
-                        }
-                        Err(e) => FileState::Unreadable(e),
-                    }
-                }
-                Err(ReadError::NotFound) => FileState::Absent,
-                Err(e) => FileState::Unreadable(e),
-            }
-        }
-    };
-    let mut file = FileLine::from(&state);
-    file.size = size;
-    file.bytes = fw_cfg_protocol::Bytes::new(&bytes);
-    line.file = Some(file);
+    let mut reader = FwCfgReader::new(transport);
+    let state = line.read_file_channel(reader.as_mut().map_err(|e| *e));
     line.decisions = Some(Decisions::from(&decide_all(&ChannelInputs::new(
         cpuid, state,
     ))));

@@ -11,14 +11,13 @@
 
 use core::arch::asm;
 
-use fw_cfg_guest::abi::PHYS_BITS_FILE_NAME;
 use fw_cfg_guest::cpuid::{CpuidReport, HardwareCpuid, read_cpuid_channel};
-use fw_cfg_guest::policy::{ChannelInputs, FileState, PHYS_BITS_FILE_READ_MAX, decide_all};
-use fw_cfg_guest::reader::{FwCfgReader, ReadError};
+use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
+use fw_cfg_guest::reader::FwCfgReader;
 use fw_cfg_guest::transport::FwCfgTransport;
 use fw_cfg_protocol::{
-    BULK_FILE_NAME, BaselineLine, BootLine, BulkLine, Bytes, CpuidLine, Decisions, ErrorKind,
-    FileLine, Line, MARK_PORT, NULL_EXITS, NULL_PORT, Name, Phase, ResultLine, Transport,
+    BULK_FILE_NAME, BaselineLine, BootLine, BulkLine, CpuidLine, Decisions, ErrorKind, Line,
+    MARK_PORT, NULL_EXITS, NULL_PORT, Name, Phase, ResultLine, Transport,
 };
 
 use crate::buffers::Buffers;
@@ -96,54 +95,18 @@ fn read_file_via<T: FwCfgTransport>(
     bulk: &mut [u8],
 ) -> ResultLine {
     let mut line = ResultLine::new(kind);
-    let mut bytes = [0u8; PHYS_BITS_FILE_READ_MAX];
-    let mut len = 0;
-    let mut size = None;
-
     mark(line.phase);
     let t0 = rdtsc();
-    let mut reader = match FwCfgReader::new(transport) {
-        Ok(reader) => Some(reader),
-        Err(e) => {
-            // No device: the channel is silent.
-            line.device_error = Some(e.into());
-            None
-        }
-    };
-    let state = match reader.as_mut() {
-        None => FileState::Absent,
-        Some(reader) => {
-            line.id = Some(reader.id());
-            line.dma = reader.uses_dma();
-            match reader.find_file(PHYS_BITS_FILE_NAME) {
-                Ok(entry) => {
-                    size = Some(entry.size);
-                    match reader.read_entry_prefix(&entry, &mut bytes) {
-                        Ok(n) => {
-                            len = n;
-                            FileState::from_bytes(&bytes[..n])
-                        }
-                        Err(e) => FileState::Unreadable(e),
-                    }
-                }
-                Err(ReadError::NotFound) => FileState::Absent,
-                Err(e) => FileState::Unreadable(e),
-            }
-        }
-    };
+    let mut reader = FwCfgReader::new(transport);
+    let state = line.read_file_channel(reader.as_mut().map_err(|e| *e));
     let decisions = decide_all(&ChannelInputs::new(cpuid, state));
     let t1 = rdtsc();
     mark(Phase::Idle);
 
-    if let Some(reader) = reader.as_mut() {
+    if let Ok(reader) = reader.as_mut() {
         read_bulk(reader, Phase::Bulk(kind), bulk);
     }
-    line.available = line.device_error.is_none();
     line.cycles = Some(t1 - t0);
-    let mut file = FileLine::from(&state);
-    file.size = size;
-    file.bytes = Bytes::new(&bytes[..len]);
-    line.file = Some(file);
     line.decisions = Some(Decisions::from(&decisions));
     line
 }

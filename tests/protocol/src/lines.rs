@@ -8,11 +8,12 @@
 
 use serde::{Serialize, Serializer};
 
+use fw_cfg_guest::abi::PHYS_BITS_FILE_NAME;
 use fw_cfg_guest::abi::PhysBitsFileError;
 use fw_cfg_guest::cpuid::{self, CpuidReport};
 use fw_cfg_guest::policy::{self, ChannelInputs, Decision, FileState};
-use fw_cfg_guest::reader::ReadError;
-use fw_cfg_guest::transport::TransportError;
+use fw_cfg_guest::reader::{FwCfgReader, ReadError};
+use fw_cfg_guest::transport::{FwCfgTransport, TransportError};
 
 use crate::name::{Bytes, Name};
 use crate::phase::{Channel, Phase, Transport};
@@ -709,6 +710,51 @@ fn yes() -> bool {
 }
 
 impl ResultLine {
+    /// Reads the fw_cfg channel the way every producer does, and records
+    /// it in this line: the device (`available`, `id`, `dma`, or
+    /// `device_error` when `reader` is the error opening it), then the
+    /// lookup of `etc/phys-bits-valid` and the read of its first
+    /// [`FILE_BYTES_MAX`] bytes (`file`). Returns the file channel's state
+    /// for the decision; a missing device is a silent channel.
+    pub fn read_file_channel<T: FwCfgTransport>(
+        &mut self,
+        reader: Result<&mut FwCfgReader<T>, ReadError>,
+    ) -> FileState {
+        let mut bytes = [0u8; FILE_BYTES_MAX];
+        let mut len = 0;
+        let mut size = None;
+        let state = match reader {
+            Err(e) => {
+                self.available = false;
+                self.device_error = Some(e.into());
+                FileState::Absent
+            }
+            Ok(reader) => {
+                self.id = Some(reader.id());
+                self.dma = reader.uses_dma();
+                match reader.find_file(PHYS_BITS_FILE_NAME) {
+                    Ok(entry) => {
+                        size = Some(entry.size);
+                        match reader.read_entry_prefix(&entry, &mut bytes) {
+                            Ok(n) => {
+                                len = n;
+                                FileState::from_bytes(&bytes[..n])
+                            }
+                            Err(e) => FileState::Unreadable(e),
+                        }
+                    }
+                    Err(ReadError::NotFound) => FileState::Absent,
+                    Err(e) => FileState::Unreadable(e),
+                }
+            }
+        };
+        let mut file = FileLine::from(&state);
+        file.size = size;
+        file.bytes = Bytes::new(&bytes[..len]);
+        self.file = Some(file);
+        state
+    }
+
     /// An empty line for `transport`: its phase and channel, available,
     /// nothing measured yet.
     pub fn new(transport: Transport) -> Self {
