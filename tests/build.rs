@@ -3,14 +3,14 @@
 //! Builds the PVH test firmware (`fw-cfg-test-firmware`) for the host target
 //! and exports its path as `FW_CFG_TEST_FIRMWARE`.
 //!
-//! The firmware is a workspace member, but it must be built separately: it
-//! is `no_std` with its own link arguments, it must not see features other
-//! workspace members enable (`--all-features` turns on the guest reader's
-//! `std`), and it is compiled without SSE (`-Ctarget-feature=-sse,-sse2`),
-//! because some nested KVM engines cannot execute SSE instructions. A nested
-//! `cargo build` with its own target directory inside `OUT_DIR` does all of
-//! that without another toolchain and without waiting on the outer build's
-//! lock.
+//! The firmware is a workspace of its own (excluded from the main one): it
+//! is `no_std` with its own link arguments, it must not see features that
+//! members of the main workspace enable on shared dependencies, and it is
+//! compiled without SSE (`-Ctarget-feature=-sse,-sse2`), because some
+//! nested KVM engines cannot execute SSE instructions. A nested `cargo
+//! build --manifest-path ... --locked` with its own target directory inside
+//! `OUT_DIR` does all of that without another toolchain and without waiting
+//! on the outer build's lock.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -33,23 +33,27 @@ fn main() {
         .expect("tests/ sits inside the workspace")
         .to_path_buf();
     for path in [
-        firmware_dir.clone(),
+        firmware_dir.join("src"),
+        firmware_dir.join("Cargo.toml"),
+        firmware_dir.join("Cargo.lock"),
+        firmware_dir.join("build.rs"),
+        firmware_dir.join("linker.ld"),
+        manifest_dir.join("protocol").join("src"),
+        manifest_dir.join("protocol").join("Cargo.toml"),
         workspace_dir.join("guest").join("src"),
         workspace_dir.join("guest").join("abi"),
         workspace_dir.join("guest").join("Cargo.toml"),
-        workspace_dir.join("Cargo.toml"),
-        workspace_dir.join("Cargo.lock"),
     ] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
 
     let target_dir = out_dir.join("firmware-target");
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&workspace_dir)
+    cmd.current_dir(&firmware_dir)
         .arg("build")
         .arg("--manifest-path")
         .arg(firmware_dir.join("Cargo.toml"))
-        .args(["-p", "fw-cfg-test-firmware", "--features", "firmware"])
+        .arg("--locked")
         .args(["--release", "--target", &host])
         .arg("--target-dir")
         .arg(&target_dir)

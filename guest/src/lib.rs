@@ -13,7 +13,6 @@
 //! - [`transport`]: port I/O, MMIO and DMA access to the device.
 //! - [`reader`]: signature/ID checks, the file directory, items and files.
 //! - [`policy`]: the decision, its table, and the conflicts.
-//! - `probe` (feature `std`): the Linux probe behind `fw-cfg-probe`.
 //!
 //! # Firmware example
 //!
@@ -55,7 +54,7 @@
 //! # fn main() {}
 //! ```
 
-#![cfg_attr(not(feature = "std"), no_std)]
+#![no_std]
 #![deny(missing_docs)]
 
 /// The fw_cfg ABI constants and wire formats (the `fw-cfg-abi` crate),
@@ -63,7 +62,5 @@
 pub use fw_cfg_abi as abi;
 pub mod cpuid;
 pub mod policy;
-#[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
-pub mod probe;
 pub mod reader;
 pub mod transport;

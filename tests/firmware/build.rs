@@ -6,15 +6,9 @@
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rustc-check-cfg=cfg(fw_hosted)");
-    if std::env::var_os("CARGO_FEATURE_STD").is_some() {
-        // The hosted stub (see Cargo.toml): a normal program, normal link.
-        println!("cargo:rustc-cfg=fw_hosted");
-        return;
-    }
-    let dir = PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-    );
+    let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else {
+        panic!("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    };
     let script = dir.join("linker.ld");
     println!("cargo:rerun-if-changed={}", script.display());
     for arg in ["-nostartfiles", "-static", "-no-pie", "-Wl,--build-id=none"] {

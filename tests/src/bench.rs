@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fw_cfg_protocol::{BenchLine, FirmwareReport, MARK_PORT};
 use serde::Serialize;
 
 use crate::firmware;
@@ -34,13 +35,6 @@ pub const AREA_BASE: u64 = 0x0200_0000;
 pub const AREA_SIZE: u64 = 16 << 20;
 /// Guest memory of both VMMs, in MiB.
 pub const MEMORY_MIB: u64 = 128;
-/// The first phase id of benchmark mode (the firmware's `FIRST_PHASE`).
-pub const FIRST_PHASE: u32 = 0x100;
-/// How many times the firmware repeats the null exit and the `cpuid`
-/// (its `REPEAT`).
-pub const REPEAT_OPS: u64 = 64;
-/// The harness marker port.
-pub const MARK_PORT: u64 = 0x600;
 /// Sizes of the DMA size sweep.
 pub const DMA_SIZES: [usize; 9] = [
     8,
@@ -151,60 +145,10 @@ impl Workload {
     }
 }
 
-/// One `bench` line of the firmware.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BenchLine {
-    /// Phase id (absent for unavailable transports).
-    pub phase: Option<u32>,
-    /// `null-exit`, `pio/dir-walk`, `read/opt/bench/dma/1m`, ...
-    pub name: String,
-    /// Repetitions in the phase.
-    pub ops: u64,
-    /// Guest TSC cycles of the phase.
-    pub cycles: u64,
-    /// Whether the transport was there.
-    pub available: bool,
-    /// Every other member of the line.
-    pub fields: BTreeMap<String, serde_json::Value>,
-}
-
-/// Parses the firmware's `bench` lines (other lines are ignored).
+/// The firmware's `bench` lines (other lines are ignored), through the
+/// protocol's one parser.
 pub fn parse_lines(serial: &[u8]) -> Vec<BenchLine> {
-    let text = String::from_utf8_lossy(serial);
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(start) = line.find("{\"event\":\"bench\"") else {
-            continue;
-        };
-        let Ok(serde_json::Value::Object(map)) =
-            serde_json::from_str::<serde_json::Value>(&line[start..])
-        else {
-            continue;
-        };
-        let u = |k: &str| map.get(k).and_then(|v| v.as_u64());
-        let mut b = BenchLine {
-            phase: u("phase").and_then(|p| u32::try_from(p).ok()),
-            name: map
-                .get("name")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string(),
-            ops: u("ops").unwrap_or(0),
-            cycles: u("cycles").unwrap_or(0),
-            available: map.get("available").and_then(|v| v.as_bool()) != Some(false),
-            fields: BTreeMap::new(),
-        };
-        for (k, v) in map {
-            if !matches!(
-                k.as_str(),
-                "event" | "phase" | "name" | "ops" | "cycles" | "available"
-            ) {
-                b.fields.insert(k, v);
-            }
-        }
-        out.push(b);
-    }
-    out
+    FirmwareReport::parse(serial).bench
 }
 
 /// Exits per phase from a QEMU trace (`kvm_run_exit` and
@@ -221,7 +165,7 @@ pub fn exits_from_trace(trace: &str) -> BTreeMap<u32, u64> {
             }
         } else if line.starts_with("memory_region_ops_write ")
             && line.contains("name 'io'")
-            && field_u64(line, "addr") == Some(MARK_PORT)
+            && field_u64(line, "addr") == Some(u64::from(MARK_PORT))
         {
             if phase != 0 {
                 if let Some(n) = exits.get_mut(&phase) {
@@ -307,7 +251,7 @@ pub enum Error {
 fn check_reads(vmm: &'static str, w: &Workload, lines: &[BenchLine]) -> Result<(), Error> {
     for (name, size) in &w.bulk {
         let key = format!("read/{name}");
-        let Some(l) = lines.iter().find(|l| l.name == key) else {
+        let Some(l) = lines.iter().find(|l| l.name.as_str() == key) else {
             return Err(Error::BadRead {
                 vmm,
                 name: key,
@@ -318,8 +262,8 @@ fn check_reads(vmm: &'static str, w: &Workload, lines: &[BenchLine]) -> Result<(
             continue;
         }
         let want = sparse_sum(&pattern(*size));
-        let got = l.fields.get("check").and_then(|v| v.as_u64());
-        let err = l.fields.get("error");
+        let got = l.check;
+        let err = l.error;
         if got != Some(want) || err.is_some() {
             return Err(Error::BadRead {
                 vmm,
@@ -356,15 +300,15 @@ pub fn run_ours(w: &Workload, timeout: Duration) -> Result<BootResult, Error> {
     let outcome = vm.run(config.timeout)?;
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
     let serial = buf.lock().map(|b| b.clone()).unwrap_or_default();
-    let done = String::from_utf8_lossy(&serial).contains("{\"event\":\"done\"}");
-    if !done || outcome.reason != (ExitReason::DebugExit { value: 0 }) {
+    let report = FirmwareReport::parse(&serial);
+    if !report.done || outcome.reason != (ExitReason::DebugExit { value: 0 }) {
         return Err(Error::Incomplete {
             vmm: "mini VMM",
             why: format!("{:?}", outcome.reason),
             serial: String::from_utf8_lossy(&serial).into_owned(),
         });
     }
-    let lines = parse_lines(&serial);
+    let lines = report.bench;
     check_reads("mini VMM", w, &lines)?;
     let exits = outcome
         .stats
@@ -522,9 +466,9 @@ pub fn run_qemu(
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
     let serial = out_thread.join().unwrap_or_default();
     let stderr = err_thread.join().unwrap_or_default();
-    let done = String::from_utf8_lossy(&serial).contains("{\"event\":\"done\"}");
+    let report = FirmwareReport::parse(&serial);
     // isa-debug-exit with value 0: status (0 << 1) | 1.
-    if !done || status.and_then(|s| s.code()) != Some(1) {
+    if !report.done || status.and_then(|s| s.code()) != Some(1) {
         return Err(Error::Incomplete {
             vmm: "QEMU",
             why: match status {
@@ -534,7 +478,7 @@ pub fn run_qemu(
             serial: String::from_utf8_lossy(&serial).into_owned(),
         });
     }
-    let lines = parse_lines(&serial);
+    let lines = report.bench;
     check_reads("QEMU", w, &lines)?;
     let exits = if trace {
         let text = std::fs::read_to_string(&trace_path).map_err(|source| Error::Io {
@@ -563,16 +507,18 @@ pub fn merge_median(mut runs: Vec<BootResult>) -> Option<(BootResult, Vec<String
     let mut unstable = Vec::new();
     let rest = runs.split_off(1);
     let mut first = runs.pop()?;
-    let exits_of = |r: &BootResult, l: &BenchLine| l.phase.and_then(|p| r.exits.get(&p).copied());
+    let exits_of =
+        |r: &BootResult, l: &BenchLine| l.phase.and_then(|p| r.exits.get(&p.id()).copied());
     for i in 0..first.lines.len() {
-        let name = first.lines[i].name.clone();
+        let name = first.lines[i].name;
         let mut cycles = vec![first.lines[i].cycles];
         let want = exits_of(&first, &first.lines[i]);
         for r in &rest {
             if let Some(l) = r.lines.iter().find(|l| l.name == name) {
                 cycles.push(l.cycles);
-                if !r.exits.is_empty() && exits_of(r, l) != want && !unstable.contains(&name) {
-                    unstable.push(name.clone());
+                let label = name.to_string();
+                if !r.exits.is_empty() && exits_of(r, l) != want && !unstable.contains(&label) {
+                    unstable.push(label);
                 }
             }
         }
@@ -629,13 +575,13 @@ pub fn rows(
     let find = |r: Option<&BootResult>, name: &str| -> Option<BenchLine> {
         r?.lines
             .iter()
-            .find(|l| l.name == name && l.available)
-            .cloned()
+            .find(|l| l.name.as_str() == name && l.available)
+            .copied()
     };
     let exits = |r: Option<&BootResult>, name: &str| -> Option<u64> {
         let l = find(r, name)?;
         let p = l.phase?;
-        Some(r?.exits.get(&p).copied().unwrap_or(0))
+        Some(r?.exits.get(&p.id()).copied().unwrap_or(0))
     };
     ours.lines
         .iter()
@@ -643,16 +589,16 @@ pub fn rows(
             let ours_line = l.available.then_some(l);
             Row {
                 workload: w.label.clone(),
-                name: l.name.clone(),
+                name: l.name.to_string(),
                 ops: l.ops.max(1),
-                dir_count: l.fields.get("dir_count").and_then(|v| v.as_u64()),
-                qemu_dir_count: find(qemu_time, &l.name)
-                    .and_then(|l| l.fields.get("dir_count").and_then(|v| v.as_u64())),
-                bytes: l.fields.get("read").and_then(|v| v.as_u64()),
-                ours_exits: ours_line.and_then(|_| exits(Some(ours), &l.name)),
+                dir_count: l.dir_count.map(u64::from),
+                qemu_dir_count: find(qemu_time, l.name.as_str())
+                    .and_then(|l| l.dir_count.map(u64::from)),
+                bytes: l.read.map(u64::from),
+                ours_exits: ours_line.and_then(|_| exits(Some(ours), l.name.as_str())),
                 ours_cycles: ours_line.map(|l| l.cycles),
-                qemu_exits: exits(qemu_exits, &l.name),
-                qemu_cycles: find(qemu_time, &l.name).map(|l| l.cycles),
+                qemu_exits: exits(qemu_exits, l.name.as_str()),
+                qemu_cycles: find(qemu_time, l.name.as_str()).map(|l| l.cycles),
             }
         })
         .collect()
@@ -756,6 +702,7 @@ pub fn qemu_available(qemu: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fw_cfg_protocol::Phase;
 
     #[test]
     fn parses_bench_lines() {
@@ -766,10 +713,15 @@ mod tests {
 {"event":"done"}"#;
         let l = parse_lines(out);
         assert_eq!(l.len(), 3);
-        assert_eq!((l[0].phase, l[0].ops, l[0].cycles), (Some(256), 64, 1000));
+        assert_eq!(
+            (l[0].phase, l[0].ops, l[0].cycles),
+            (Some(Phase::Bench(0)), 64, 1000)
+        );
+        assert_eq!(l[0].value, Some(255));
         assert!(l[0].available);
         assert!(!l[1].available);
-        assert_eq!(l[2].fields["read"].as_u64(), Some(1 << 20));
+        assert_eq!(l[2].read, Some(1 << 20));
+        assert_eq!(l[2].check, Some(77));
     }
 
     #[test]

@@ -12,23 +12,19 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use fw_cfg_device::phys_bits::HostAddressSizes;
-use fw_cfg_guest::abi::{DMA_ACCESS_SIZE, PhysBitsFileError};
-use fw_cfg_guest::cpuid::{CpuidReport, CpuidResult, CpuidSource, HintState, read_cpuid_channel};
-use fw_cfg_guest::policy::{
-    ChannelInputs, Decision, FileState, PHYS_BITS_FILE_READ_MAX, Rule, decide_all,
-};
-use fw_cfg_guest::reader::{FwCfgReader, ReadError};
-use fw_cfg_guest::transport::{
-    Dma, DmaMemory, FwCfgTransport, Mmio, MmioBus, PortBus, PortIo, TransportError,
+use fw_cfg_guest::abi::DMA_ACCESS_SIZE;
+use fw_cfg_guest::cpuid::{CpuidReport, CpuidResult, CpuidSource, read_cpuid_channel};
+use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
+use fw_cfg_guest::reader::FwCfgReader;
+use fw_cfg_guest::transport::{Dma, DmaMemory, FwCfgTransport, Mmio, MmioBus, PortBus, PortIo};
+use fw_cfg_protocol::{
+    BootLine, CpuidLine, Decisions, FirmwareReport, Line, Name, Phase, ResultLine, Transport,
 };
 use kvm_bindings::{CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, kvm_cpuid_entry2};
 use vm_device::bus::{MmioAddress, PioAddress};
 use vm_device::device_manager::{IoManager, MmioManager, PioManager};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::firmware::{
-    self, CpuidLine, DecisionLine, Decisions, FileLine, FirmwareReport, ResultLine,
-};
 use crate::matrix::{Engine, Error, Outcome, Scenario};
 use crate::vmm::cpu;
 use crate::vmm::fw_cfg;
@@ -86,8 +82,8 @@ impl Machine {
             .record(kind, target, bytes, Duration::ZERO, self.phase.get());
     }
 
-    fn set_phase(&self, phase: u32) {
-        self.phase.set(phase);
+    fn set_phase(&self, phase: Phase) {
+        self.phase.set(phase.id());
     }
 
     /// The counters so far.
@@ -290,155 +286,15 @@ unsafe impl DmaMemory for GuestDma<'_> {
     }
 }
 
-fn rule_name(r: Rule) -> &'static str {
-    match r {
-        Rule::Distrusted => "distrusted",
-        Rule::ExplicitInvalid => "explicit-invalid",
-        Rule::ExplicitValid => "explicit-valid",
-        Rule::NoInformation => "no-information",
-        Rule::HeuristicValid => "heuristic-valid",
-        Rule::HeuristicInvalid => "heuristic-invalid",
-    }
-}
-
-fn decision_line(d: &Decision) -> DecisionLine {
-    DecisionLine {
-        phys_bits: d.phys_bits,
-        decided_by: d.decided_by.as_str().to_string(),
-        rule: rule_name(d.rule).to_string(),
-        conflicts: d.conflicts.iter().map(|c| c.as_str().to_string()).collect(),
-    }
-}
-
-/// The firmware's JSON shape for three decisions.
-pub fn decisions(d: &[Decision; 3]) -> Decisions {
-    Decisions {
-        strict: decision_line(&d[0]),
-        heuristic: decision_line(&d[1]),
-        combined: decision_line(&d[2]),
-    }
-}
-
-fn cpuid_line(r: &CpuidReport) -> CpuidLine {
-    CpuidLine {
-        hypervisor: r.hypervisor_present,
-        kvm_base: r.kvm_base,
-        kvm_features_edx: r.kvm_features_edx,
-        hint: match r.hint {
-            HintState::NoKvmLeaf => "no-kvm-leaf",
-            HintState::Clear => "clear",
-            HintState::Set => "set",
-        }
-        .to_string(),
-        has_address_sizes: r.has_address_sizes,
-        address_sizes_eax: r.address_sizes_eax,
-        phys_bits: r.phys_bits,
-        guest_phys_bits: r.guest_phys_bits,
-        vendor: r.vendor.as_str().to_string(),
-        ext_vendor: r.ext_vendor.map(|v| v.as_str().to_string()),
-        gb_pages: r.gb_pages,
-    }
-}
-
-fn transport_error_name(e: TransportError) -> &'static str {
-    match e {
-        TransportError::DmaError { .. } => "dma-error",
-        TransportError::DmaTimeout { .. } => "dma-timeout",
-        TransportError::DmaPoisoned => "dma-poisoned",
-    }
-}
-
-fn read_error_name(e: ReadError) -> &'static str {
-    match e {
-        ReadError::NoSignature { .. } => "no-signature",
-        ReadError::BadDirectoryCount { .. } => "bad-directory-count",
-        ReadError::DirectoryTruncated { .. } => "directory-truncated",
-        ReadError::UnterminatedName { .. } => "unterminated-name",
-        ReadError::EmptyName { .. } => "empty-name",
-        ReadError::BadSelector { .. } => "bad-selector",
-        ReadError::DuplicateFile { .. } => "duplicate-file",
-        ReadError::NotFound => "not-found",
-        ReadError::InvalidName => "invalid-name",
-        ReadError::FileTooLarge { .. } => "file-too-large",
-        ReadError::Transport(t) => transport_error_name(t),
-    }
-}
-
-fn file_error_name(e: PhysBitsFileError) -> &'static str {
-    match e {
-        PhysBitsFileError::TooShort(_) => "too-short",
-        PhysBitsFileError::BadVersion(_) => "bad-version",
-        PhysBitsFileError::BadValidFlag(_) => "bad-valid-flag",
-        PhysBitsFileError::BadPhysBits(_) => "bad-phys-bits",
-        PhysBitsFileError::BadGuestPhysBits(_) => "bad-guest-phys-bits",
-        PhysBitsFileError::ReservedNotZero => "reserved-not-zero",
-    }
-}
-
-/// What the firmware's `read_file_via` does, through any transport.
-fn read_via<T: FwCfgTransport>(
-    transport: T,
-    cpuid: &CpuidReport,
-    name: &str,
-    phase: u32,
-) -> ResultLine {
-    let mut line = ResultLine {
-        phase,
-        channel: "fw_cfg".into(),
-        transport: name.into(),
-        available: true,
-        cycles: None,
-        id: None,
-        dma: false,
-        device_error: None,
-        cpuid: None,
-        file: None,
-        decisions: None,
-    };
-    let mut file = FileLine {
-        state: "absent".into(),
-        valid: None,
-        phys_bits: None,
-        guest_phys_bits: None,
-        error: None,
-        size: None,
-        bytes: Vec::new(),
-    };
-    let state = match FwCfgReader::new(transport) {
-        Err(e) => {
-            line.available = false;
-            line.device_error = Some(read_error_name(e).into());
-            FileState::Absent
-        }
-        Ok(mut reader) => {
-            line.id = Some(reader.id());
-            line.dma = reader.uses_dma();
-            let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
-            let read = reader.read_phys_bits_file(&mut buf);
-            file.size = read.entry.map(|e| e.size);
-            file.bytes = read.raw.to_vec();
-            read.state
-        }
-    };
-    match state {
-        FileState::Absent => {}
-        FileState::Present(f) => {
-            file.state = "present".into();
-            file.valid = Some(f.valid);
-            file.phys_bits = Some(f.phys_bits);
-            file.guest_phys_bits = Some(f.guest_phys_bits);
-        }
-        FileState::Corrupt(e) => {
-            file.state = "corrupt".into();
-            file.error = Some(file_error_name(e).into());
-        }
-        FileState::Unreadable(e) => {
-            file.state = "unreadable".into();
-            file.error = Some(read_error_name(e).into());
-        }
-    }
-    line.file = Some(file);
-    line.decisions = Some(decisions(&decide_all(&ChannelInputs::new(cpuid, state))));
+/// What the firmware's `read_file_via` does, through any transport: the
+/// same `result` line, without cycles.
+fn read_via<T: FwCfgTransport>(transport: T, cpuid: &CpuidReport, kind: Transport) -> ResultLine {
+    let mut line = ResultLine::new(kind);
+    let mut reader = FwCfgReader::new(transport);
+    let state = line.read_file_channel(reader.as_mut().map_err(|e| *e));
+    line.decisions = Some(Decisions::from(&decide_all(&ChannelInputs::new(
+        cpuid, state,
+    ))));
     line
 }
 
@@ -450,66 +306,54 @@ pub fn run_in_process(
     let host = host.into();
     let setup = scenario.setup(host);
     let (machine, cpuid_table) = Machine::new(&setup, host)?;
-    let mut report = FirmwareReport {
+    let mut report = FirmwareReport::default();
+    report.add(Line::Boot(BootLine {
+        firmware: Name::new("fw-cfg-tests in process"),
+        version: Name::new(env!("CARGO_PKG_VERSION")),
+        start_info: 0,
+        cmdline: Name::empty(),
         mmio_base: setup.mmio.then_some(FW_CFG_MMIO_BASE),
-        ..Default::default()
-    };
+    }));
 
-    machine.set_phase(firmware::phase::CPUID);
+    machine.set_phase(Phase::Lookup(Transport::Cpuid));
     let cpuid = read_cpuid_channel(&CpuidTable(&cpuid_table));
     let d = decide_all(&ChannelInputs::new(&cpuid, FileState::Absent));
-    report.results.insert(
-        "cpuid".into(),
-        ResultLine {
-            phase: firmware::phase::CPUID,
-            channel: "cpuid".into(),
-            transport: "cpuid".into(),
-            available: true,
-            cycles: None,
-            id: None,
-            dma: false,
-            device_error: None,
-            cpuid: Some(cpuid_line(&cpuid)),
-            file: None,
-            decisions: Some(decisions(&d)),
-        },
-    );
+    let mut line = ResultLine::new(Transport::Cpuid);
+    line.cpuid = Some(CpuidLine::from(&cpuid));
+    line.decisions = Some(Decisions::from(&d));
+    report.add(Line::Result(line));
 
-    for name in firmware::TRANSPORTS {
-        let phase = firmware::transport_phase(name).unwrap_or(0);
-        let mmio = name.starts_with("mmio");
-        if mmio && !setup.mmio {
+    for kind in Transport::FW_CFG {
+        if kind.needs_mmio() && !setup.mmio {
             continue;
         }
-        machine.set_phase(phase);
+        machine.set_phase(Phase::Lookup(kind));
         let m = &machine;
-        let line = match name {
-            "pio" => read_via(PortIo::with_bus(Ports(m)), &cpuid, name, phase),
-            "pio-string" => {
+        let line = match kind {
+            Transport::Pio => read_via(PortIo::with_bus(Ports(m)), &cpuid, kind),
+            Transport::PioString => {
                 // `rep insb` is one exit per batch under KVM; in process
                 // the default per-byte path is what the bus sees.
                 let mut t = PortIo::with_bus(Ports(m));
                 t.set_string_reads(true);
-                read_via(t, &cpuid, name, phase)
+                read_via(t, &cpuid, kind)
             }
-            "dma" => read_via(
+            Transport::Dma => read_via(
                 Dma::new(PortIo::with_bus(Ports(m)), GuestDma(m)),
                 &cpuid,
-                name,
-                phase,
+                kind,
             ),
-            "mmio" => read_via(Mmio::with_bus(MmioWindow(m)), &cpuid, name, phase),
+            Transport::Mmio => read_via(Mmio::with_bus(MmioWindow(m)), &cpuid, kind),
             _ => read_via(
                 Dma::new(Mmio::with_bus(MmioWindow(m)), GuestDma(m)),
                 &cpuid,
-                name,
-                phase,
+                kind,
             ),
         };
-        report.results.insert(name.to_string(), line);
+        report.add(Line::Result(line));
     }
-    machine.set_phase(0);
-    report.done = true;
+    machine.set_phase(Phase::Idle);
+    report.add(Line::Done);
 
     let config = scenario.phys_bits_config(host);
     Ok(Outcome {
@@ -528,33 +372,52 @@ pub fn run_in_process(
 mod tests {
     use super::*;
     use crate::matrix::FileCase;
+    use fw_cfg_protocol::{FileStateKind, line_to_string, parse_line};
 
     #[test]
     fn in_process_matrix_reads_every_transport() {
         for s in Scenario::all() {
             let o = run_in_process(&s, 46).unwrap();
             assert_eq!(o.report.results.len(), 6, "{}", s.label());
-            let pio = &o.report.results["pio"];
-            let state = &pio.file.as_ref().unwrap().state;
+            let pio = &o.report.results[&Transport::Pio];
+            let state = pio.file.as_ref().unwrap().state;
             let expected = match s.file {
-                FileCase::Absent => "absent",
-                FileCase::Stated | FileCase::Conflicting => "present",
-                FileCase::Corrupt => "corrupt",
+                FileCase::Absent => FileStateKind::Absent,
+                FileCase::Stated | FileCase::Conflicting => FileStateKind::Present,
+                FileCase::Corrupt => FileStateKind::Corrupt,
             };
             assert_eq!(state, expected, "{}", s.label());
             // Every transport reads the same file and decides the same.
-            for t in firmware::TRANSPORTS {
+            for t in Transport::FW_CFG {
                 assert_eq!(
-                    o.report.results[t].decisions,
+                    o.report.results[&t].decisions,
                     pio.decisions,
-                    "{} via {t}",
+                    "{} via {t:?}",
                     s.label()
                 );
             }
             // DMA needs far fewer bus accesses than byte-wise port I/O.
-            let pio_exits = o.stats.phase(firmware::phase::FW_CFG).total();
-            let dma_exits = o.stats.phase(firmware::phase::FW_CFG + 2).total();
+            let pio_exits = o.stats.phase(Phase::Lookup(Transport::Pio).id()).total();
+            let dma_exits = o.stats.phase(Phase::Lookup(Transport::Dma).id()).total();
             assert!(dma_exits < pio_exits, "{}", s.label());
+        }
+    }
+
+    #[test]
+    fn in_process_lines_go_through_the_one_parser() {
+        for s in Scenario::all() {
+            let o = run_in_process(&s, 46).unwrap();
+            let mut serial = Vec::new();
+            for line in o.report.results.values() {
+                let text = line_to_string(&Line::Result(*line)).unwrap();
+                assert_eq!(parse_line(&text).unwrap(), Line::Result(*line), "{text}");
+                serial.extend_from_slice(text.as_bytes());
+            }
+            serial.extend_from_slice(line_to_string(&Line::Done).unwrap().as_bytes());
+            let parsed = FirmwareReport::parse(&serial);
+            assert_eq!(parsed.other_lines, 0, "{}", s.label());
+            assert!(parsed.done);
+            assert_eq!(parsed.results, o.report.results, "{}", s.label());
         }
     }
 }

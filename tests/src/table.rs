@@ -10,18 +10,18 @@
 
 use std::fmt::Write;
 
-use crate::firmware::{self, DecisionLine, ResultLine};
+use fw_cfg_protocol::{DecidedBy, DecisionLine, FileStateKind, Phase, ResultLine, Transport};
+
 use crate::matrix::{Engine, Outcome};
 
 /// Short names for who decided.
-fn by(decided_by: &str) -> &'static str {
+pub(crate) fn by(decided_by: DecidedBy) -> &'static str {
     match decided_by {
-        "cpuid-hint" => "hint",
-        "fw-cfg-file" => "file",
-        "both-channels" => "both",
-        "heuristic" => "heur",
-        "conservative-default" => "dflt",
-        _ => "?",
+        DecidedBy::CpuidHint => "hint",
+        DecidedBy::FwCfgFile => "file",
+        DecidedBy::BothChannels => "both",
+        DecidedBy::Heuristic => "heur",
+        DecidedBy::ConservativeDefault => "dflt",
     }
 }
 
@@ -29,7 +29,7 @@ fn decision(d: &DecisionLine) -> String {
     format!(
         "{} {}{}",
         d.phys_bits,
-        by(&d.decided_by),
+        by(d.decided_by),
         if d.conflicts.is_empty() { "" } else { "!" }
     )
 }
@@ -38,8 +38,8 @@ fn file_said(r: Option<&ResultLine>) -> String {
     let Some(f) = r.and_then(|r| r.file.as_ref()) else {
         return "-".into();
     };
-    match f.state.as_str() {
-        "present" => format!(
+    match f.state {
+        FileStateKind::Present => format!(
             "{} {}/{}",
             if f.valid == Some(true) {
                 "valid"
@@ -49,13 +49,15 @@ fn file_said(r: Option<&ResultLine>) -> String {
             f.phys_bits.unwrap_or(0),
             f.guest_phys_bits.unwrap_or(0)
         ),
-        "corrupt" => format!("corrupt ({})", f.error.as_deref().unwrap_or("?")),
+        FileStateKind::Corrupt => {
+            format!("corrupt ({})", f.error.map_or("?", |e| e.as_str()))
+        }
         other => other.to_string(),
     }
 }
 
 /// The columns of the cost part, in order.
-pub const COST_COLUMNS: [&str; 6] = ["cpuid", "pio", "pio-string", "dma", "mmio", "mmio-dma"];
+pub const COST_COLUMNS: [Transport; 6] = Transport::ALL;
 
 /// Renders the table.
 pub fn render(outcomes: &[Outcome]) -> String {
@@ -74,28 +76,27 @@ pub fn render(outcomes: &[Outcome]) -> String {
     ]];
     for o in outcomes {
         let r = &o.report.results;
-        let cpuid = r.get("cpuid").and_then(|c| c.cpuid.as_ref());
-        let pio = r.get("pio");
+        let cpuid = r.get(&Transport::Cpuid).and_then(|c| c.cpuid.as_ref());
+        let pio = r.get(&Transport::Pio);
         let d = pio.and_then(|p| p.decisions.as_ref());
-        let agree = firmware::TRANSPORTS
+        let agree = Transport::FW_CFG
             .iter()
-            .filter_map(|t| r.get(*t))
+            .filter_map(|t| r.get(t))
             .filter(|l| l.available)
             .all(|l| l.decisions.as_ref() == d);
         let mut exits = Vec::new();
         let mut cycles = Vec::new();
         for t in COST_COLUMNS {
-            let line = r.get(t).filter(|l| l.available);
-            match (line, firmware::transport_phase(t)) {
-                (Some(line), Some(phase)) => {
-                    exits.push(o.stats.phase(phase).total().to_string());
+            match r.get(&t).filter(|l| l.available) {
+                Some(line) => {
+                    exits.push(o.stats.phase(Phase::Lookup(t).id()).total().to_string());
                     cycles.push(
                         line.cycles
                             .map(|c| format!("{}", c / 1000))
                             .unwrap_or_else(|| "-".into()),
                     );
                 }
-                _ => {
+                None => {
                     exits.push("-".into());
                     cycles.push("-".into());
                 }
@@ -108,7 +109,7 @@ pub fn render(outcomes: &[Outcome]) -> String {
                 o.advertised_phys_bits,
                 if o.config_valid { "" } else { "*" }
             ),
-            cpuid.map(|c| c.hint.clone()).unwrap_or_else(|| "-".into()),
+            cpuid.map_or_else(|| "-".into(), |c| c.hint.to_string()),
             cpuid
                 .map(|c| format!("{}/{}", c.phys_bits, c.guest_phys_bits))
                 .unwrap_or_else(|| "-".into()),

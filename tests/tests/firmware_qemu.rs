@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use fw_cfg_protocol::Transport;
 use fw_cfg_tests::matrix::FileCase;
 use fw_cfg_tests::peers::firmware::{
     NOT_EXPRESSIBLE, PeerConfig, PeerRow, Width, render_peer_table, run_peer_matrix,
@@ -51,7 +52,7 @@ fn assert_same(rows: &[PeerRow]) {
             r.differences.join("\n  ")
         );
         // QEMU applied the width we asked for.
-        let cpuid = q.report.results["cpuid"].cpuid.as_ref().unwrap();
+        let cpuid = q.report.results[&Transport::Cpuid].cpuid.as_ref().unwrap();
         let expected = match r.config.width {
             Width::Host => r.host_phys_bits,
             Width::Bits(n) => n.min(r.host_phys_bits),
@@ -65,15 +66,16 @@ fn assert_same(rows: &[PeerRow]) {
             r.label
         );
         assert_eq!(
-            cpuid.hint, "clear",
+            cpuid.hint.as_str(),
+            "clear",
             "{}: QEMU's KVM leaf without the hint",
             r.label
         );
         // The file reached the firmware through every shared transport.
         for t in ["pio", "pio-string", "dma"] {
-            let line = &q.report.results[t];
+            let line = &q.report.results[&Transport::from_name(t).unwrap()];
             assert!(line.available, "{}: {t}", r.label);
-            let state = &line.file.as_ref().unwrap().state;
+            let state = line.file.as_ref().unwrap().state.as_str();
             let want = match r.config.file {
                 FileCase::Absent => "absent",
                 FileCase::Stated | FileCase::Conflicting => "present",
@@ -81,7 +83,11 @@ fn assert_same(rows: &[PeerRow]) {
             };
             assert_eq!(state, want, "{}: {t}", r.label);
         }
-        assert!(q.report.results["dma"].dma, "{}: QEMU offers DMA", r.label);
+        assert!(
+            q.report.results[&Transport::Dma].dma,
+            "{}: QEMU offers DMA",
+            r.label
+        );
         assert!(v.report.done);
     }
 }
@@ -117,9 +123,8 @@ fn pc_machine_with_explicit_and_legacy_widths() {
     assert_same(&rows);
     // The legacy 40 bits are not backed on a wider host: the file says so.
     let legacy = &rows[1];
-    let file = legacy.vmm.as_ref().unwrap().report.results["pio"]
+    let file = legacy.vmm.as_ref().unwrap().report.results[&Transport::Pio]
         .file
-        .clone()
         .unwrap();
     assert_eq!(
         file.valid,
@@ -147,9 +152,8 @@ fn hint_configurations_are_marked_not_expressible() {
     }
     let table = render_peer_table(&rows);
     assert_eq!(table.matches(NOT_EXPRESSIBLE).count(), 2, "{table}");
-    let hint = rows[0].vmm.as_ref().unwrap().report.results["cpuid"]
+    let hint = rows[0].vmm.as_ref().unwrap().report.results[&Transport::Cpuid]
         .cpuid
-        .clone()
         .unwrap();
-    assert_eq!(hint.hint, "set");
+    assert_eq!(hint.hint.as_str(), "set");
 }

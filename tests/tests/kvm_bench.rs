@@ -19,7 +19,10 @@ fn exits(r: &BootResult) -> BTreeMap<String, u64> {
         .iter()
         .filter_map(|l| {
             let p = l.phase?;
-            Some((l.name.clone(), r.exits.get(&p).copied().unwrap_or(0)))
+            Some((
+                l.name.to_string(),
+                r.exits.get(&p.id()).copied().unwrap_or(0),
+            ))
         })
         .collect()
 }
@@ -27,9 +30,9 @@ fn exits(r: &BootResult) -> BTreeMap<String, u64> {
 fn dir_count(r: &BootResult, name: &str) -> u64 {
     r.lines
         .iter()
-        .find(|l| l.name == name)
-        .and_then(|l| l.fields.get("dir_count"))
-        .and_then(|v| v.as_u64())
+        .find(|l| l.name.as_str() == name)
+        .and_then(|l| l.dir_count)
+        .map(u64::from)
         .unwrap_or_else(|| panic!("{name}: no dir_count"))
 }
 
@@ -41,7 +44,7 @@ fn bench_mode_exit_counts() {
     let pio_bytes = 4096;
     let main = bench::run_ours(&Workload::main(pio_bytes), DEFAULT_TIMEOUT).expect("main run");
     let e = exits(&main);
-    assert_eq!(e["null-exit"], bench::REPEAT_OPS);
+    assert_eq!(e["null-exit"], fw_cfg_protocol::BENCH_REPEAT);
     // A cpuid is handled inside KVM: no exit to the VMM.
     assert_eq!(e["cpuid-kvm-leaf"], 0);
     assert_eq!(e["cpuid/decision"], 0);

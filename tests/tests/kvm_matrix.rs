@@ -6,7 +6,7 @@
 mod common;
 
 use fw_cfg_device::phys_bits::HostAddressSizes;
-use fw_cfg_tests::firmware::{self, DecisionLine};
+use fw_cfg_protocol::{DecisionLine, Phase, Transport};
 use fw_cfg_tests::inproc::run_in_process;
 use fw_cfg_tests::matrix::{self, DEFAULT_TIMEOUT, FileCase, Scenario};
 
@@ -48,38 +48,48 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
             matrix::run_kvm(&s, host, DEFAULT_TIMEOUT).unwrap_or_else(|e| panic!("{label}: {e}"));
         let r = &o.report.results;
         assert!(o.report.done && o.report.panic.is_none(), "{label}");
+        // Every line the firmware printed went through the one parser.
+        assert_eq!(o.report.other_lines, 0, "{label}: lines that do not parse");
 
         // The CPUID channel says what PhysBitsConfig put there.
-        let cpuid = &r["cpuid"];
+        let cpuid = &r[&Transport::Cpuid];
         let c = cpuid.cpuid.as_ref().unwrap();
         assert_eq!(c.phys_bits, o.advertised_phys_bits, "{label}");
         // KVM's guest width, as QEMU would pass it on.
         let guest_phys_bits = s.phys_bits_config(host).guest_phys_bits();
         assert_eq!(c.guest_phys_bits, guest_phys_bits, "{label}");
         let hint_set = s.hint && o.config_valid;
-        assert_eq!(c.hint, if hint_set { "set" } else { "clear" }, "{label}");
+        assert_eq!(
+            c.hint.as_str(),
+            if hint_set { "set" } else { "clear" },
+            "{label}"
+        );
 
         let (strict, silent) = expected(&s, host);
-        for t in firmware::TRANSPORTS {
-            let line = &r[t];
-            let what = format!("{label} via {t}");
+        for t in Transport::FW_CFG {
+            let line = &r[&t];
+            let what = format!("{label} via {}", t.as_str());
             assert!(line.available, "{what}");
             // What the file channel said.
             let f = line.file.as_ref().unwrap();
             match s.file {
-                FileCase::Absent => assert_eq!(f.state, "absent", "{what}"),
+                FileCase::Absent => assert_eq!(f.state.as_str(), "absent", "{what}"),
                 FileCase::Stated => {
-                    assert_eq!(f.state, "present", "{what}");
+                    assert_eq!(f.state.as_str(), "present", "{what}");
                     assert_eq!(f.valid, Some(o.config_valid), "{what}");
                     assert_eq!(f.phys_bits, Some(o.advertised_phys_bits), "{what}");
                     assert_eq!(f.guest_phys_bits, Some(guest_phys_bits), "{what}");
                 }
                 FileCase::Corrupt => {
-                    assert_eq!(f.state, "corrupt", "{what}");
-                    assert_eq!(f.error.as_deref(), Some("bad-valid-flag"), "{what}");
+                    assert_eq!(f.state.as_str(), "corrupt", "{what}");
+                    assert_eq!(
+                        f.error.map(|e| e.as_str()),
+                        Some("bad-valid-flag"),
+                        "{what}"
+                    );
                 }
                 FileCase::Conflicting => {
-                    assert_eq!(f.state, "present", "{what}");
+                    assert_eq!(f.state.as_str(), "present", "{what}");
                     assert_ne!(f.phys_bits, Some(o.advertised_phys_bits), "{what}");
                 }
             }
@@ -104,17 +114,24 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
         // Exits: CPUID never leaves the kernel; port I/O, DMA and MMIO
         // cost exactly the device accesses the reader makes (the in-process
         // run counts them one by one).
-        assert_eq!(o.stats.phase(firmware::phase::CPUID).total(), 0, "{label}");
+        assert_eq!(
+            o.stats.phase(Phase::Lookup(Transport::Cpuid).id()).total(),
+            0,
+            "{label}"
+        );
         let inproc = run_in_process(&s, host).unwrap();
         for t in ["pio", "dma", "mmio", "mmio-dma"] {
-            let phase = firmware::transport_phase(t).unwrap();
+            let phase = Phase::Lookup(Transport::from_name(t).unwrap()).id();
             assert_eq!(
                 o.stats.phase(phase).total(),
                 inproc.stats.phase(phase).total(),
                 "{label}: {t} exits"
             );
         }
-        let phase = |t| o.stats.phase(firmware::transport_phase(t).unwrap());
+        let phase = |t| {
+            o.stats
+                .phase(Phase::Lookup(Transport::from_name(t).unwrap()).id())
+        };
         assert_eq!(phase("pio").mmio(), 0, "{label}");
         assert_eq!(phase("mmio").pio(), 0, "{label}");
         assert!(phase("dma").total() < phase("pio").total(), "{label}");
@@ -124,10 +141,6 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
             "{label}"
         );
         // The baseline is exactly its 16 null exits.
-        assert_eq!(
-            o.stats.phase(firmware::phase::BASELINE).io_in,
-            16,
-            "{label}"
-        );
+        assert_eq!(o.stats.phase(Phase::Baseline.id()).io_in, 16, "{label}");
     }
 }

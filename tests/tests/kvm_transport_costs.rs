@@ -5,7 +5,7 @@
 
 mod common;
 
-use fw_cfg_tests::firmware::{self, BULK_FILE_NAME};
+use fw_cfg_protocol::{BULK_FILE_NAME, Phase, Transport};
 use fw_cfg_tests::matrix::{DEFAULT_TIMEOUT, run_firmware};
 use fw_cfg_tests::vmm::fw_cfg::FwCfgSetup;
 use fw_cfg_tests::vmm::stats::ExitCounts;
@@ -22,14 +22,15 @@ fn run(size: usize) -> Vec<(&'static str, ExitCounts, u64)> {
         ..FwCfgSetup::default()
     };
     let run = run_firmware(setup, DEFAULT_TIMEOUT).expect("firmware run");
-    firmware::TRANSPORTS
+    Transport::FW_CFG
         .iter()
-        .map(|&t| {
-            let phase = firmware::bulk_phase(t).unwrap();
+        .map(|&kind| {
+            let t = kind.as_str();
+            let phase = Phase::Bulk(kind).id();
             let line = run
                 .report
                 .bulk
-                .get(&phase)
+                .get(&kind)
                 .unwrap_or_else(|| panic!("no bulk line for {t}"));
             assert_eq!(line.size as usize, size, "{t}");
             assert_eq!(line.read as usize, size, "{t}");

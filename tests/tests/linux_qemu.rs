@@ -24,13 +24,13 @@ use std::sync::OnceLock;
 use fw_cfg_device::acpi::{self, FwCfgAcpi};
 use fw_cfg_guest::abi::{PHYS_BITS_FILE_NAME, PhysBitsFile};
 use fw_cfg_guest::policy::Rule;
+use fw_cfg_protocol::probe::{DeviceState, ProbeReport};
 use fw_cfg_tests::peers::linux::{
-    GuestDump, HEX_LIMIT, LARGE_PREFIX, LinuxBoot, LinuxPeer, LinuxRun, MD5_LIMIT, ProbeJson,
-    build_probe, expected_decisions,
+    GuestDump, HEX_LIMIT, LARGE_PREFIX, LinuxBoot, LinuxPeer, LinuxRun, MD5_LIMIT, build_probe,
+    expected_decisions, md5_hex,
 };
 use fw_cfg_tests::peers::qemu::Qemu;
 use fw_cfg_tests::peers::{hex, iasl, require};
-use md5::{Digest, Md5};
 
 /// A 55-byte name, the longest fw_cfg allows.
 const LONG_NAME: &str = "opt/org.fw-cfg-tests/a-name-of-exactly-fifty-five-bytes";
@@ -50,10 +50,6 @@ fn big_contents() -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    hex(&Md5::digest(bytes))
 }
 
 /// Boots `config`, or returns `None` when a peer is missing and FW_CFG_ALLOW_SKIP
@@ -80,7 +76,7 @@ fn boot(config: &LinuxBoot) -> Option<LinuxRun> {
     Some(run)
 }
 
-fn probe(d: &GuestDump) -> &ProbeJson {
+fn probe(d: &GuestDump) -> &ProbeReport {
     d.probe.as_ref().unwrap_or_else(|| {
         panic!(
             "the probe's JSON did not parse: {:?}",
@@ -90,7 +86,7 @@ fn probe(d: &GuestDump) -> &ProbeJson {
 }
 
 /// The decisions and exit code of one configuration.
-fn check_decisions<'a>(run: &'a LinuxRun, file: Option<&[u8]>, phys_bits: u8) -> &'a ProbeJson {
+fn check_decisions<'a>(run: &'a LinuxRun, file: Option<&[u8]>, phys_bits: u8) -> &'a ProbeReport {
     let d = &run.dump;
     let p = probe(d);
     assert_eq!(p.cpuid.phys_bits, phys_bits, "CPUID 0x80000008 EAX[7:0]");
@@ -102,27 +98,27 @@ fn check_decisions<'a>(run: &'a LinuxRun, file: Option<&[u8]>, phys_bits: u8) ->
         "Linux's /proc/cpuinfo: {:?}",
         d.cpuinfo
     );
-    assert_eq!(p.cpuid.hint, "no-kvm-leaf", "TCG has no KVM leaf");
-    assert_eq!(p.fw_cfg.state, "present");
+    assert_eq!(p.cpuid.hint.as_str(), "no-kvm-leaf", "TCG has no KVM leaf");
+    assert_eq!(p.fw_cfg.state, DeviceState::Present);
     assert_eq!(
         p.fw_cfg.id,
         Some(3),
         "QEMU's -M pc offers traditional + DMA"
     );
     match file {
-        None => assert_eq!(p.phys_bits_file.state, "absent"),
+        None => assert_eq!(p.phys_bits_file.state.as_str(), "absent"),
         Some(b) => match PhysBitsFile::parse(b) {
             Ok(f) => {
-                assert_eq!(p.phys_bits_file.state, "present");
+                assert_eq!(p.phys_bits_file.state.as_str(), "present");
                 assert_eq!(p.phys_bits_file.valid, Some(f.valid));
                 assert_eq!(p.phys_bits_file.phys_bits, Some(f.phys_bits));
             }
-            Err(_) => assert_eq!(p.phys_bits_file.state, "corrupt"),
+            Err(_) => assert_eq!(p.phys_bits_file.state.as_str(), "corrupt"),
         },
     }
     let expected = expected_decisions(&p.cpuid, file);
     assert_eq!(p.decisions, expected, "probe decisions vs the policy");
-    let code = if expected.iter().any(|d| !d.conflicts.is_empty()) {
+    let code = if expected.as_array().iter().any(|d| !d.conflicts.is_empty()) {
         1
     } else {
         0
@@ -266,13 +262,13 @@ fn probe_trusts_a_valid_file_where_the_heuristic_does_not() {
     let file = PhysBitsFile::new(true, 39, 0).to_bytes();
     let p = check_decisions(run, Some(&file), 39);
     // qemu64 says AuthenticAMD; OVMF's rule distrusts 39 bits on AMD.
-    assert_eq!(p.cpuid.vendor, "amd");
-    let strict = &p.decisions[0];
+    assert_eq!(p.cpuid.vendor.as_str(), "amd");
+    let strict = &p.decisions.strict;
     assert_eq!(
         (strict.phys_bits, strict.decided_by.as_str()),
         (39, "fw-cfg-file")
     );
-    let heuristic = &p.decisions[1];
+    let heuristic = &p.decisions.heuristic;
     assert_eq!(heuristic.phys_bits, 36);
 }
 
@@ -284,12 +280,12 @@ fn probe_with_an_invalid_file_on_qemus_default_width() {
         return;
     };
     let p = check_decisions(&run, Some(&file), 40);
-    let strict = &p.decisions[0];
+    let strict = &p.decisions.strict;
     assert_eq!(strict.phys_bits, 36);
-    assert_eq!(strict.rule, Rule::ExplicitInvalid.to_string());
-    assert_eq!(strict.decided_by, "fw-cfg-file");
+    assert_eq!(strict.rule, Rule::ExplicitInvalid.into());
+    assert_eq!(strict.decided_by.as_str(), "fw-cfg-file");
     // The heuristic (AMD with 40) would have used 40.
-    assert_eq!(p.decisions[1].phys_bits, 40);
+    assert_eq!(p.decisions.heuristic.phys_bits, 40);
 }
 
 #[test]
@@ -298,11 +294,14 @@ fn probe_without_the_file_on_qemus_default_width() {
         return;
     };
     let p = check_decisions(&run, None, 40);
-    assert_eq!(p.decisions[0].phys_bits, 36);
-    assert_eq!(p.decisions[0].decided_by, "conservative-default");
+    assert_eq!(p.decisions.strict.phys_bits, 36);
+    assert_eq!(
+        p.decisions.strict.decided_by.as_str(),
+        "conservative-default"
+    );
     // Combined falls back to the heuristic when both channels are silent.
-    assert_eq!(p.decisions[2].phys_bits, 40);
-    assert_eq!(p.decisions[2].decided_by, "heuristic");
+    assert_eq!(p.decisions.combined.phys_bits, 40);
+    assert_eq!(p.decisions.combined.decided_by.as_str(), "heuristic");
 }
 
 #[test]
@@ -314,11 +313,13 @@ fn probe_reports_a_corrupt_file_as_a_conflict() {
     let p = check_decisions(&run, Some(&file), 40);
     assert_eq!(p.exit_code, 1);
     assert!(
-        p.decisions[0]
+        p.decisions
+            .strict
             .conflicts
-            .contains(&"corrupt-file".to_string())
+            .iter()
+            .any(|c| c.as_str() == "corrupt-file")
     );
-    assert_eq!(p.decisions[0].phys_bits, 36);
+    assert_eq!(p.decisions.strict.phys_bits, 36);
 }
 
 #[test]
@@ -332,11 +333,13 @@ fn probe_reports_a_file_that_contradicts_cpuid() {
     let p = check_decisions(&run, Some(&file), 46);
     assert_eq!(p.exit_code, 1);
     assert!(
-        p.decisions[0]
+        p.decisions
+            .strict
             .conflicts
-            .contains(&"file-phys-bits-differs-from-cpuid".to_string())
+            .iter()
+            .any(|c| c.as_str() == "file-phys-bits-differs-from-cpuid")
     );
-    assert_eq!(p.decisions[0].phys_bits, 36);
+    assert_eq!(p.decisions.strict.phys_bits, 36);
 }
 
 #[test]

@@ -162,7 +162,8 @@ fn fw_cfg_vmm_runs_the_firmware_and_reports() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report = fw_cfg_tests::firmware::FirmwareReport::parse(stdout.as_bytes());
     assert!(report.done);
-    let pio = &report.results["pio"];
+    assert_eq!(report.other_lines, 0, "{stdout}");
+    let pio = &report.results[&fw_cfg_protocol::Transport::Pio];
     let file = pio.file.as_ref().unwrap();
     assert_eq!(file.guest_phys_bits, Some(40));
     assert_eq!(file.valid, Some(true));

@@ -4,7 +4,7 @@
 //! command line, which also hands the firmware a RAM area (`SIZE` bytes at
 //! guest-physical `BASE`, inside the identity-mapped 4 GiB) for bulk reads.
 //!
-//! Each measurement runs in its own phase (a fresh id from [`FIRST_PHASE`]
+//! Each measurement runs in its own phase (a fresh id from [`fw_cfg_protocol::BENCH_FIRST_PHASE`]
 //! on, written to the harness marker port before and 0 after, so a VMM
 //! can count the exits in between) and prints one line:
 //!
@@ -34,22 +34,18 @@ use fw_cfg_guest::abi::{
 };
 use fw_cfg_guest::cpuid::{CpuidSource, HardwareCpuid, read_cpuid_channel};
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
-use fw_cfg_guest::reader::{FileEntry, FwCfgReader, Lookup};
-use fw_cfg_guest::transport::{
-    Dma, DmaBuffer, DmaKick, FwCfgTransport, Mmio, PortIo, RawMmio, X86PortBus,
+use fw_cfg_guest::reader::{FileEntry, FwCfgReader, Lookup, ReadError};
+use fw_cfg_guest::transport::{DmaKick, FwCfgTransport, Mmio, PortIo, RawMmio, X86PortBus};
+use fw_cfg_protocol::{
+    BENCH_FILE_PREFIX, BENCH_PARAM, BENCH_REPEAT, BenchLine, BenchName, Bytes, ErrorKind, Line,
+    NULL_PORT, Phase, Transport,
 };
 
-use crate::out::Line;
-use crate::probes::{NULL_PORT, mark, rdtsc};
+use crate::buffers::{Buffers, DmaParts};
+use crate::out::emit;
+use crate::probes::{mark, rdtsc};
+use crate::transports::with_transport;
 
-/// The command-line parameter selecting benchmark mode.
-pub const BENCH_PARAM: &[u8] = b"fw_cfg_tests.bench=";
-/// The first phase id benchmark mode uses.
-pub const FIRST_PHASE: u32 = 0x100;
-/// How many times the null exit and the `cpuid` are repeated.
-pub const REPEAT: u64 = 64;
-/// Files read whole start with this, then `<transport>/`.
-pub const BULK_PREFIX: &[u8] = b"opt/bench/";
 /// Most bulk files read.
 const BULK_FILES_MAX: usize = 32;
 /// Control-word polls before a direct DMA read is declared stuck.
@@ -60,214 +56,132 @@ const DMA_POLLS: u32 = 1_000_000;
 pub fn param(cmdline: &[u8]) -> Option<(u64, u64)> {
     let word = cmdline
         .split(|&b| b == b' ')
-        .find_map(|w| w.strip_prefix(BENCH_PARAM))?;
+        .find_map(|w| w.strip_prefix(BENCH_PARAM.as_bytes()))?;
     Some(crate::pvh::parse_size_at_base(word).unwrap_or((0, 0)))
 }
 
-/// The fw_cfg transports benchmark mode measures.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Pio,
-    Dma,
-    Mmio,
-    MmioDma,
-}
-
-impl Kind {
-    const ALL: [Kind; 4] = [Kind::Pio, Kind::Dma, Kind::Mmio, Kind::MmioDma];
-
-    fn name(self) -> &'static [u8] {
-        match self {
-            Kind::Pio => b"pio",
-            Kind::Dma => b"dma",
-            Kind::Mmio => b"mmio",
-            Kind::MmioDma => b"mmio-dma",
-        }
-    }
-
-    fn needs_mmio(self) -> bool {
-        matches!(self, Kind::Mmio | Kind::MmioDma)
-    }
-}
-
-/// A name `a/b` in a fixed buffer (no allocation, no `core::fmt`).
-struct Name {
-    buf: [u8; 80],
-    len: usize,
-}
-
-impl Name {
-    fn new(parts: &[&[u8]]) -> Self {
-        let mut n = Name {
-            buf: [0; 80],
-            len: 0,
-        };
-        for (i, p) in parts.iter().enumerate() {
-            if i != 0 {
-                n.push(b"/");
-            }
-            n.push(p);
-        }
-        n
-    }
-
-    fn push(&mut self, s: &[u8]) {
-        let k = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + k].copy_from_slice(&s[..k]);
-        self.len += k;
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
+/// `transport/what`.
+fn name(transport: Transport, what: &[u8]) -> BenchName {
+    BenchName::joined(&[transport.as_str().as_bytes(), what])
 }
 
 /// Phase bookkeeping.
 struct Bench {
-    next_phase: u32,
+    next: u32,
 }
 
 /// A running phase.
-struct Phase {
-    id: u32,
+struct Running {
+    phase: Phase,
     t0: u64,
 }
 
 impl Bench {
-    fn begin(&mut self) -> Phase {
-        let id = self.next_phase;
-        self.next_phase += 1;
-        mark(id);
-        Phase { id, t0: rdtsc() }
+    fn begin(&mut self) -> Running {
+        let phase = Phase::Bench(self.next);
+        self.next += 1;
+        mark(phase);
+        Running { phase, t0: rdtsc() }
     }
 
-    /// Ends `p` and starts its line; the caller adds fields and ends it.
-    fn end(&self, p: Phase, name: &Name, ops: u64) -> Line {
+    /// Ends `p` and starts its line; the caller adds fields and emits it.
+    fn end(&self, p: Running, name: BenchName, ops: u64) -> BenchLine {
         let t1 = rdtsc();
-        mark(0);
-        let mut l = Line::new("bench");
-        l.u64("phase", u64::from(p.id))
-            .str("name", name.as_bytes())
-            .u64("ops", ops)
-            .u64("cycles", t1.wrapping_sub(p.t0));
+        mark(Phase::Idle);
+        let mut l = BenchLine::new(name);
+        l.phase = Some(p.phase);
+        l.ops = ops;
+        l.cycles = t1.wrapping_sub(p.t0);
         l
     }
 }
 
-fn unavailable(name: &Name) {
-    let mut l = Line::new("bench");
-    l.str("name", name.as_bytes()).bool("available", false);
-    l.end();
+fn unavailable(name: BenchName) {
+    let mut l = BenchLine::new(name);
+    l.available = false;
+    emit(&Line::Bench(l));
 }
 
 /// Runs every measurement. `area` is `(base, size)` from [`param`];
 /// `mmio` the MMIO window, if announced.
-pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>) {
-    let mut b = Bench {
-        next_phase: FIRST_PHASE,
-    };
+pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>, bufs: &mut Buffers) {
+    let mut b = Bench { next: 0 };
 
     let p = b.begin();
     let mut acc = 0u8;
-    for _ in 0..REPEAT {
+    for _ in 0..BENCH_REPEAT {
         acc ^= crate::serial::inb(NULL_PORT);
     }
-    let mut l = b.end(p, &Name::new(&[b"null-exit"]), REPEAT);
-    l.u64("value", u64::from(acc));
-    l.end();
+    let mut l = b.end(p, BenchName::new("null-exit"), BENCH_REPEAT);
+    l.value = Some(acc);
+    emit(&Line::Bench(l));
 
     let p = b.begin();
     let mut eax = 0u32;
-    for _ in 0..REPEAT {
+    for _ in 0..BENCH_REPEAT {
         eax ^= HardwareCpuid.cpuid(0x4000_0000, 0).eax;
     }
-    let mut l = b.end(p, &Name::new(&[b"cpuid-kvm-leaf"]), REPEAT);
-    l.u64("eax", u64::from(eax));
-    l.end();
+    let mut l = b.end(p, BenchName::new("cpuid-kvm-leaf"), BENCH_REPEAT);
+    l.eax = Some(eax);
+    emit(&Line::Bench(l));
 
     let p = b.begin();
     let cpuid = read_cpuid_channel(&HardwareCpuid);
     let decisions = decide_all(&ChannelInputs::new(&cpuid, FileState::Absent));
-    let mut l = b.end(p, &Name::new(&[b"cpuid", b"decision"]), 1);
-    l.u64("phys_bits", u64::from(decisions[0].phys_bits));
-    l.end();
+    let mut l = b.end(p, BenchName::new("cpuid/decision"), 1);
+    l.phys_bits = Some(decisions[0].phys_bits);
+    emit(&Line::Bench(l));
 
-    for kind in Kind::ALL {
-        let base = match (kind.needs_mmio(), mmio) {
-            (true, None) => {
-                unavailable(&Name::new(&[kind.name(), b"decision"]));
-                continue;
+    for kind in Transport::BENCH {
+        // Each transport is made fresh for the steps and again for the
+        // decision from scratch; the first is dropped before the second is
+        // made.
+        let opened = with_transport!(kind, mmio, bufs.dma, |t| {
+            steps(&mut b, kind, t, &mut bufs.bulk[..])
+        });
+        match opened {
+            None => unavailable(name(kind, b"decision")),
+            Some(false) => {}
+            Some(true) => {
+                let _ = with_transport!(kind, mmio, bufs.dma, |t| {
+                    decision(&mut b, kind, t, &mut bufs.bulk[..])
+                });
             }
-            (true, Some((base, _))) => base as *mut u8,
-            (false, _) => core::ptr::null_mut(),
-        };
-        // SAFETY (every transport made below): the firmware runs alone in
-        // ring 0; the fw_cfg ports and the announced MMIO window belong to
-        // the fw_cfg device (or nothing) and lie in the identity map; the
-        // device does DMA only when its DMA register is written, into the
-        // memory the descriptor names; the DMA buffers are identity-mapped
-        // statics, so their addresses are their guest-physical ones, and
-        // each borrow ends (the transport is dropped) before the next
-        // `buffers::dma()` call.
-        match kind {
-            // SAFETY: see above.
-            Kind::Pio => fw_cfg(&mut b, kind, || unsafe { PortIo::new() }),
-            Kind::Mmio => fw_cfg(&mut b, kind, || {
-                // SAFETY: see above.
-                unsafe { Mmio::new(base) }
-            }),
-            Kind::Dma => fw_cfg(&mut b, kind, || {
-                let (desc, desc_addr, data, data_addr) = crate::buffers::dma();
-                // SAFETY: see above.
-                let mem = unsafe { DmaBuffer::new(desc, desc_addr, data, data_addr) };
-                // SAFETY: see above.
-                Dma::new(unsafe { PortIo::new() }, mem)
-            }),
-            Kind::MmioDma => fw_cfg(&mut b, kind, || {
-                let (desc, desc_addr, data, data_addr) = crate::buffers::dma();
-                // SAFETY: see above.
-                let mem = unsafe { DmaBuffer::new(desc, desc_addr, data, data_addr) };
-                // SAFETY: see above.
-                Dma::new(unsafe { Mmio::new(base) }, mem)
-            }),
         }
     }
 
-    bulk(&mut b, area, mmio);
+    bulk(&mut b, area, mmio, bufs);
 }
 
-/// The fw_cfg phases of one transport; `make` builds a fresh transport
-/// (the previous one is always dropped first).
-fn fw_cfg<T: FwCfgTransport>(b: &mut Bench, kind: Kind, make: impl Fn() -> T) {
-    let k = kind.name();
-    let mut t = make();
-
+/// The fw_cfg phases of one transport up to the file read; returns whether
+/// a reader could be opened.
+fn steps<T: FwCfgTransport>(b: &mut Bench, kind: Transport, mut t: T, scratch: &mut [u8]) -> bool {
     let p = b.begin();
     let mut sig = [0u8; 4];
     t.select(KEY_SIGNATURE);
     let ok = t.read(&mut sig).is_ok();
-    let mut l = b.end(p, &Name::new(&[k, b"signature"]), 1);
-    l.bool("ok", ok && &sig == b"QEMU");
-    l.end();
+    let mut l = b.end(p, name(kind, b"signature"), 1);
+    l.ok = Some(ok && &sig == b"QEMU");
+    emit(&Line::Bench(l));
 
     let p = b.begin();
     let mut id = [0u8; 4];
     t.select(KEY_ID);
     let _ = t.read(&mut id);
-    let mut l = b.end(p, &Name::new(&[k, b"id"]), 1);
-    l.u64("id", u64::from(u32::from_le_bytes(id)));
-    l.end();
+    let mut l = b.end(p, name(kind, b"id"), 1);
+    l.id = Some(u32::from_le_bytes(id));
+    emit(&Line::Bench(l));
 
     let p = b.begin();
     let reader = FwCfgReader::new(t);
-    let mut l = b.end(p, &Name::new(&[k, b"open"]), 1);
+    let mut l = b.end(p, name(kind, b"open"), 1);
     let Ok(mut reader) = reader else {
-        l.bool("available", false);
-        l.end();
-        return;
+        l.available = false;
+        emit(&Line::Bench(l));
+        return false;
     };
-    l.bool("dma", reader.uses_dma());
-    l.end();
+    l.dma = Some(reader.uses_dma());
+    emit(&Line::Bench(l));
 
     let count = reader.files().map_or(0, |f| f.declared_count());
     let mut found = None;
@@ -278,139 +192,153 @@ fn fw_cfg<T: FwCfgTransport>(b: &mut Bench, kind: Kind, make: impl Fn() -> T) {
         reader.set_lookup(lookup);
         let p = b.begin();
         let r = reader.find_file(PHYS_BITS_FILE_NAME);
-        let mut l = b.end(p, &Name::new(&[k, what]), 1);
-        l.u64("dir_count", u64::from(count))
-            .bool("found", r.is_ok());
-        l.end();
+        let mut l = b.end(p, name(kind, what), 1);
+        l.dir_count = Some(count);
+        l.found = Some(r.is_ok());
+        emit(&Line::Bench(l));
         found = r.ok();
     }
     reader.set_lookup(Lookup::FullScan);
 
-    let scratch = crate::buffers::bulk();
     let p = b.begin();
     let r = reader.find_file_buffered(PHYS_BITS_FILE_NAME, scratch);
-    let mut l = b.end(p, &Name::new(&[k, b"dir-bulk"]), 1);
-    l.u64("dir_count", u64::from(count))
-        .bool("found", r.is_ok());
-    l.end();
+    let mut l = b.end(p, name(kind, b"dir-bulk"), 1);
+    l.dir_count = Some(count);
+    l.found = Some(r.is_ok());
+    emit(&Line::Bench(l));
 
     if let Some(entry) = found {
         let mut bytes = [0u8; 8];
         let p = b.begin();
         let r = reader.read_entry_prefix(&entry, &mut bytes);
-        let mut l = b.end(p, &Name::new(&[k, b"file-read"]), 1);
-        let n = r.unwrap_or(0);
-        l.bytes("bytes", &bytes[..n]);
-        l.end();
+        let mut l = b.end(p, name(kind, b"file-read"), 1);
+        l.bytes = Some(Bytes::new(&bytes[..r.unwrap_or(0)]));
+        emit(&Line::Bench(l));
     }
-    drop(reader);
+    true
+}
 
-    // The whole decision from scratch, with the buffered lookup.
-    let t = make();
-    let scratch = crate::buffers::bulk();
+/// The whole decision from scratch through a fresh transport, with the
+/// buffered lookup.
+fn decision<T: FwCfgTransport>(b: &mut Bench, kind: Transport, t: T, scratch: &mut [u8]) {
     let p = b.begin();
     let state = match FwCfgReader::new(t) {
         Err(_) => FileState::Absent,
-        Ok(mut reader) => {
-            let lookup = reader.find_file_buffered(PHYS_BITS_FILE_NAME, scratch);
-            let mut bytes = [0u8; 8];
-            reader.read_phys_bits_from_lookup(lookup, &mut bytes).state
-        }
+        Ok(mut reader) => match reader.find_file_buffered(PHYS_BITS_FILE_NAME, scratch) {
+            Ok(entry) => {
+                let mut bytes = [0u8; 8];
+                match reader.read_entry_prefix(&entry, &mut bytes) {
+                    Ok(n) => FileState::from_bytes(&bytes[..n]),
+                    Err(e) => FileState::Unreadable(e),
+                }
+            }
+            Err(ReadError::NotFound) => FileState::Absent,
+            Err(e) => FileState::Unreadable(e),
+        },
     };
     let cpuid = read_cpuid_channel(&HardwareCpuid);
     let decisions = decide_all(&ChannelInputs::new(&cpuid, state));
-    let mut l = b.end(p, &Name::new(&[k, b"decision"]), 1);
-    l.u64("phys_bits", u64::from(decisions[0].phys_bits))
-        .bool("file", matches!(state, FileState::Present(_)));
-    l.end();
+    let mut l = b.end(p, name(kind, b"decision"), 1);
+    l.phys_bits = Some(decisions[0].phys_bits);
+    l.file = Some(matches!(state, FileState::Present(_)));
+    emit(&Line::Bench(l));
+}
+
+/// Lists the files `opt/bench/<transport>/<label>` (not measured).
+fn bench_files(dma: &mut DmaParts, files: &mut [Option<(Transport, FileEntry)>]) -> usize {
+    let mut n = 0;
+    // SAFETY: as for the `Pio` transport of `with_transport!`: ring 0,
+    // ports of the fw_cfg device or of nothing.
+    let t = fw_cfg_guest::transport::Dma::new(unsafe { PortIo::new() }, dma.buffer());
+    let Ok(mut reader) = FwCfgReader::new(t) else {
+        return 0;
+    };
+    let Ok(iter) = reader.files() else {
+        return 0;
+    };
+    for entry in iter {
+        let Ok(entry) = entry else {
+            break;
+        };
+        let Some(rest) = entry.name().strip_prefix(BENCH_FILE_PREFIX.as_bytes()) else {
+            continue;
+        };
+        let kind = Transport::BENCH.into_iter().find(|k| {
+            rest.strip_prefix(k.as_str().as_bytes())
+                .is_some_and(|r| r.first() == Some(&b'/'))
+        });
+        if let (Some(kind), Some(slot)) = (kind, files.get_mut(n)) {
+            *slot = Some((kind, entry));
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Reads every `opt/bench/<transport>/<label>` file whole into the area.
-fn bulk(b: &mut Bench, area: (u64, u64), mmio: Option<(u64, u64)>) {
-    let mut files = [None::<(Kind, FileEntry)>; BULK_FILES_MAX];
-    let mut n_files = 0;
-    {
-        // The listing is not measured; the DMA buffers are free again once
-        // it ends.
-        let (desc, desc_addr, data, data_addr) = crate::buffers::dma();
-        // SAFETY: as in `run`.
-        let mem = unsafe { DmaBuffer::new(desc, desc_addr, data, data_addr) };
-        // SAFETY: as in `run`.
-        let Ok(mut reader) = FwCfgReader::new(Dma::new(unsafe { PortIo::new() }, mem)) else {
-            return;
-        };
-        let Ok(iter) = reader.files() else {
-            return;
-        };
-        for entry in iter {
-            let Ok(entry) = entry else {
-                break;
-            };
-            let Some(rest) = entry.name().strip_prefix(BULK_PREFIX) else {
-                continue;
-            };
-            let kind = Kind::ALL.into_iter().find(|k| {
-                rest.strip_prefix(k.name())
-                    .is_some_and(|r| r.first() == Some(&b'/'))
-            });
-            if let (Some(kind), Some(slot)) = (kind, files.get_mut(n_files)) {
-                *slot = Some((kind, entry));
-                n_files += 1;
-            }
-        }
+fn bulk(b: &mut Bench, area: (u64, u64), mmio: Option<(u64, u64)>, bufs: &mut Buffers) {
+    let mut files = [None::<(Transport, FileEntry)>; BULK_FILES_MAX];
+    if bench_files(&mut bufs.dma, &mut files) == 0 {
+        return;
     }
-
     let (area_base, area_size) = area;
     for (kind, entry) in files.iter().flatten().copied() {
-        let name = Name::new(&[b"read", entry.name()]);
+        let name = BenchName::joined(&[b"read", entry.name()]);
         let Ok(len) = usize::try_from(area_size.min(u64::from(entry.size))) else {
             continue;
         };
         if area_base == 0 || (len == 0 && entry.size != 0) {
-            let mut l = Line::new("bench");
-            l.str("name", name.as_bytes()).str("error", b"no-area");
-            l.end();
+            let mut l = BenchLine::new(name);
+            l.error = Some(ErrorKind::NoArea);
+            emit(&Line::Bench(l));
             continue;
         }
         let mmio_base = match (kind.needs_mmio(), mmio) {
             (true, None) => {
-                unavailable(&name);
+                unavailable(name);
                 continue;
             }
             (true, Some((base, _))) => base as *mut u8,
             (false, _) => core::ptr::null_mut(),
         };
-        // SAFETY: the VMM handed the firmware `area_size` bytes of RAM at
-        // `area_base` in the identity map (the benchmark parameter's
-        // contract); nothing else uses them and `len <= area_size`.
-        let dst = unsafe { core::slice::from_raw_parts_mut(area_base as *mut u8, len) };
+        // The area as a slice, made only while no DMA transfer runs into it.
+        let area_slice = || {
+            // SAFETY: the VMM handed the firmware `area_size` bytes of RAM at
+            // `area_base` in the identity map (the benchmark parameter's
+            // contract); nothing else uses them, `len <= area_size`, and each
+            // slice made here is dropped before the next one is made or a
+            // transfer is started.
+            unsafe { core::slice::from_raw_parts_mut(area_base as *mut u8, len) }
+        };
         let (phase, error) = match kind {
-            // SAFETY: as in `run`.
-            Kind::Pio => read_registers(b, unsafe { PortIo::new() }, &entry, dst),
-            // SAFETY: as in `run`.
-            Kind::Mmio => read_registers(b, unsafe { Mmio::new(mmio_base) }, &entry, dst),
-            Kind::Dma => {
-                // SAFETY: as in `run`.
-                let mut t = unsafe { PortIo::<X86PortBus>::new() };
-                // SAFETY: the area, as for `dst` above; `dst` is not
-                // accessed until the transfer has ended or timed out.
-                unsafe { read_dma(b, &mut t, &entry, area_base, len) }
+            // SAFETY: as for the `Pio` transport of `with_transport!`.
+            Transport::Pio => read_registers(b, unsafe { PortIo::new() }, &entry, area_slice()),
+            Transport::Mmio => {
+                // SAFETY: as for the `Mmio` transport of `with_transport!`.
+                read_registers(b, unsafe { Mmio::new(mmio_base) }, &entry, area_slice())
             }
-            Kind::MmioDma => {
-                // SAFETY: as in `run`.
+            Transport::Dma => {
+                // SAFETY: as for the `Pio` transport of `with_transport!`.
+                let mut t = unsafe { PortIo::<X86PortBus>::new() };
+                // SAFETY: the area, as for `area_slice`: no slice of it is
+                // alive while the transfer may run.
+                unsafe { read_dma(b, &mut t, &mut bufs.dma, &entry, area_base, len) }
+            }
+            _ => {
+                // SAFETY: as for the `Mmio` transport of `with_transport!`.
                 let mut t = unsafe { Mmio::<RawMmio>::new(mmio_base) };
-                // SAFETY: as for `Kind::Dma`.
-                unsafe { read_dma(b, &mut t, &entry, area_base, len) }
+                // SAFETY: as for `Transport::Dma`.
+                unsafe { read_dma(b, &mut t, &mut bufs.dma, &entry, area_base, len) }
             }
         };
-        let mut l = b.end(phase, &name, 1);
-        l.u64("size", u64::from(entry.size))
-            .u64("read", len as u64)
-            .u64("check", sparse_sum(dst));
-        if let Some(e) = error {
-            l.str("error", e);
-        }
-        l.end();
+        let dst = area_slice();
+        let mut l = b.end(phase, name, 1);
+        l.size = Some(entry.size);
+        // At most the file size, a u32.
+        l.read = Some(len as u32);
+        l.check = Some(sparse_sum(dst));
+        l.error = error;
+        emit(&Line::Bench(l));
     }
 }
 
@@ -421,13 +349,13 @@ fn read_registers<T: FwCfgTransport>(
     t: T,
     entry: &FileEntry,
     dst: &mut [u8],
-) -> (Phase, Option<&'static [u8]>) {
+) -> (Running, Option<ErrorKind>) {
     let Ok(mut reader) = FwCfgReader::new(t) else {
-        return (b.begin(), Some(b"no-device"));
+        return (b.begin(), Some(ErrorKind::NoDevice));
     };
     let p = b.begin();
     let r = reader.read_entry_prefix(entry, dst);
-    (p, r.err().map(|_| &b"read-error"[..]))
+    (p, r.err().map(ErrorKind::from))
 }
 
 /// Reads a file with one DMA descriptor (SELECT | READ) straight into
@@ -440,18 +368,19 @@ fn read_registers<T: FwCfgTransport>(
 unsafe fn read_dma<T: DmaKick>(
     b: &mut Bench,
     t: &mut T,
+    dma: &mut DmaParts,
     entry: &FileEntry,
     addr: u64,
     len: usize,
-) -> (Phase, Option<&'static [u8]>) {
-    let (desc, desc_addr, _, _) = crate::buffers::dma();
+) -> (Running, Option<ErrorKind>) {
+    let desc_addr = dma.descriptor_addr;
+    let desc: *mut [u8; 16] = &mut *dma.descriptor;
     let access = DmaAccess {
         control: (u32::from(entry.select) << 16) | DMA_CTL_SELECT | DMA_CTL_READ,
         // `len` is at most the file size, a u32.
         length: len as u32,
         address: addr,
     };
-    let desc: *mut [u8; 16] = desc;
     let p = b.begin();
     // SAFETY: `desc` is the static descriptor slot, borrowed exclusively
     // here; volatile because the device reads and writes it.
@@ -469,10 +398,10 @@ unsafe fn read_dma<T: DmaKick>(
             return (p, None);
         }
         if c & DMA_CTL_ERROR != 0 {
-            return (p, Some(b"dma-error"));
+            return (p, Some(ErrorKind::DmaError));
         }
     }
-    (p, Some(b"dma-timeout"))
+    (p, Some(ErrorKind::DmaTimeout))
 }
 
 /// The sum of every 4096th byte and the last one: a cheap check (guest

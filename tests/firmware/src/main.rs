@@ -15,69 +15,58 @@
 //! With `fw_cfg_tests.bench=SIZE@BASE` on the command line it runs the
 //! benchmark phases of [`mod@bench`] instead (one `bench` line each).
 
-#![cfg_attr(not(fw_hosted), no_std)]
-#![cfg_attr(not(fw_hosted), no_main)]
-// The hosted stub (feature `std`) compiles every module but runs none.
-#![cfg_attr(fw_hosted, allow(dead_code))]
+#![no_std]
+#![no_main]
 
 mod bench;
-#[cfg(not(fw_hosted))]
 mod boot;
 mod buffers;
-#[cfg(not(fw_hosted))]
 mod mem;
 mod out;
 mod probes;
 mod pvh;
 mod serial;
+mod transports;
 
-#[cfg(not(fw_hosted))]
-use out::Line;
+use fw_cfg_protocol::{Line, Name, PanicLine, Transport};
 
-/// The hosted stub's entry (feature `std`, see Cargo.toml).
-#[cfg(fw_hosted)]
-fn main() {
-    eprintln!("fw-cfg-test-firmware was built with the `std` feature: this is not the firmware");
-    std::process::exit(1);
-}
+use out::emit;
 
 /// Rust entry, called by the boot stub in 64-bit mode with the physical
 /// address of the PVH `hvm_start_info`.
-#[cfg(not(fw_hosted))]
 #[unsafe(no_mangle)]
 extern "C" fn fw_main(start_info: u64) -> ! {
     // A fresh line: firmware before us (QEMU's option ROM) may have left
     // text on the console.
     serial::Serial.write_bytes(b"\n");
+    let Some(mut bufs) = buffers::take() else {
+        // Unreachable: this is the only call, and it runs once.
+        serial::exit(0x7e)
+    };
     let cmdline = pvh::cmdline(start_info);
     let mmio = pvh::mmio_window(cmdline);
     probes::boot(start_info, cmdline, mmio);
     if let Some(area) = bench::param(cmdline) {
-        bench::run(area, mmio);
-        Line::new("done").end();
+        bench::run(area, mmio, &mut bufs);
+        emit(&Line::Done);
         serial::exit(0)
     }
     probes::baseline();
     let cpuid = probes::cpuid();
-    for t in probes::Transport::ALL {
-        probes::fw_cfg(t, &cpuid, mmio);
+    for t in Transport::FW_CFG {
+        probes::fw_cfg(t, &cpuid, mmio, &mut bufs);
     }
-    Line::new("done").end();
+    emit(&Line::Done);
     serial::exit(0)
 }
 
-#[cfg(not(fw_hosted))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut l = Line::new("panic");
-    l.str(
-        "message",
-        info.message().as_str().unwrap_or("(formatted)").as_bytes(),
-    );
-    if let Some(loc) = info.location() {
-        l.str("file", loc.file().as_bytes());
-        l.u64("line", u64::from(loc.line()));
-    }
-    l.end();
+    let loc = info.location();
+    emit(&Line::Panic(PanicLine {
+        message: Name::new(info.message().as_str().unwrap_or("(formatted)")),
+        file: loc.map(|l| Name::new(l.file())),
+        line: loc.map(|l| l.line()),
+    }));
     serial::exit(0x7f)
 }

@@ -33,6 +33,8 @@ use fw_cfg_device::abi::PHYS_BITS_FILE_NAME;
 use serde::Serialize;
 
 use super::qemu::{Qemu, QemuOutput};
+use fw_cfg_protocol::{BulkLine, DecisionLine, Transport};
+
 use crate::firmware::{self, BULK_FILE_NAME, FirmwareReport};
 use crate::matrix::{self, FileCase};
 use crate::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
@@ -40,7 +42,8 @@ use crate::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 /// Text of rows QEMU cannot run.
 pub const NOT_EXPRESSIBLE: &str = "not expressible in QEMU";
 /// Transports both VMMs offer on x86.
-pub const SHARED_TRANSPORTS: [&str; 3] = ["pio", "pio-string", "dma"];
+pub const SHARED_TRANSPORTS: [Transport; 3] =
+    [Transport::Pio, Transport::PioString, Transport::Dma];
 /// Size of the bulk file both VMMs serve.
 pub const BULK_SIZE: usize = 4096;
 
@@ -342,95 +345,68 @@ fn run_vmm(config: &PeerConfig, host: u8, timeout: Duration) -> Result<PeerRun, 
     })
 }
 
+/// Adds `what: QEMU a, mini VMM b` to `d` when the two values differ.
+fn diff<T: PartialEq + std::fmt::Debug>(d: &mut Vec<String>, what: &str, qemu: &T, vmm: &T) {
+    if qemu != vmm {
+        d.push(format!("{what}: QEMU {qemu:?}, mini VMM {vmm:?}"));
+    }
+}
+
 /// Lists every difference in what the firmware read and decided under
 /// QEMU and under the mini VMM: the CPUID channel (widths, vendor, 1 GiB
 /// pages, hint state, decisions), the file through each shared transport
 /// (availability, DMA use, state, bytes, decisions) and the bulk reads.
+/// The values are compared as values; only a difference is formatted.
 pub fn compare(qemu: &FirmwareReport, vmm: &FirmwareReport) -> Vec<String> {
-    fn eq(d: &mut Vec<String>, what: &str, a: String, b: String) {
-        if a != b {
-            d.push(format!("{what}: QEMU {a}, mini VMM {b}"));
-        }
-    }
     let mut d = Vec::new();
-    match (qemu.results.get("cpuid"), vmm.results.get("cpuid")) {
+    match (qemu.result(Transport::Cpuid), vmm.result(Transport::Cpuid)) {
         (Some(q), Some(v)) => {
             match (&q.cpuid, &v.cpuid) {
                 (Some(qc), Some(vc)) => {
-                    let fields = [
-                        (
-                            "phys_bits",
-                            qc.phys_bits.to_string(),
-                            vc.phys_bits.to_string(),
-                        ),
-                        (
-                            "guest_phys_bits",
-                            qc.guest_phys_bits.to_string(),
-                            vc.guest_phys_bits.to_string(),
-                        ),
-                        ("vendor", qc.vendor.clone(), vc.vendor.clone()),
-                        (
-                            "ext_vendor",
-                            format!("{:?}", qc.ext_vendor),
-                            format!("{:?}", vc.ext_vendor),
-                        ),
-                        ("gb_pages", qc.gb_pages.to_string(), vc.gb_pages.to_string()),
-                        ("hint", qc.hint.clone(), vc.hint.clone()),
-                    ];
-                    for (what, a, b) in fields {
-                        eq(&mut d, &format!("cpuid {what}"), a, b);
-                    }
+                    diff(&mut d, "cpuid phys_bits", &qc.phys_bits, &vc.phys_bits);
+                    let what = "cpuid guest_phys_bits";
+                    diff(&mut d, what, &qc.guest_phys_bits, &vc.guest_phys_bits);
+                    diff(&mut d, "cpuid vendor", &qc.vendor, &vc.vendor);
+                    diff(&mut d, "cpuid ext_vendor", &qc.ext_vendor, &vc.ext_vendor);
+                    diff(&mut d, "cpuid gb_pages", &qc.gb_pages, &vc.gb_pages);
+                    diff(&mut d, "cpuid hint", &qc.hint, &vc.hint);
                 }
                 _ => d.push("cpuid: report missing".into()),
             }
-            eq(
-                &mut d,
-                "cpuid decisions",
-                format!("{:?}", q.decisions),
-                format!("{:?}", v.decisions),
-            );
+            diff(&mut d, "cpuid decisions", &q.decisions, &v.decisions);
         }
         _ => d.push("cpuid result line missing".into()),
     }
-    let bulk = |b: &firmware::BulkLine| {
-        format!(
-            "size {} read {} sum {} {:?}",
-            b.size, b.read, b.sum, b.error
-        )
-    };
+    let bulk = |b: &BulkLine| (b.size, b.read, b.sum, b.error);
     for t in SHARED_TRANSPORTS {
-        let (Some(q), Some(v)) = (qemu.results.get(t), vmm.results.get(t)) else {
-            d.push(format!("{t}: result line missing"));
+        let name = t.as_str();
+        let (Some(q), Some(v)) = (qemu.result(t), vmm.result(t)) else {
+            d.push(format!("{name}: result line missing"));
             continue;
         };
-        let fields = [
-            (
-                "available",
-                q.available.to_string(),
-                v.available.to_string(),
+        diff(
+            &mut d,
+            &format!("{name} available"),
+            &q.available,
+            &v.available,
+        );
+        diff(&mut d, &format!("{name} id"), &q.id, &v.id);
+        diff(&mut d, &format!("{name} dma"), &q.dma, &v.dma);
+        diff(&mut d, &format!("{name} file"), &q.file, &v.file);
+        diff(
+            &mut d,
+            &format!("{name} decisions"),
+            &q.decisions,
+            &v.decisions,
+        );
+        match (qemu.bulk.get(&t), vmm.bulk.get(&t)) {
+            (Some(qb), Some(vb)) => diff(&mut d, &format!("{name} bulk"), &bulk(qb), &bulk(vb)),
+            (a, b) => diff(
+                &mut d,
+                &format!("{name} bulk line"),
+                &a.is_some(),
+                &b.is_some(),
             ),
-            ("id", format!("{:?}", q.id), format!("{:?}", v.id)),
-            ("dma", q.dma.to_string(), v.dma.to_string()),
-            ("file", format!("{:?}", q.file), format!("{:?}", v.file)),
-            (
-                "decisions",
-                format!("{:?}", q.decisions),
-                format!("{:?}", v.decisions),
-            ),
-        ];
-        for (what, a, b) in fields {
-            eq(&mut d, &format!("{t} {what}"), a, b);
-        }
-        if let Some(p) = firmware::bulk_phase(t) {
-            match (qemu.bulk.get(&p), vmm.bulk.get(&p)) {
-                (Some(qb), Some(vb)) => eq(&mut d, &format!("{t} bulk"), bulk(qb), bulk(vb)),
-                (a, b) => eq(
-                    &mut d,
-                    &format!("{t} bulk line"),
-                    a.is_some().to_string(),
-                    b.is_some().to_string(),
-                ),
-            }
         }
     }
     d
@@ -476,22 +452,15 @@ pub fn run_peer_matrix(
 }
 
 fn short_decision(r: &FirmwareReport) -> String {
-    let Some(d) = r.results.get("pio").and_then(|l| l.decisions.as_ref()) else {
+    let Some(d) = r.result(Transport::Pio).and_then(|l| l.decisions.as_ref()) else {
         return "-".into();
     };
-    let by = |s: &str| match s {
-        "cpuid-hint" => "hint",
-        "fw-cfg-file" => "file",
-        "both-channels" => "both",
-        "heuristic" => "heur",
-        "conservative-default" => "dflt",
-        _ => "?",
-    };
-    let one = |l: &firmware::DecisionLine| {
+    let by = crate::table::by;
+    let one = |l: &DecisionLine| {
         format!(
             "{}{}{}",
             l.phys_bits,
-            by(&l.decided_by),
+            by(l.decided_by),
             if l.conflicts.is_empty() { "" } else { "!" }
         )
     };
@@ -504,8 +473,8 @@ fn short_decision(r: &FirmwareReport) -> String {
 }
 
 fn cpuid_said(r: &FirmwareReport) -> String {
-    match r.results.get("cpuid").and_then(|l| l.cpuid.as_ref()) {
-        Some(c) => format!("{}/{} {}", c.phys_bits, c.guest_phys_bits, c.hint),
+    match r.result(Transport::Cpuid).and_then(|l| l.cpuid.as_ref()) {
+        Some(c) => format!("{}/{} {}", c.phys_bits, c.guest_phys_bits, c.hint.as_str()),
         None => "-".into(),
     }
 }
@@ -662,7 +631,7 @@ mod tests {
 
     #[test]
     fn comparison_lists_differences() {
-        let out = br#"{"event":"result","phase":2,"channel":"cpuid","transport":"cpuid","cpuid":{"hypervisor":true,"kvm_base":1073741824,"kvm_features_edx":0,"hint":"clear","has_address_sizes":true,"address_sizes_eax":12336,"phys_bits":48,"guest_phys_bits":0,"vendor":"amd","ext_vendor":"amd","gb_pages":false}}
+        let out = br#"{"event":"result","phase":2,"channel":"cpuid","transport":"cpuid","cpuid":{"hypervisor_present":true,"kvm_base":1073741824,"kvm_max_leaf":1073741825,"kvm_features_edx":0,"hint":"clear","max_ext_leaf":2147483656,"has_address_sizes":true,"address_sizes_eax":12336,"phys_bits":48,"guest_phys_bits":0,"vendor":"amd","ext_vendor":"amd","gb_pages":false,"la57":false}}
 {"event":"done"}"#;
         let a = FirmwareReport::parse(out);
         let b = FirmwareReport::parse(
@@ -676,6 +645,14 @@ mod tests {
             "{d:?}"
         );
         assert!(d.iter().any(|s| s == "pio: result line missing"));
+        let other = FirmwareReport::parse(
+            &String::from_utf8_lossy(out)
+                .replace(r#""vendor":"amd""#, r#""vendor":"other""#)
+                .into_bytes(),
+        );
+        assert!(
+            compare(&a, &other).contains(&"cpuid vendor: QEMU Amd, mini VMM Other".to_string())
+        );
         assert!(
             compare(&a, &a)
                 .iter()

@@ -17,15 +17,16 @@
 //! [`MARKER`]:
 //!
 //! 1. `address sizes` from `/proc/cpuinfo`;
-//! 2. runs the probe with `--json --max-file-bytes 4096` (the printed JSON:
-//!    every file's name, size, selector and first 4 KiB read by port I/O,
-//!    the CPUID report, the `etc/phys-bits-valid` state, the decisions and
-//!    the exit code) and with `--max-file-bytes 1048576` into a file, from
-//!    which it prints the MD5 of each file's bytes (whole up to 1 MiB, the
-//!    first 64 KiB of larger files). The probe runs before the driver is
-//!    loaded, so nothing else uses the ports, and with `--sysfs-root`
-//!    pointing nowhere, so the comparison with sysfs is made by the test,
-//!    not by the probe;
+//! 2. runs the probe with `--json --max-file-bytes 4096` and with
+//!    `--max-file-bytes 1048576`, stores each output and prints it whole
+//!    (the `fw-cfg-protocol` `ProbeReport` document: every file's name,
+//!    size, selector and bytes read by port I/O, the CPUID report, the
+//!    `etc/phys-bits-valid` state, the decisions and the exit code). The
+//!    host parses both with that type, and computes from the second the MD5
+//!    of each file's bytes (whole up to 1 MiB, the first 64 KiB of larger
+//!    files). The probe runs before the driver is loaded, so nothing else
+//!    uses the ports, and with `--sysfs-root` pointing nowhere, so the
+//!    comparison with sysfs is made by the test, not by the probe;
 //! 3. loads `qemu_fw_cfg.ko` and prints, for every
 //!    `/sys/firmware/qemu_fw_cfg/by_key/*`, its key, size and name, the raw
 //!    bytes in hex up to 4 KiB, and the MD5 of the same prefix as above;
@@ -43,12 +44,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use fw_cfg_guest::policy::{ChannelInputs, Decision, FileState, decide_all};
-use serde::Deserialize;
+use fw_cfg_guest::policy::{FileState, decide_all};
+use fw_cfg_protocol::probe::ProbeReport;
+use fw_cfg_protocol::{CpuidLine, Decisions};
+use md5::{Digest, Md5};
 
 use super::qemu::{Qemu, QemuOutput};
 use super::{Missing, cpio, unhex};
-use crate::firmware::{FileLine, parse_hint, parse_vendor};
 
 /// Prefix of every line `/init` prints for the test.
 pub const MARKER: &str = "@@FWCFG ";
@@ -79,15 +81,10 @@ echo "$M begin"
 echo "$M cpuinfo $(grep -m1 'address sizes' /proc/cpuinfo | sed 's/.*: //')"
 /bin/fw-cfg-probe --json --sysfs-root /nonexistent --max-file-bytes 4096 > /tmp/probe.json
 echo "$M probe-rc $?"
-echo "$M probe-json $(cat /tmp/probe.json)"
 /bin/fw-cfg-probe --json --sysfs-root /nonexistent --max-file-bytes 1048576 > /tmp/full.json
 echo "$M probe-full-rc $?"
-grep -o '"size":[0-9]*,"select":[0-9]*,"pio_hex":[^,]*' /tmp/full.json \
-  | awk -F'"' '{ z = $3; gsub(/[:,]/, "", z); s = $5; gsub(/[:,]/, "", s); f = "/tmp/hex." s; printf "%s", $8 > f; close(f); print s, z }' > /tmp/selects
-while read -r s z; do
-  if [ "$z" -le 1048576 ]; then n=$z; else n=65536; fi
-  echo "$M probe-md5 $s $n $(xxd -r -p /tmp/hex.$s | head -c $n | md5sum | cut -d' ' -f1)"
-done < /tmp/selects
+printf '%s probe-json ' "$M"; cat /tmp/probe.json; echo
+printf '%s probe-full-json ' "$M"; cat /tmp/full.json; echo
 insmod /qemu_fw_cfg.ko
 echo "$M insmod-rc $?"
 for d in /sys/firmware/qemu_fw_cfg/by_key/*; do
@@ -386,13 +383,16 @@ pub struct GuestDump {
     pub cpuinfo: Option<String>,
     /// Exit code of the printed probe run.
     pub probe_rc: Option<i32>,
-    /// The printed probe JSON.
-    pub probe: Option<ProbeJson>,
-    /// The probe JSON text, when it did not parse.
+    /// The probe's report (the 4 KiB run).
+    pub probe: Option<ProbeReport>,
+    /// Why a probe report did not parse, and its start.
     pub probe_unparsed: Option<String>,
     /// Exit code of the 1 MiB probe run.
     pub probe_full_rc: Option<i32>,
-    /// Selector -> (length hashed, MD5) of the probe's bytes.
+    /// The 1 MiB run's report.
+    pub probe_full: Option<ProbeReport>,
+    /// Selector -> (length hashed, MD5) of the 1 MiB run's bytes: the first
+    /// [`LARGE_PREFIX`] of files larger than [`MD5_LIMIT`], else all.
     pub probe_md5: BTreeMap<u16, (u64, String)>,
     /// Exit code of `insmod qemu_fw_cfg.ko`.
     pub insmod_rc: Option<i32>,
@@ -405,6 +405,19 @@ pub struct GuestDump {
 }
 
 impl GuestDump {
+    /// Parses one printed probe report with the protocol's type; keeps the
+    /// error and the text's start when it does not parse.
+    fn parse_probe(&mut self, text: &str) -> Option<ProbeReport> {
+        match ProbeReport::parse(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let start: String = text.chars().take(2000).collect();
+                self.probe_unparsed = Some(format!("{e}: {start}"));
+                None
+            }
+        }
+    }
+
     /// Parses the serial console.
     pub fn parse(console: &str) -> GuestDump {
         let mut d = GuestDump::default();
@@ -421,17 +434,11 @@ impl GuestDump {
                 "probe-rc" => d.probe_rc = value.trim().parse().ok(),
                 "probe-full-rc" => d.probe_full_rc = value.trim().parse().ok(),
                 "insmod-rc" => d.insmod_rc = value.trim().parse().ok(),
-                "probe-json" => match serde_json::from_str::<ProbeJson>(value) {
-                    Ok(p) => d.probe = Some(p),
-                    Err(e) => d.probe_unparsed = Some(format!("{e}: {value}")),
-                },
-                "probe-md5" => {
-                    if let (Some(Ok(s)), Some(Ok(n)), Some(m)) = (
-                        words.next().map(str::parse::<u16>),
-                        words.next().map(str::parse::<u64>),
-                        words.next(),
-                    ) {
-                        d.probe_md5.insert(s, (n, m.to_string()));
+                "probe-json" => d.probe = d.parse_probe(value),
+                "probe-full-json" => {
+                    d.probe_full = d.parse_probe(value);
+                    if let Some(p) = &d.probe_full {
+                        d.probe_md5 = probe_md5(p);
                     }
                 }
                 "sysfs" => {
@@ -468,140 +475,38 @@ impl GuestDump {
     }
 }
 
-/// The probe's `--json` output (the members the tests use).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ProbeJson {
-    /// The CPUID channel.
-    pub cpuid: ProbeCpuid,
-    /// The fw_cfg device.
-    pub fw_cfg: ProbeFwCfg,
-    /// The `etc/phys-bits-valid` state.
-    pub phys_bits_file: FileLine,
-    /// Strict, heuristic, combined.
-    pub decisions: Vec<ProbeDecision>,
-    /// The exit code the probe computed.
-    pub exit_code: i32,
-}
-
-/// The probe's CPUID report.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ProbeCpuid {
-    /// CPUID.1:ECX\[31\].
-    pub hypervisor_present: bool,
-    /// KVM base leaf.
-    pub kvm_base: Option<u32>,
-    /// `no-kvm-leaf`, `clear` or `set`.
-    pub hint: String,
-    /// Whether 0x80000008 exists.
-    pub has_address_sizes: bool,
-    /// Raw 0x80000008 EAX.
-    pub address_sizes_eax: u32,
-    /// EAX\[7:0\].
-    pub phys_bits: u8,
-    /// EAX\[23:16\].
-    pub guest_phys_bits: u8,
-    /// `intel`, `amd` or the vendor string (leaf 0).
-    pub vendor: String,
-    /// The signature of CPUID 0x80000000, in the same form; `None` when
-    /// empty. The heuristic compares this one, as OVMF does.
-    pub ext_vendor: Option<String>,
-    /// 1 GiB pages.
-    pub gb_pages: bool,
-    /// 5-level paging supported.
-    pub la57: bool,
-}
-
-/// The probe's fw_cfg device report.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ProbeFwCfg {
-    /// `present`, `absent` or `no-permission`.
-    pub state: String,
-    /// The ID item.
-    #[serde(default)]
-    pub id: Option<u32>,
-    /// Whether the ID advertises DMA.
-    #[serde(default)]
-    pub dma: Option<bool>,
-    /// The directory.
-    #[serde(default)]
-    pub files: Option<Vec<ProbeFile>>,
-    /// Why the directory could not be read.
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-/// One file as the probe read it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ProbeFile {
-    /// Name.
-    pub name: String,
-    /// Size from the directory.
-    pub size: u32,
-    /// Selector.
-    pub select: u16,
-    /// Bytes (hex), at most `--max-file-bytes`.
-    pub pio_hex: Option<String>,
-    /// Whether `pio_hex` stops before `size`.
-    #[serde(default)]
-    pub truncated: bool,
-    /// Read error.
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-impl ProbeFile {
-    /// The bytes read.
-    pub fn bytes(&self) -> Option<Vec<u8>> {
-        self.pio_hex.as_deref().and_then(unhex)
+/// Selector -> (length hashed, MD5 in hex) of the bytes each file of `p`
+/// was read with: the first [`LARGE_PREFIX`] bytes of files larger than
+/// [`MD5_LIMIT`], else all of them.
+pub fn probe_md5(p: &ProbeReport) -> BTreeMap<u16, (u64, String)> {
+    let mut out = BTreeMap::new();
+    for f in p.fw_cfg.files.iter().flatten() {
+        let Some(bytes) = f.bytes() else { continue };
+        let size = u64::from(f.size);
+        let n = if size <= MD5_LIMIT {
+            size
+        } else {
+            LARGE_PREFIX
+        };
+        let hashed = &bytes[..bytes.len().min(usize::try_from(n).unwrap_or(usize::MAX))];
+        out.insert(f.select, (n, md5_hex(hashed)));
     }
+    out
 }
 
-/// One policy mode's decision as the probe printed it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ProbeDecision {
-    /// `strict`, `heuristic` or `combined`.
-    pub mode: String,
-    /// The width.
-    pub phys_bits: u8,
-    /// Who decided.
-    pub decided_by: String,
-    /// The policy row.
-    pub rule: String,
-    /// Conflicts.
-    pub conflicts: Vec<String>,
-}
-
-impl ProbeDecision {
-    /// The same rendering of a host-side [`Decision`].
-    pub fn from_decision(d: &Decision) -> Self {
-        ProbeDecision {
-            mode: d.mode.as_str().to_string(),
-            phys_bits: d.phys_bits,
-            decided_by: d.decided_by.as_str().to_string(),
-            rule: d.rule.to_string(),
-            conflicts: d.conflicts.iter().map(|c| c.as_str().to_string()).collect(),
-        }
-    }
+/// MD5 of `bytes`, lowercase hex (as `md5sum` prints it).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The decisions the policy code makes for the CPUID values the probe saw
-/// and the file bytes the test gave QEMU (`None`: no file), rendered as
-/// the probe renders them.
-pub fn expected_decisions(cpuid: &ProbeCpuid, file: Option<&[u8]>) -> Vec<ProbeDecision> {
-    let inputs = ChannelInputs {
-        hint: parse_hint(&cpuid.hint),
-        has_address_sizes: cpuid.has_address_sizes,
-        phys_bits: cpuid.phys_bits,
-        guest_phys_bits: cpuid.guest_phys_bits,
-        ext_vendor: cpuid.ext_vendor.as_deref().map(parse_vendor),
-        file: file.map_or(FileState::Absent, FileState::from_bytes),
-        five_level_paging: false,
-        gb_pages: cpuid.gb_pages,
-    };
-    decide_all(&inputs)
-        .iter()
-        .map(ProbeDecision::from_decision)
-        .collect()
+/// and the file bytes the test gave QEMU (`None`: no file).
+pub fn expected_decisions(cpuid: &CpuidLine, file: Option<&[u8]>) -> Decisions {
+    let file = file.map_or(FileState::Absent, FileState::from_bytes);
+    Decisions::from(&decide_all(&cpuid.inputs(file)))
 }
 
 static PROBE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -628,9 +533,7 @@ fn build_probe_uncached() -> Result<PathBuf, String> {
         .args([
             "build",
             "-p",
-            "fw-cfg-guest",
-            "--features",
-            "std",
+            "fw-cfg-probe",
             "--bin",
             "fw-cfg-probe",
             "--release",
@@ -702,14 +605,18 @@ mod tests {
             [    1.0] some kernel line\n\
             @@FWCFG cpuinfo 40 bits physical, 48 bits virtual\n\
             @@FWCFG probe-rc 0\n\
-            @@FWCFG probe-json {\"cpuid\":{\"hypervisor_present\":true,\"kvm_base\":null,\"kvm_max_leaf\":null,\"kvm_features_edx\":null,\"hint\":\"no-kvm-leaf\",\"max_ext_leaf\":2147483656,\"has_address_sizes\":true,\"address_sizes_eax\":12328,\"phys_bits\":40,\"guest_phys_bits\":0,\"vendor\":\"amd\",\"ext_vendor\":\"amd\",\"gb_pages\":false,\"la57\":false},\"fw_cfg\":{\"state\":\"present\",\"id\":3,\"dma\":true,\"sysfs_present\":false,\"files\":[{\"name\":\"opt/a b\",\"size\":2,\"select\":32,\"pio_hex\":\"0102\",\"truncated\":false,\"sysfs_equal\":null}]},\"phys_bits_file\":{\"state\":\"absent\"},\"decisions\":[],\"exit_code\":0}\r\n\
-            @@FWCFG probe-md5 32 2 abcd\n\
+            @@FWCFG probe-full-rc 0\n\
+            @@FWCFG probe-json {PROBE}\r\n\
+            @@FWCFG probe-full-json {PROBE}\n\
             @@FWCFG sysfs 32 2 opt/a b\n\
             @@FWCFG sysfs-hex 32 0102\n\
             @@FWCFG sysfs-md5 32 2 abcd\n\
             @@FWCFG dsdt 4453445400\n\
             @@FWCFG end\n";
-        let d = GuestDump::parse(console);
+        let probe = r#"{"cpuid":{"hypervisor_present":true,"kvm_base":null,"kvm_max_leaf":null,"kvm_features_edx":null,"hint":"no-kvm-leaf","max_ext_leaf":2147483656,"has_address_sizes":true,"address_sizes_eax":12328,"phys_bits":40,"guest_phys_bits":0,"vendor":"amd","ext_vendor":"amd","gb_pages":false,"la57":false},"fw_cfg":{"state":"present","id":3,"dma":true,"sysfs_present":false,"files":[{"name":"opt/a b","size":2,"select":32,"pio_hex":"0102","truncated":false,"over_budget":false,"sysfs_equal":null}]},"phys_bits_file":{"state":"absent","bytes":[]},"decisions":{"strict":{"phys_bits":36,"decided_by":"conservative-default","rule":"no-information","conflicts":[]},"heuristic":{"phys_bits":40,"decided_by":"heuristic","rule":"heuristic-valid","conflicts":[]},"combined":{"phys_bits":40,"decided_by":"heuristic","rule":"heuristic-valid","conflicts":[]}},"exit_code":0}"#;
+        let console = console.replace("{PROBE}", probe);
+        let d = GuestDump::parse(&console);
+        assert_eq!(d.probe_unparsed, None);
         assert!(d.complete);
         assert_eq!(
             d.cpuinfo.as_deref(),
@@ -718,10 +625,14 @@ mod tests {
         assert_eq!(d.probe_rc, Some(0));
         let p = d.probe.expect("probe JSON parses");
         assert_eq!(p.cpuid.phys_bits, 40);
+        assert_eq!(p.decisions, expected_decisions(&p.cpuid, None));
+        assert_eq!(d.probe_full.as_ref(), Some(&p));
+        assert_eq!(d.probe_full_rc, Some(0));
         let files = p.fw_cfg.files.unwrap();
         assert_eq!(files[0].name, "opt/a b");
         assert_eq!(files[0].bytes(), Some(vec![1, 2]));
-        assert_eq!(d.probe_md5[&32], (2, "abcd".to_string()));
+        assert_eq!(d.probe_md5[&32], (2, md5_hex(&[1, 2])));
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
         let s = &d.sysfs[&32];
         assert_eq!(s.name, "opt/a b");
         assert_eq!(s.raw.as_deref(), Some(&[1u8, 2][..]));

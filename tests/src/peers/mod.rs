@@ -95,31 +95,8 @@ pub fn kvm_device() -> Result<(), Missing> {
         })
 }
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-/// Parses lowercase or uppercase hex (whitespace ignored); `None` on an odd
-/// length or a non-hex character.
-pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
-        return None;
-    }
-    digits
-        .chunks(2)
-        .map(|p| {
-            let s = std::str::from_utf8(p).ok()?;
-            u8::from_str_radix(s, 16).ok()
-        })
-        .collect()
-}
+/// Hex of bytes and back: the probe document's encoding, shared.
+pub use fw_cfg_protocol::probe::{hex, unhex};
 
 #[cfg(test)]
 mod tests {

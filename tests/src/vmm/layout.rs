@@ -50,7 +50,7 @@ pub const DEBUG_EXIT_PORT_SIZE: u16 = 4;
 /// id, 0 = none). Exits from then on are also counted for that phase. The
 /// marker write itself is not counted. Under QEMU the port is unassigned
 /// and writes are ignored.
-pub const MARK_PORT: u16 = 0x600;
+pub use fw_cfg_protocol::MARK_PORT;
 /// Default guest memory size in MiB.
 pub const DEFAULT_MEMORY_MIB: u64 = 128;
 /// PVH `hvm_start_info` magic.

@@ -4,9 +4,8 @@
 
 #![allow(dead_code)]
 
-use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
-use fw_cfg_tests::firmware::{Decisions, ResultLine, parse_hint, parse_vendor};
-use fw_cfg_tests::inproc;
+use fw_cfg_guest::policy::decide_all;
+use fw_cfg_protocol::{Decisions, ResultLine};
 
 /// Whether the KVM tests can run. Without `/dev/kvm` they fail, unless
 /// `FW_CFG_ALLOW_SKIP=1` says the caller accepts that they prove nothing.
@@ -32,21 +31,10 @@ pub fn require_kvm() -> bool {
 pub fn host_decisions(cpuid: &ResultLine, fw_cfg: &ResultLine) -> Decisions {
     let c = cpuid.cpuid.as_ref().expect("cpuid line has a cpuid object");
     let f = fw_cfg.file.as_ref().expect("fw_cfg line has a file object");
-    let file = match f.state.as_str() {
-        "absent" => FileState::Absent,
-        "present" | "corrupt" => FileState::from_bytes(&f.bytes),
-        other => panic!("unexpected file state {other}"),
-    };
-    let inputs = ChannelInputs {
-        hint: parse_hint(&c.hint),
-        has_address_sizes: c.has_address_sizes,
-        phys_bits: c.phys_bits,
-        guest_phys_bits: c.guest_phys_bits,
-        // The heuristic compares CPUID 0x80000000's signature, as OVMF does.
-        ext_vendor: c.ext_vendor.as_deref().map(parse_vendor),
-        file,
-        five_level_paging: false,
-        gb_pages: c.gb_pages,
-    };
-    inproc::decisions(&decide_all(&inputs))
+    let file = f
+        .state_from_bytes()
+        .unwrap_or_else(|| panic!("unexpected file state {}", f.state));
+    // The heuristic compares CPUID 0x80000000's signature, as OVMF does
+    // (`CpuidLine::inputs` takes `ext_vendor`).
+    Decisions::from(&decide_all(&c.inputs(file)))
 }

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! The Linux guest probe behind the `fw-cfg-probe` binary (feature `std`).
+//! The Linux guest probe behind the `fw-cfg-probe` binary.
 //!
 //! Run as root inside a Linux guest, it reads both channels for real:
 //! CPUID with the instruction, fw_cfg by port I/O after `ioperm(0x510, 12)`,
 //! and, when `/sys/firmware/qemu_fw_cfg` exists (the `qemu_fw_cfg` module),
 //! the same files from `by_key/<select>/{name,size,raw}` as a cross-check.
 //! It then runs all three policy modes and prints a table, or JSON with
-//! `--json`.
+//! `--json`: one `fw-cfg-protocol` `ProbeReport` document, serialized with
+//! `serde_json` (see [`to_protocol`]), which the host parses back with the
+//! same type.
 //!
 //! ```text
 //! fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--max-total-bytes N] [--sysfs-root DIR]
@@ -35,16 +37,26 @@
 //! The probe uses the ports without the kernel driver's lock. Do not read
 //! `/sys/firmware/qemu_fw_cfg` concurrently while it runs.
 
-use std::fmt::Write as _;
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#![deny(missing_docs)]
+
 use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::abi::{ID_DMA, ID_TRADITIONAL, PIO_SELECTOR_PORT, PIO_WINDOW_SIZE};
-use crate::cpuid::{CpuidReport, HardwareCpuid, HintState, Vendor, read_cpuid_channel};
-use crate::policy::{ChannelInputs, Decision, FileState, decide_all, read_phys_bits_file};
-use crate::reader::{FwCfgReader, ReadError};
-use crate::transport::PortIo;
+use fw_cfg_guest::abi::{PIO_SELECTOR_PORT, PIO_WINDOW_SIZE};
+use fw_cfg_guest::cpuid::{CpuidReport, HardwareCpuid, read_cpuid_channel};
+use fw_cfg_guest::policy::{ChannelInputs, Decision, FileState, decide_all, read_phys_bits_file};
+use fw_cfg_guest::reader::{FwCfgReader, ReadError};
+use fw_cfg_guest::transport::PortIo;
+
+mod render;
+
+pub use render::{render_json, render_table, to_protocol};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_example {}
 
 /// Exit code: no conflict, everything agrees.
 pub const EXIT_OK: i32 = 0;
@@ -293,7 +305,7 @@ pub fn read_sysfs_file(root: &Path, select: u16, max_bytes: usize) -> SysfsFile 
 /// selected or read (`over_budget`, empty `bytes`). The sysfs cross-check
 /// reads no more of a file than port I/O did, so it stays within the same
 /// budget; names and sizes are still compared for unread files.
-pub fn probe_files<T: crate::transport::FwCfgTransport>(
+pub fn probe_files<T: fw_cfg_guest::transport::FwCfgTransport>(
     reader: &mut FwCfgReader<T>,
     max_file_bytes: usize,
     max_total_bytes: usize,
@@ -418,330 +430,92 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
     report.exit_code()
 }
 
-// ---------------------------------------------------------------------------
-// Rendering.
-// ---------------------------------------------------------------------------
-
-fn hint_str(h: HintState) -> &'static str {
-    match h {
-        HintState::NoKvmLeaf => "no-kvm-leaf",
-        HintState::Clear => "clear",
-        HintState::Set => "set",
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-fn json_opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(|| "null".to_string(), |v| v.to_string())
-}
-
-fn file_state_json(f: &FileState) -> String {
-    match f {
-        FileState::Absent => r#"{"state":"absent"}"#.to_string(),
-        FileState::Present(p) => format!(
-            r#"{{"state":"present","version":{},"valid":{},"phys_bits":{},"guest_phys_bits":{}}}"#,
-            p.version, p.valid, p.phys_bits, p.guest_phys_bits
-        ),
-        FileState::Corrupt(e) => format!(
-            r#"{{"state":"corrupt","error":{}}}"#,
-            json_str(&e.to_string())
-        ),
-        FileState::Unreadable(e) => format!(
-            r#"{{"state":"unreadable","error":{}}}"#,
-            json_str(&e.to_string())
-        ),
-    }
-}
-
-fn file_state_text(f: &FileState) -> String {
-    match f {
-        FileState::Absent => "absent".into(),
-        FileState::Present(p) => format!(
-            "present: version {}, valid {}, phys {}, guest phys {}",
-            p.version, p.valid as u8, p.phys_bits, p.guest_phys_bits
-        ),
-        FileState::Corrupt(e) => format!("corrupt: {e}"),
-        FileState::Unreadable(e) => format!("unreadable: {e}"),
-    }
-}
-
-fn vendor_json(v: &Vendor) -> String {
-    match v {
-        Vendor::Other(s) => json_str(&String::from_utf8_lossy(s)),
-        v => json_str(v.as_str()),
-    }
-}
-
-/// Renders the report as JSON (one object).
-pub fn render_json(r: &Report) -> String {
-    let c = &r.cpuid;
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r#"{{"cpuid":{{"hypervisor_present":{},"kvm_base":{},"kvm_max_leaf":{},"kvm_features_edx":{},"hint":{},"max_ext_leaf":{},"has_address_sizes":{},"address_sizes_eax":{},"phys_bits":{},"guest_phys_bits":{},"vendor":{},"ext_vendor":{},"gb_pages":{},"la57":{}}},"#,
-        c.hypervisor_present,
-        json_opt(c.kvm_base),
-        json_opt(c.kvm_max_leaf),
-        json_opt(c.kvm_features_edx),
-        json_str(hint_str(c.hint)),
-        c.max_ext_leaf,
-        c.has_address_sizes,
-        c.address_sizes_eax,
-        c.phys_bits,
-        c.guest_phys_bits,
-        vendor_json(&c.vendor),
-        c.ext_vendor
-            .as_ref()
-            .map_or_else(|| "null".to_string(), vendor_json),
-        c.gb_pages,
-        c.la57
-    );
-    o.push_str(r#""fw_cfg":"#);
-    match &r.fw_cfg {
-        FwCfgProbe::NoPermission(e) => {
-            let _ = write!(o, r#"{{"state":"no-permission","error":{}}}"#, json_str(e));
-        }
-        FwCfgProbe::Absent(sig) => {
-            let _ = write!(o, r#"{{"state":"absent","signature":"{}"}}"#, hex(sig));
-        }
-        FwCfgProbe::Present { id, files } => {
-            let _ = write!(
-                o,
-                r#"{{"state":"present","id":{id},"dma":{},"sysfs_present":{},"#,
-                id & ID_DMA != 0,
-                r.sysfs_present
-            );
-            match files {
-                Err(e) => {
-                    let _ = write!(o, r#""files":null,"error":{}}}"#, json_str(&e.to_string()));
-                }
-                Ok(files) => {
-                    o.push_str(r#""files":["#);
-                    for (i, f) in files.iter().enumerate() {
-                        if i > 0 {
-                            o.push(',');
-                        }
-                        let _ = write!(
-                            o,
-                            r#"{{"name":{},"size":{},"select":{},"#,
-                            json_str(&f.name),
-                            f.size,
-                            f.select
-                        );
-                        match &f.bytes {
-                            Ok(b) => {
-                                let _ = write!(
-                                    o,
-                                    r#""pio_hex":"{}","truncated":{},"over_budget":{},"#,
-                                    hex(b),
-                                    f.truncated,
-                                    f.over_budget
-                                );
-                            }
-                            Err(e) => {
-                                let _ = write!(
-                                    o,
-                                    r#""pio_hex":null,"error":{},"#,
-                                    json_str(&e.to_string())
-                                );
-                            }
-                        }
-                        let _ = write!(o, r#""sysfs_equal":{}}}"#, json_opt(f.sysfs_equal()));
-                    }
-                    o.push_str("]}");
-                }
-            }
-        }
-    }
-    let _ = write!(
-        o,
-        r#","phys_bits_file":{},"decisions":["#,
-        file_state_json(&r.file)
-    );
-    for (i, d) in r.decisions.iter().enumerate() {
-        if i > 0 {
-            o.push(',');
-        }
-        let conflicts: Vec<String> = d.conflicts.iter().map(|c| json_str(c.as_str())).collect();
-        let _ = write!(
-            o,
-            r#"{{"mode":{},"phys_bits":{},"decided_by":{},"rule":{},"conflicts":[{}]}}"#,
-            json_str(d.mode.as_str()),
-            d.phys_bits,
-            json_str(d.decided_by.as_str()),
-            json_str(&d.rule.to_string()),
-            conflicts.join(",")
-        );
-    }
-    let _ = write!(o, r#"],"exit_code":{}}}"#, r.exit_code());
-    o
-}
-
-/// Renders the report as a human-readable table.
-pub fn render_table(r: &Report) -> String {
-    let c = &r.cpuid;
-    let mut o = String::new();
-    let _ = writeln!(o, "CPUID channel");
-    let _ = writeln!(o, "  hypervisor bit        {}", yes(c.hypervisor_present));
-    match (c.kvm_base, c.kvm_max_leaf) {
-        (Some(b), Some(m)) => {
-            let _ = writeln!(o, "  KVM base leaf         {b:#010x} (max leaf {m:#010x})");
-        }
-        _ => {
-            let _ = writeln!(o, "  KVM base leaf         none");
-        }
-    }
-    let _ = write!(o, "  phys-bits hint        {}", hint_str(c.hint));
-    if let Some(edx) = c.kvm_features_edx {
-        let _ = write!(o, " (features EDX {edx:#010x})");
-    }
-    o.push('\n');
-    if c.has_address_sizes {
-        let _ = writeln!(
-            o,
-            "  0x80000008 EAX        {:#010x}: phys {}, guest phys {}",
-            c.address_sizes_eax, c.phys_bits, c.guest_phys_bits
-        );
-    } else {
-        let _ = writeln!(
-            o,
-            "  0x80000008            missing (max extended leaf {:#010x})",
-            c.max_ext_leaf
-        );
-    }
-    let vendor_text = |v: &Vendor| match v {
-        Vendor::Other(s) => String::from_utf8_lossy(s).into_owned(),
-        v => v.as_str().to_string(),
-    };
-    let _ = writeln!(
-        o,
-        "  vendor                {} (0x80000000: {})   1G pages {}   la57 {}",
-        vendor_text(&c.vendor),
-        c.ext_vendor
-            .as_ref()
-            .map_or_else(|| "none".to_string(), vendor_text),
-        yes(c.gb_pages),
-        yes(c.la57)
-    );
-    let _ = writeln!(o, "fw_cfg channel (port I/O)");
-    match &r.fw_cfg {
-        FwCfgProbe::NoPermission(e) => {
-            let _ = writeln!(o, "  not read: ioperm failed: {e}");
-        }
-        FwCfgProbe::Absent(sig) => {
-            let _ = writeln!(o, "  no device (signature {})", hex(sig));
-        }
-        FwCfgProbe::Present { id, files } => {
-            let _ = writeln!(
-                o,
-                "  device                QEMU, id {id:#x} ({}{})",
-                if id & ID_TRADITIONAL != 0 {
-                    "traditional"
-                } else {
-                    "no traditional bit"
-                },
-                if id & ID_DMA != 0 { ", dma" } else { "" }
-            );
-            let sysfs = if r.sysfs_present {
-                "present"
-            } else {
-                "absent (qemu_fw_cfg not loaded?)"
-            };
-            let _ = writeln!(o, "  sysfs cross-check     {sysfs}");
-            match files {
-                Err(e) => {
-                    let _ = writeln!(o, "  directory error: {e}");
-                }
-                Ok(files) => {
-                    let _ = writeln!(o, "  {:<8}{:>10}  {:<8}name", "select", "size", "sysfs");
-                    for f in files {
-                        let s = match (&f.bytes, f.sysfs_equal()) {
-                            (Err(_), _) => "error",
-                            (_, Some(true)) => "equal",
-                            (_, Some(false)) => "DIFFERS",
-                            (_, None) => "-",
-                        };
-                        let note = match (&f.bytes, f.over_budget, f.truncated) {
-                            (Ok(b), true, _) if b.is_empty() => " (not read: total budget spent)",
-                            (_, true, _) => " (truncated: total budget spent)",
-                            (_, false, true) => " (truncated)",
-                            (_, false, false) => "",
-                        };
-                        let _ = writeln!(
-                            o,
-                            "  {:<#8x}{:>10}  {:<8}{}{}",
-                            f.select, f.size, s, f.name, note
-                        );
-                    }
-                }
-            }
-        }
-    }
-    let _ = writeln!(o, "  etc/phys-bits-valid   {}", file_state_text(&r.file));
-    let _ = writeln!(o, "Decisions");
-    let _ = writeln!(o, "  {:<10}{:>5}  {:<22}rule", "mode", "bits", "decided by");
-    for d in &r.decisions {
-        let _ = writeln!(
-            o,
-            "  {:<10}{:>5}  {:<22}{}",
-            d.mode.as_str(),
-            d.phys_bits,
-            d.decided_by.as_str(),
-            d.rule
-        );
-    }
-    let conflicts: Vec<&str> = r.decisions[0]
-        .conflicts
-        .iter()
-        .map(|c| c.as_str())
-        .collect();
-    let _ = writeln!(
-        o,
-        "Conflicts: {}",
-        if conflicts.is_empty() {
-            "none".to_string()
-        } else {
-            conflicts.join(", ")
-        }
-    );
-    let _ = writeln!(o, "Exit code: {}", r.exit_code());
-    o
-}
-
-fn yes(b: bool) -> &'static str {
-    if b { "yes" } else { "no" }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::PhysBitsFile;
-    use crate::policy::PolicyMode;
+    use fw_cfg_guest::abi::{FILE_NAME_SIZE, FileDirEntry, PhysBitsFile, SIGNATURE};
+    use fw_cfg_guest::cpuid::{HintState, Vendor};
+    use fw_cfg_guest::policy::PolicyMode;
+    use fw_cfg_guest::transport::{FwCfgTransport, TransportError};
+    use fw_cfg_protocol::probe::{DeviceState, ProbeReport};
+    use fw_cfg_protocol::{DecidedBy, ErrorKind, FileStateKind};
+
+    /// An in-memory device: the directory and `(selector, contents)` items;
+    /// counts the bytes read.
+    struct MemDev<'a> {
+        dir: &'a [u8],
+        files: &'a [(u16, &'a [u8])],
+        cur: u16,
+        off: usize,
+        bytes_read: usize,
+    }
+
+    impl<'a> MemDev<'a> {
+        fn new(dir: &'a [u8], files: &'a [(u16, &'a [u8])]) -> Self {
+            MemDev {
+                dir,
+                files,
+                cur: 0,
+                off: 0,
+                bytes_read: 0,
+            }
+        }
+    }
+
+    impl FwCfgTransport for MemDev<'_> {
+        fn select(&mut self, key: u16) {
+            self.cur = key;
+            self.off = 0;
+        }
+        fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+            let id = 1u32.to_le_bytes();
+            let item: &[u8] = match self.cur {
+                0 => &SIGNATURE,
+                1 => &id,
+                0x19 => self.dir,
+                k => self
+                    .files
+                    .iter()
+                    .find(|(s, _)| *s == k)
+                    .map_or(&[][..], |(_, b)| *b),
+            };
+            for b in buf {
+                *b = item.get(self.off).copied().unwrap_or(0);
+                self.off += 1;
+                self.bytes_read += 1;
+            }
+            Ok(())
+        }
+    }
+
+    fn entry(size: u32, select: u16, name: &[u8]) -> [u8; 64] {
+        let mut n = [0u8; FILE_NAME_SIZE];
+        n[..name.len()].copy_from_slice(name);
+        FileDirEntry {
+            size,
+            select,
+            reserved: 0,
+            name: n,
+        }
+        .to_be_bytes()
+    }
+
+    fn dir<const N: usize>(count: u32, entries: &[[u8; 64]]) -> [u8; N] {
+        let mut d = [0u8; N];
+        d[..4].copy_from_slice(&count.to_be_bytes());
+        for (i, e) in entries.iter().enumerate() {
+            d[4 + i * 64..4 + (i + 1) * 64].copy_from_slice(e);
+        }
+        d
+    }
+
+    /// The probe's JSON through the host's one parser.
+    fn parsed(r: &Report) -> ProbeReport {
+        let json = render_json(r);
+        let p = ProbeReport::parse(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        assert_eq!(p, to_protocol(r));
+        p
+    }
 
     fn report(file: FileState, fw_cfg: FwCfgProbe) -> Report {
         let cpuid = CpuidReport {
@@ -829,6 +603,14 @@ mod tests {
         assert!(json.contains(r#""sysfs_equal":true"#));
         assert!(json.contains(r#""decided_by":"both-channels""#));
         assert!(json.starts_with('{') && json.ends_with('}'));
+        let p = parsed(&r);
+        assert_eq!(p.exit_code, EXIT_OK);
+        assert_eq!(p.fw_cfg.state, DeviceState::Present);
+        assert_eq!(p.phys_bits_file.state, FileStateKind::Present);
+        assert_eq!(p.decisions.strict.decided_by, DecidedBy::BothChannels);
+        let listed = p.fw_cfg.files.as_ref().unwrap();
+        assert_eq!(listed[0].bytes(), Some(good.to_bytes().to_vec()));
+        assert_eq!(listed[0].sysfs_equal, Some(true));
         let table = render_table(&r);
         assert!(table.contains("equal"), "{table}");
         assert!(table.contains("both-channels"));
@@ -853,11 +635,17 @@ mod tests {
         );
         assert_eq!(r.exit_code(), EXIT_FW_CFG_ERROR);
         assert!(render_json(&r).contains(r#""files":null"#));
+        let p = parsed(&r);
+        assert_eq!(p.fw_cfg.error, Some(ErrorKind::BadDirectoryCount));
+        assert_eq!(p.exit_code, EXIT_FW_CFG_ERROR);
+        let r = report(FileState::Absent, FwCfgProbe::NoPermission("EPERM".into()));
+        assert_eq!(parsed(&r).fw_cfg.os_error.as_deref(), Some("EPERM"));
+        let r = report(FileState::Absent, FwCfgProbe::Absent(*b"\xff\xff\xff\xff"));
+        assert_eq!(parsed(&r).fw_cfg.signature, Some([0xff; 4]));
     }
 
     #[test]
     fn total_budget_stops_reading_but_lists_every_file() {
-        use crate::reader::tests::{MemDev, dir, entry};
         let d: [u8; 4 + 4 * 64] = dir(
             4,
             &[
@@ -924,6 +712,8 @@ mod tests {
             "{table}"
         );
         assert!(render_json(&rep).contains(r#""pio_hex":"","truncated":true,"over_budget":true"#));
+        let p = parsed(&rep);
+        assert!(p.fw_cfg.files.unwrap()[2].bytes() == Some(Vec::new()));
         // Hitting the budget is not an error.
         assert_eq!(rep.exit_code(), EXIT_OK);
     }
@@ -941,8 +731,7 @@ mod tests {
         const FILE_SIZE: u32 = 1 << 20;
 
         fn new() -> Self {
-            use crate::reader::tests::entry;
-            let count = crate::abi::FILE_SLOTS_MAX;
+            let count = fw_cfg_guest::abi::FILE_SLOTS_MAX;
             let mut dir = u32::from(count).to_be_bytes().to_vec();
             for i in 0..count {
                 let name = format!("opt/big{i}");
@@ -957,15 +746,15 @@ mod tests {
         }
     }
 
-    impl crate::transport::FwCfgTransport for HostileDev {
+    impl FwCfgTransport for HostileDev {
         fn select(&mut self, key: u16) {
             self.cur = key;
             self.off = 0;
         }
-        fn read(&mut self, buf: &mut [u8]) -> Result<(), crate::transport::TransportError> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
             for b in buf {
                 *b = match self.cur {
-                    0 => crate::abi::SIGNATURE.get(self.off).copied().unwrap_or(0),
+                    0 => SIGNATURE.get(self.off).copied().unwrap_or(0),
                     1 => 1u32.to_le_bytes().get(self.off).copied().unwrap_or(0),
                     0x19 => self.dir.get(self.off).copied().unwrap_or(0),
                     _ => {
@@ -986,7 +775,7 @@ mod tests {
         let mut r = FwCfgReader::new(HostileDev::new()).unwrap();
         let files = probe_files(&mut r, o.max_file_bytes, o.max_total_bytes, None).unwrap();
         // Every file is listed; only the first 16 are read, in full.
-        assert_eq!(files.len(), usize::from(crate::abi::FILE_SLOTS_MAX));
+        assert_eq!(files.len(), usize::from(fw_cfg_guest::abi::FILE_SLOTS_MAX));
         assert_eq!(r.transport().content_bytes, 16 << 20);
         let read = files.iter().filter(|f| !f.over_budget).count();
         assert_eq!(read, 16);
@@ -999,7 +788,14 @@ mod tests {
 
     #[test]
     fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+        let mut fw_cfg = files(None);
+        if let FwCfgProbe::Present { files: Ok(f), .. } = &mut fw_cfg {
+            f[0].name = "a\"b\\c\n\u{1}".into();
+        }
+        let r = report(FileState::Absent, fw_cfg);
+        assert!(render_json(&r).contains(r#""name":"a\"b\\c\n\u0001""#));
+        let p = parsed(&r);
+        assert_eq!(p.fw_cfg.files.unwrap()[0].name, "a\"b\\c\n\u{1}");
     }
 
     #[test]

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(any(test, feature = "host")), no_std)]
+#![deny(missing_docs)]
+
+mod json;
+mod lines;
+mod name;
+mod phase;
+
+#[cfg(feature = "host")]
+mod parse;
+#[cfg(feature = "host")]
+pub mod probe;
+
+pub use json::{Sink, WriteError, Writer, to_sink};
+pub use lines::{
+    BaselineLine, BenchLine, BenchName, BootLine, BulkLine, CmdlineText, Conflict, Conflicts,
+    CpuidLine, DecidedBy, DecisionLine, Decisions, ErrorKind, FILE_BYTES_MAX, FileLine,
+    FileStateKind, FirmwareName, HintState, Line, PanicLine, ResultLine, Rule, Vendor,
+};
+pub use name::{Bytes, Name};
+#[cfg(feature = "host")]
+pub use parse::{FirmwareReport, ParseError, parse_line};
+pub use phase::{BENCH_FIRST_PHASE, Channel, Phase, Transport};
+
+/// The harness's phase-marker port: a 32-bit write of a [`Phase`] id
+/// starts that phase (see [`Phase`]). Under QEMU the port is unassigned and
+/// the write is ignored.
+pub const MARK_PORT: u16 = 0x600;
+/// An unassigned port, read by the null-exit baseline.
+pub const NULL_PORT: u16 = 0x601;
+/// How many null exits the baseline takes.
+pub const NULL_EXITS: u64 = 16;
+/// How many times benchmark mode repeats the null exit and the KVM leaf
+/// `cpuid`.
+pub const BENCH_REPEAT: u64 = 64;
+/// Name of the optional file every fw_cfg transport reads whole.
+pub const BULK_FILE_NAME: &str = "opt/fw-cfg-tests/bulk";
+/// Largest bulk file the firmware reads.
+pub const BULK_MAX: usize = 64 * 1024;
+/// The command-line parameter selecting benchmark mode
+/// (`fw_cfg_tests.bench=SIZE@BASE`).
+pub const BENCH_PARAM: &str = "fw_cfg_tests.bench=";
+/// Benchmark files are named `opt/bench/<transport>/<label>`.
+pub const BENCH_FILE_PREFIX: &str = "opt/bench/";
+
+/// Writes `line` as one JSON object and a newline.
+///
+/// No allocation and no `core::fmt`; fails only if a value cannot be
+/// written ([`WriteError`]), which no line type contains.
+pub fn write_line<S: Sink>(mut sink: S, line: &Line) -> Result<(), WriteError> {
+    to_sink(&mut sink, line)?;
+    sink.write(b"\n");
+    Ok(())
+}
+
+/// `line` as a JSON text with its newline (host side).
+#[cfg(feature = "host")]
+pub fn line_to_string(line: &Line) -> Result<String, WriteError> {
+    let mut out = Vec::new();
+    write_line(&mut out, line)?;
+    // The writer emits only the UTF-8 of `&str`s and ASCII.
+    String::from_utf8(out).map_err(|_| WriteError::Custom)
+}
