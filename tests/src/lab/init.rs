@@ -183,6 +183,7 @@ mod tests {
             "for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
              netfs fscache 9pnet 9pnet_virtio 9p irqbypass ccp kvm kvm-amd; do"
         ));
+        assert!(s.contains("insmod /modules/$m.ko || [ $m = kvm-amd ] || fail insmod-failed $m"));
         let chroot = s
             .find("chroot /host /bin/sh /tmp/work/.lab/run.sh > /host/tmp/work/.lab/output")
             .unwrap();
