@@ -55,7 +55,8 @@ pub enum LabError {
     /// QEMU, the kernel, a module or busybox is missing on this machine.
     #[error(transparent)]
     Missing(#[from] Missing),
-    /// [`Lab::phys_bits`] outside [`PHYS_BITS_RANGE`].
+    /// [`Lab::phys_bits`](super::Lab::phys_bits) outside
+    /// [`PHYS_BITS_RANGE`](super::PHYS_BITS_RANGE).
     #[error("outer MAXPHYADDR {bits} is outside 36..=52")]
     PhysBits {
         /// The rejected width.
