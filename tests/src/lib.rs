@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod firmware;
 pub mod inproc;
+pub mod lab;
 pub mod matrix;
 pub mod peers;
 pub mod table;
