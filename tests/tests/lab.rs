@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use fw_cfg_protocol::{DecidedBy, Transport};
 use fw_cfg_tests::firmware::FirmwareReport;
 use fw_cfg_tests::lab::build::LabTools;
 use fw_cfg_tests::lab::{Lab, LabError, LabPeers, LabRun, firmware};
@@ -81,19 +82,20 @@ fn the_lab_has_real_kvm_with_nested_paging() {
 
 /// The decisions of each channel and shared transport, as values.
 fn assert_same_decisions(tag: &str, qemu: &FirmwareReport, vmm: &FirmwareReport) {
-    for t in std::iter::once("cpuid").chain(SHARED_TRANSPORTS) {
+    for t in std::iter::once(Transport::Cpuid).chain(SHARED_TRANSPORTS) {
+        let name = t.as_str();
         let q = qemu
             .results
-            .get(t)
-            .unwrap_or_else(|| panic!("{tag}: no {t} line under QEMU"));
+            .get(&t)
+            .unwrap_or_else(|| panic!("{tag}: no {name} line under QEMU"));
         let v = vmm
             .results
-            .get(t)
-            .unwrap_or_else(|| panic!("{tag}: no {t} line under fw-cfg-vmm"));
-        assert!(q.available && v.available, "{tag} {t}: {q:?} {v:?}");
-        assert!(q.decisions.is_some(), "{tag} {t}: no decisions: {q:?}");
-        assert_eq!(q.decisions, v.decisions, "{tag} {t}: QEMU vs fw-cfg-vmm");
-        assert_eq!(q.file, v.file, "{tag} {t}: the file each read");
+            .get(&t)
+            .unwrap_or_else(|| panic!("{tag}: no {name} line under fw-cfg-vmm"));
+        assert!(q.available && v.available, "{tag} {name}: {q:?} {v:?}");
+        assert!(q.decisions.is_some(), "{tag} {name}: no decisions: {q:?}");
+        assert_eq!(q.decisions, v.decisions, "{tag} {name}: QEMU vs fw-cfg-vmm");
+        assert_eq!(q.file, v.file, "{tag} {name}: the file each read");
     }
 }
 
@@ -137,7 +139,10 @@ fn the_firmware_decides_the_same_under_qemu_and_fw_cfg_vmm() {
             "{tag}: QEMU microvm {:.2} s, fw-cfg-vmm {:.2} s",
             times[0], times[1]
         );
-        let cpuid = q.results["cpuid"].cpuid.as_ref().expect("a cpuid object");
+        let cpuid = q.results[&Transport::Cpuid]
+            .cpuid
+            .as_ref()
+            .expect("a cpuid object");
         assert_eq!(cpuid.phys_bits, HOST_BITS, "{tag}: the inner host's width");
         assert_same_decisions(tag, &q, &v);
         // Everything else the firmware read (vendor, 1 GiB pages, the hint
@@ -148,16 +153,16 @@ fn the_firmware_decides_the_same_under_qemu_and_fw_cfg_vmm() {
     let strict = |tag: &str| {
         let (_, g) = guests.iter().find(|(t, _)| *t == tag).expect("configured");
         let v = ok(firmware::report(&run, &g.vmm));
-        v.results["pio"]
+        v.results[&Transport::Pio]
             .decisions
             .clone()
             .expect("decisions")
             .strict
     };
     // The file decides when stated; without it the strict mode falls back.
-    assert_eq!(strict("host-stated").decided_by, "fw-cfg-file");
+    assert_eq!(strict("host-stated").decided_by, DecidedBy::FwCfgFile);
     assert_eq!(strict("host-stated").phys_bits, HOST_BITS);
-    assert_ne!(strict("host-absent").decided_by, "fw-cfg-file");
+    assert_ne!(strict("host-absent").decided_by, DecidedBy::FwCfgFile);
     eprintln!(
         "outer boot with four inner guests: {:.1} s",
         run.elapsed.as_secs_f64()
@@ -183,12 +188,18 @@ fn the_outer_maxphyaddr_is_the_inner_kvm_hosts() {
         describe(&run)
     );
     let v = ok(firmware::report(&run, &g.vmm));
-    let cpuid = v.results["cpuid"].cpuid.as_ref().expect("a cpuid object");
+    let cpuid = v.results[&Transport::Cpuid]
+        .cpuid
+        .as_ref()
+        .expect("a cpuid object");
     assert_eq!(
         cpuid.phys_bits, 39,
         "fw-cfg-vmm --host-phys-bits passes the inner host's width"
     );
-    let file = v.results["pio"].file.as_ref().expect("a file object");
+    let file = v.results[&Transport::Pio]
+        .file
+        .as_ref()
+        .expect("a file object");
     assert_eq!(
         (file.state.as_str(), file.phys_bits, file.valid),
         ("present", Some(39), Some(true))
