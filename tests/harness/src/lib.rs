@@ -28,3 +28,8 @@ pub use fw_cfg_vmm as vmm;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 mod readme_example {}
+
+/// This crate's README example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod harness_readme_example {}

@@ -350,3 +350,8 @@ mod tests {
         assert_eq!(out, [0; 4]);
     }
 }
+
+/// The README's usage example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_example {}

@@ -347,3 +347,8 @@ pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, Error> {
         source,
     })
 }
+
+/// The README's usage example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_example {}

@@ -31,10 +31,18 @@ struct Args {
     /// configuration QEMU can express and print both VMMs side by side.
     #[arg(long)]
     peers: bool,
+    /// Print the path of the PVH test firmware this package built (for
+    /// `fw-cfg-vmm --kernel`, or `FW_CFG_TEST_FIRMWARE`) and exit.
+    #[arg(long)]
+    firmware_path: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.firmware_path {
+        println!("{}", fw_cfg_tests::firmware::path().display());
+        return ExitCode::SUCCESS;
+    }
     let engine = if args.in_process {
         println!("in-process run (requested): guest reader against the device through IoManager");
         Engine::InProcess

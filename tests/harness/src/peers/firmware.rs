@@ -347,93 +347,104 @@ fn run_vmm(config: &PeerConfig, host: u8, timeout: Duration) -> Result<PeerRun, 
 /// pages, hint state, decisions), the file through each shared transport
 /// (availability, DMA use, state, bytes, decisions) and the bulk reads.
 pub fn compare(qemu: &FirmwareReport, vmm: &FirmwareReport) -> Vec<String> {
-    fn eq(d: &mut Vec<String>, what: &str, a: String, b: String) {
-        if a != b {
-            d.push(format!("{what}: QEMU {a}, mini VMM {b}"));
-        }
-    }
     let mut d = Vec::new();
-    match (qemu.results.get("cpuid"), vmm.results.get("cpuid")) {
-        (Some(q), Some(v)) => {
-            match (&q.cpuid, &v.cpuid) {
-                (Some(qc), Some(vc)) => {
-                    let fields = [
-                        (
-                            "phys_bits",
-                            qc.phys_bits.to_string(),
-                            vc.phys_bits.to_string(),
-                        ),
-                        (
-                            "guest_phys_bits",
-                            qc.guest_phys_bits.to_string(),
-                            vc.guest_phys_bits.to_string(),
-                        ),
-                        ("vendor", qc.vendor.clone(), vc.vendor.clone()),
-                        (
-                            "ext_vendor",
-                            format!("{:?}", qc.ext_vendor),
-                            format!("{:?}", vc.ext_vendor),
-                        ),
-                        ("gb_pages", qc.gb_pages.to_string(), vc.gb_pages.to_string()),
-                        ("hint", qc.hint.clone(), vc.hint.clone()),
-                    ];
-                    for (what, a, b) in fields {
-                        eq(&mut d, &format!("cpuid {what}"), a, b);
-                    }
-                }
-                _ => d.push("cpuid: report missing".into()),
-            }
-            eq(
-                &mut d,
-                "cpuid decisions",
-                format!("{:?}", q.decisions),
-                format!("{:?}", v.decisions),
-            );
-        }
-        _ => d.push("cpuid result line missing".into()),
+    compare_cpuid(&mut d, qemu, vmm);
+    for t in SHARED_TRANSPORTS {
+        compare_transport(&mut d, t, qemu, vmm);
     }
+    d
+}
+
+/// Records a difference between QEMU's `a` and the mini VMM's `b`.
+fn eq(d: &mut Vec<String>, what: &str, a: String, b: String) {
+    if a != b {
+        d.push(format!("{what}: QEMU {a}, mini VMM {b}"));
+    }
+}
+
+/// The differences of the `cpuid` result lines.
+fn compare_cpuid(d: &mut Vec<String>, qemu: &FirmwareReport, vmm: &FirmwareReport) {
+    let (Some(q), Some(v)) = (qemu.results.get("cpuid"), vmm.results.get("cpuid")) else {
+        d.push("cpuid result line missing".into());
+        return;
+    };
+    match (&q.cpuid, &v.cpuid) {
+        (Some(qc), Some(vc)) => {
+            let fields = [
+                (
+                    "phys_bits",
+                    qc.phys_bits.to_string(),
+                    vc.phys_bits.to_string(),
+                ),
+                (
+                    "guest_phys_bits",
+                    qc.guest_phys_bits.to_string(),
+                    vc.guest_phys_bits.to_string(),
+                ),
+                ("vendor", qc.vendor.clone(), vc.vendor.clone()),
+                (
+                    "ext_vendor",
+                    format!("{:?}", qc.ext_vendor),
+                    format!("{:?}", vc.ext_vendor),
+                ),
+                ("gb_pages", qc.gb_pages.to_string(), vc.gb_pages.to_string()),
+                ("hint", qc.hint.clone(), vc.hint.clone()),
+            ];
+            for (what, a, b) in fields {
+                eq(d, &format!("cpuid {what}"), a, b);
+            }
+        }
+        _ => d.push("cpuid: report missing".into()),
+    }
+    eq(
+        d,
+        "cpuid decisions",
+        format!("{:?}", q.decisions),
+        format!("{:?}", v.decisions),
+    );
+}
+
+/// The differences of transport `t`'s result and bulk lines.
+fn compare_transport(d: &mut Vec<String>, t: &str, qemu: &FirmwareReport, vmm: &FirmwareReport) {
     let bulk = |b: &firmware::BulkLine| {
         format!(
             "size {} read {} sum {} {:?}",
             b.size, b.read, b.sum, b.error
         )
     };
-    for t in SHARED_TRANSPORTS {
-        let (Some(q), Some(v)) = (qemu.results.get(t), vmm.results.get(t)) else {
-            d.push(format!("{t}: result line missing"));
-            continue;
-        };
-        let fields = [
-            (
-                "available",
-                q.available.to_string(),
-                v.available.to_string(),
+    let (Some(q), Some(v)) = (qemu.results.get(t), vmm.results.get(t)) else {
+        d.push(format!("{t}: result line missing"));
+        return;
+    };
+    let fields = [
+        (
+            "available",
+            q.available.to_string(),
+            v.available.to_string(),
+        ),
+        ("id", format!("{:?}", q.id), format!("{:?}", v.id)),
+        ("dma", q.dma.to_string(), v.dma.to_string()),
+        ("file", format!("{:?}", q.file), format!("{:?}", v.file)),
+        (
+            "decisions",
+            format!("{:?}", q.decisions),
+            format!("{:?}", v.decisions),
+        ),
+    ];
+    for (what, a, b) in fields {
+        eq(d, &format!("{t} {what}"), a, b);
+    }
+    if let Some(p) = firmware::bulk_phase(t) {
+        match (qemu.bulk.get(&p), vmm.bulk.get(&p)) {
+            (Some(qb), Some(vb)) => eq(d, &format!("{t} bulk"), bulk(qb), bulk(vb)),
+            (a, b) => eq(
+                d,
+                &format!("{t} bulk line"),
+                a.is_some().to_string(),
+                b.is_some().to_string(),
             ),
-            ("id", format!("{:?}", q.id), format!("{:?}", v.id)),
-            ("dma", q.dma.to_string(), v.dma.to_string()),
-            ("file", format!("{:?}", q.file), format!("{:?}", v.file)),
-            (
-                "decisions",
-                format!("{:?}", q.decisions),
-                format!("{:?}", v.decisions),
-            ),
-        ];
-        for (what, a, b) in fields {
-            eq(&mut d, &format!("{t} {what}"), a, b);
-        }
-        if let Some(p) = firmware::bulk_phase(t) {
-            match (qemu.bulk.get(&p), vmm.bulk.get(&p)) {
-                (Some(qb), Some(vb)) => eq(&mut d, &format!("{t} bulk"), bulk(qb), bulk(vb)),
-                (a, b) => eq(
-                    &mut d,
-                    &format!("{t} bulk line"),
-                    a.is_some().to_string(),
-                    b.is_some().to_string(),
-                ),
-            }
         }
     }
-    d
 }
 
 /// Runs `configs` under QEMU (when expressible) and under the mini VMM,
