@@ -35,6 +35,10 @@ use crate::layout::FW_CFG_MMIO_BASE;
 pub type PioDevice = FwCfgPio<Arc<GuestMemoryMmap>>;
 /// The device type the VMM registers on MMIO.
 pub type MmioDevice = FwCfgMmio<Arc<GuestMemoryMmap>>;
+/// The port-I/O device as registered on the bus.
+pub type SharedPio = Arc<Mutex<PioDevice>>;
+/// The MMIO device as registered on the bus.
+pub type SharedMmio = Arc<Mutex<MmioDevice>>;
 
 /// How the phys-bits statement is chosen (QEMU's `-cpu` property names).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,7 +241,7 @@ pub fn register(
     memory: Arc<GuestMemoryMmap>,
     mmio_base: Option<u64>,
     io: &mut IoManager,
-) -> Result<(Arc<Mutex<PioDevice>>, Option<Arc<Mutex<MmioDevice>>>), Error> {
+) -> Result<(SharedPio, Option<SharedMmio>), Error> {
     let pio = Arc::new(Mutex::new(FwCfgPio::new(builder.build(memory.clone()))));
     io.register_pio(
         PioRange::new(PioAddress(abi::PIO_SELECTOR_PORT), abi::PIO_WINDOW_SIZE)
