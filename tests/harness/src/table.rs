@@ -59,68 +59,88 @@ pub const COST_COLUMNS: [&str; 6] = ["cpuid", "pio", "pio-string", "dma", "mmio"
 
 /// Renders the table.
 pub fn render(outcomes: &[Outcome]) -> String {
-    let mut rows: Vec<Vec<String>> = vec![vec![
-        "configuration".into(),
-        "adv".into(),
-        "cpuid hint".into(),
-        "cpuid bits".into(),
-        "file".into(),
-        "strict".into(),
-        "heuristic".into(),
-        "combined".into(),
-        "agree".into(),
-        "exits cpuid/pio/rep/dma/mmio/mdma".into(),
-        "kcycles cpuid/pio/rep/dma/mmio/mdma".into(),
-    ]];
-    for o in outcomes {
-        let r = &o.report.results;
-        let cpuid = r.get("cpuid").and_then(|c| c.cpuid.as_ref());
-        let pio = r.get("pio");
-        let d = pio.and_then(|p| p.decisions.as_ref());
-        let agree = firmware::TRANSPORTS
-            .iter()
-            .filter_map(|t| r.get(*t))
-            .filter(|l| l.available)
-            .all(|l| l.decisions.as_ref() == d);
-        let mut exits = Vec::new();
-        let mut cycles = Vec::new();
-        for t in COST_COLUMNS {
-            let line = r.get(t).filter(|l| l.available);
-            match (line, firmware::transport_phase(t)) {
-                (Some(line), Some(phase)) => {
-                    exits.push(o.stats.phase(phase).total().to_string());
-                    cycles.push(
-                        line.cycles
-                            .map(|c| format!("{}", c / 1000))
-                            .unwrap_or_else(|| "-".into()),
-                    );
-                }
-                _ => {
-                    exits.push("-".into());
-                    cycles.push("-".into());
-                }
+    let mut rows: Vec<Vec<String>> = vec![
+        [
+            "configuration",
+            "adv",
+            "cpuid hint",
+            "cpuid bits",
+            "file",
+            "strict",
+            "heuristic",
+            "combined",
+            "agree",
+            "exits cpuid/pio/rep/dma/mmio/mdma",
+            "kcycles cpuid/pio/rep/dma/mmio/mdma",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    ];
+    rows.extend(outcomes.iter().map(row));
+    align(&rows)
+}
+
+/// The exits and kilocycles of each cost column, `-` where the transport
+/// did not run.
+fn costs(o: &Outcome) -> (Vec<String>, Vec<String>) {
+    let mut exits = Vec::new();
+    let mut cycles = Vec::new();
+    for t in COST_COLUMNS {
+        let line = o.report.results.get(t).filter(|l| l.available);
+        match (line, firmware::transport_phase(t)) {
+            (Some(line), Some(phase)) => {
+                exits.push(o.stats.phase(phase).total().to_string());
+                cycles.push(
+                    line.cycles
+                        .map(|c| format!("{}", c / 1000))
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            _ => {
+                exits.push("-".into());
+                cycles.push("-".into());
             }
         }
-        rows.push(vec![
-            o.scenario.label(),
-            format!(
-                "{}{}",
-                o.advertised_phys_bits,
-                if o.config_valid { "" } else { "*" }
-            ),
-            cpuid.map(|c| c.hint.clone()).unwrap_or_else(|| "-".into()),
-            cpuid
-                .map(|c| format!("{}/{}", c.phys_bits, c.guest_phys_bits))
-                .unwrap_or_else(|| "-".into()),
-            file_said(pio),
-            d.map(|d| decision(&d.strict)).unwrap_or_default(),
-            d.map(|d| decision(&d.heuristic)).unwrap_or_default(),
-            d.map(|d| decision(&d.combined)).unwrap_or_default(),
-            if agree { "yes" } else { "NO" }.into(),
-            exits.join("/"),
-            cycles.join("/"),
-        ]);
     }
+    (exits, cycles)
+}
+
+/// One configuration's row.
+fn row(o: &Outcome) -> Vec<String> {
+    let r = &o.report.results;
+    let cpuid = r.get("cpuid").and_then(|c| c.cpuid.as_ref());
+    let pio = r.get("pio");
+    let d = pio.and_then(|p| p.decisions.as_ref());
+    let agree = firmware::TRANSPORTS
+        .iter()
+        .filter_map(|t| r.get(*t))
+        .filter(|l| l.available)
+        .all(|l| l.decisions.as_ref() == d);
+    let (exits, cycles) = costs(o);
+    vec![
+        o.scenario.label(),
+        format!(
+            "{}{}",
+            o.advertised_phys_bits,
+            if o.config_valid { "" } else { "*" }
+        ),
+        cpuid.map(|c| c.hint.clone()).unwrap_or_else(|| "-".into()),
+        cpuid
+            .map(|c| format!("{}/{}", c.phys_bits, c.guest_phys_bits))
+            .unwrap_or_else(|| "-".into()),
+        file_said(pio),
+        d.map(|d| decision(&d.strict)).unwrap_or_default(),
+        d.map(|d| decision(&d.heuristic)).unwrap_or_default(),
+        d.map(|d| decision(&d.combined)).unwrap_or_default(),
+        if agree { "yes" } else { "NO" }.into(),
+        exits.join("/"),
+        cycles.join("/"),
+    ]
+}
+
+/// The rows in left-aligned columns, a rule under the first.
+fn align(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();

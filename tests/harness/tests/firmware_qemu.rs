@@ -2,7 +2,7 @@
 
 //! The same test firmware under QEMU (`-M microvm -accel kvm`, and `-M pc`)
 //! and under the mini VMM, configuration by configuration: the reader's
-//! bytes and decisions must be equal (see `fw_cfg_tests::peers::firmware`).
+//! bytes and decisions must be equal (see `fw_cfg_tests::peers::side_by_side`).
 //! Configurations with the hint bit run under the mini VMM only; their row
 //! says "not expressible in QEMU".
 //!
@@ -12,10 +12,10 @@
 use std::time::Duration;
 
 use fw_cfg_tests::matrix::FileCase;
-use fw_cfg_tests::peers::firmware::{
+use fw_cfg_tests::peers::qemu::Qemu;
+use fw_cfg_tests::peers::side_by_side::{
     NOT_EXPRESSIBLE, PeerConfig, PeerRow, Width, render_peer_table, run_peer_matrix,
 };
-use fw_cfg_tests::peers::qemu::Qemu;
 use fw_cfg_tests::peers::{kvm_device, require};
 
 const TIMEOUT: Duration = Duration::from_secs(120);

@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     }
     if args.peers {
         println!();
-        match peers::firmware::peer_report(Duration::from_secs(args.timeout)) {
+        match peers::side_by_side::peer_report(Duration::from_secs(args.timeout)) {
             Ok(text) => print!("{text}"),
             Err(text) => {
                 print!("{text}");

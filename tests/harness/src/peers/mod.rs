@@ -13,19 +13,19 @@
 //!   `fw-cfg-probe`; the `/init` script prints what the probe read by port
 //!   I/O and what Linux shows in `/sys/firmware/qemu_fw_cfg`, plus QEMU's
 //!   DSDT;
-//! - [`firmware`]: the project's PVH test firmware booted under QEMU and
+//! - [`side_by_side`]: the project's PVH test firmware booted under QEMU and
 //!   under the mini VMM with the same configurations, side by side
-//!   ([`firmware::run_peer_matrix`], [`firmware::render_peer_table`]).
+//!   ([`side_by_side::run_peer_matrix`], [`side_by_side::render_peer_table`]).
 //!
 //! Peers that are missing make the tests fail with a message saying what
 //! to install, unless `FW_CFG_ALLOW_SKIP=1` is set ([`require`]).
 
 pub mod cpio;
-pub mod firmware;
 pub mod iasl;
 pub mod kernels;
 pub mod linux;
 pub mod qemu;
+pub mod side_by_side;
 
 use std::fmt;
 
