@@ -197,6 +197,7 @@ pub struct Outcome {
 
 /// Errors of the harness.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The VMM failed.
     #[error(transparent)]

@@ -139,3 +139,16 @@ pub enum Error {
         cpu: u32,
     },
 }
+
+/// `e` with its chain of sources, `: `-separated (the variants' messages
+/// do not repeat their sources).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

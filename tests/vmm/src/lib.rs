@@ -70,7 +70,7 @@ use devices::{DebugExit, DebugExitFlag, SerialDevice, SerialSink};
 use hook::{ExitHook, NoHook};
 use layout::*;
 
-pub use error::Error;
+pub use error::{Error, error_chain};
 pub use fw_cfg::FwCfgSetup;
 pub use run::{ExitReason, RunOutcome};
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use clap::Parser;
 use fw_cfg_tests::bench::{self, Row, Workload};
 use fw_cfg_tests::matrix;
+use fw_cfg_tests::vmm::error_chain;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Guest-measured fw_cfg costs: mini VMM against QEMU")]
@@ -132,7 +133,7 @@ struct Measured {
 fn measure(args: &Args, w: &Workload, with_qemu: bool, host: u8) -> Result<Measured, Stop> {
     let timeout = Duration::from_secs(args.timeout);
     let repeat = args.repeat.max(1);
-    let failed = |e: bench::Error| Stop::Failed(e.to_string());
+    let failed = |e: bench::Error| Stop::Failed(error_chain(&e));
     let mut q_exits = None;
     if with_qemu {
         bench::note(&format!("bench: {}: QEMU, traced (exits)", w.label));

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     let outcomes = match matrix::run_matrix(engine, Duration::from_secs(args.timeout)) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("compare: {e}");
+            eprintln!("compare: {}", fw_cfg_tests::vmm::error_chain(&e));
             return ExitCode::FAILURE;
         }
     };

@@ -19,7 +19,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
-use fw_cfg_vmm::{RunOutcome, Vm, VmConfig};
+use fw_cfg_vmm::{RunOutcome, Vm, VmConfig, error_chain};
 
 /// Names the kernel booted without `--kernel`.
 const DEFAULT_KERNEL_ENV: &str = "FW_CFG_TEST_FIRMWARE";
@@ -130,17 +130,6 @@ fn config(args: &Args) -> Result<VmConfig, String> {
     Ok(config)
 }
 
-/// An error with its chain of sources, `: `-separated.
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
-}
-
 /// The exit status for `outcome`, QEMU's.
 fn exit_code(outcome: &RunOutcome, stats: bool) -> ExitCode {
     if stats {
@@ -168,7 +157,7 @@ fn main() -> ExitCode {
     match Vm::new(&config).and_then(|vm| vm.run(config.timeout)) {
         Ok(outcome) => exit_code(&outcome, args.stats),
         Err(e) => {
-            eprintln!("fw-cfg-vmm: {}", describe(&e));
+            eprintln!("fw-cfg-vmm: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }
