@@ -2,8 +2,9 @@
 
 //! KVM harness for the fw_cfg phys-bits project.
 //!
-//! - [`vmm`]: the mini VMM (the `fw-cfg-vmm` crate, re-exported), with the
-//!   harness's phase marker ([`phase`]) registered as an exit hook;
+//! - [`vmm`]: the mini VMM (the `fw-cfg-vmm` crate, re-exported);
+//! - [`phase`]: the firmware's measurement phases, counted by the VMM's
+//!   phase-marker exit hook on [`phase::MARK_PORT`];
 //! - [`firmware`]: the PVH test firmware this crate's build script builds,
 //!   and the JSON lines it prints;
 //! - [`matrix`]: the configuration matrix, run as KVM guests;

@@ -6,57 +6,23 @@
 //! is not counted. Under QEMU the port is unassigned and writes are
 //! ignored.
 //!
-//! The VMM knows no such port: [`PhaseMarker`] is an exit hook the harness
-//! installs ([`run_vm`]).
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+//! The VMM's run loop knows no such port: the harness installs the VMM's
+//! [`PhaseMarker`] exit hook on it ([`run_vm`]).
 
 use serde::Serialize;
 
-use crate::vmm::hook::{ExitHook, HookAction};
-use crate::vmm::stats::{BoundedCounts, ExitCounts, ExitStats, ExitTarget};
+use crate::vmm::hook::PhaseMarker;
+use crate::vmm::stats::{BoundedCounts, ExitCounts, ExitStats};
 use crate::vmm::{Error, RunOutcome, Vm, VmConfig};
 
 /// The phase-marker port.
 pub const MARK_PORT: u16 = 0x600;
 
-/// The exit hook behind [`MARK_PORT`]: takes the marker writes off the bus
-/// and names the current phase.
-#[derive(Debug, Default, Clone)]
-pub struct PhaseMarker {
-    phase: Arc<AtomicU32>,
-}
-
-impl PhaseMarker {
-    /// The phase the guest last started (0: none).
-    pub fn current(&self) -> u32 {
-        self.phase.load(Ordering::Relaxed)
-    }
-}
-
-impl ExitHook for PhaseMarker {
-    fn on_write(&mut self, target: ExitTarget, data: &[u8]) -> HookAction {
-        if target != ExitTarget::Port(MARK_PORT) {
-            return HookAction::Dispatch;
-        }
-        let mut v = [0u8; 4];
-        let n = data.len().min(4);
-        v[..n].copy_from_slice(&data[..n]);
-        self.phase.store(u32::from_le_bytes(v), Ordering::Relaxed);
-        HookAction::Consume
-    }
-
-    fn phase(&self) -> u32 {
-        self.current()
-    }
-}
-
-/// Creates the VM for `config`, installs the [`PhaseMarker`], and runs it
-/// until it stops or `config.timeout` expires.
+/// Creates the VM for `config`, installs a [`PhaseMarker`] on
+/// [`MARK_PORT`], and runs it until it stops or `config.timeout` expires.
 pub fn run_vm(config: &VmConfig) -> Result<RunOutcome, Error> {
     let mut vm = Vm::new(config)?;
-    vm.set_exit_hook(Box::new(PhaseMarker::default()));
+    vm.set_exit_hook(Box::new(PhaseMarker::new(MARK_PORT)));
     vm.run(config.timeout)
 }
 
@@ -131,32 +97,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_marker_takes_its_port_and_names_the_phase() {
-        let mut m = PhaseMarker::default();
-        assert_eq!(m.phase(), 0);
-        assert_eq!(
-            m.on_write(ExitTarget::Port(0x510), &[1, 0]),
-            HookAction::Dispatch
-        );
-        assert_eq!(
-            m.on_write(ExitTarget::Port(MARK_PORT), &[0x10, 1, 0, 0]),
-            HookAction::Consume
-        );
-        assert_eq!(m.phase(), 0x110);
-        assert_eq!(
-            m.on_write(ExitTarget::Mmio(u64::from(MARK_PORT)), &[1]),
-            HookAction::Dispatch
-        );
-        assert_eq!(m.current(), 0x110);
-    }
-
-    #[test]
     fn stats_serialize_with_their_overflow_buckets() {
         let mut s = ExitStats::default();
         let d = std::time::Duration::ZERO;
         s.record(
             crate::vmm::stats::ExitKind::IoIn,
-            ExitTarget::Port(0x511),
+            crate::vmm::stats::ExitTarget::Port(0x511),
             1,
             d,
             3,

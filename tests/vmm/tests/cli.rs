@@ -148,6 +148,34 @@ fn the_guest_reads_fw_cfg_and_the_stats_count_it() {
 }
 
 #[test]
+fn a_phase_port_labels_exits_and_takes_its_writes() {
+    if !require_kvm() {
+        return;
+    }
+    // mov dx, 0x600; mov eax, 5; out dx, eax; then SIGNATURE.
+    let mut code = vec![0x66, 0xba, 0x00, 0x06, 0xb8, 0x05, 0x00, 0x00, 0x00, 0xef];
+    code.extend_from_slice(SIGNATURE);
+    let k = write_elf("phase", &code);
+    let out = vmm(&k, &["--phase-port", "0x600", "--stats"]);
+    assert_eq!(out.status.code(), Some(status(b'Q')), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The selector write, the data read and the debug-exit write.
+    assert!(
+        stderr.contains("phase 5: 3 exits (pio 3, mmio 0)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("port 0x0600"), "{stderr}");
+    // Without the flag the marker is an ordinary (unassigned) port.
+    let plain = vmm(&k, &["--stats"]);
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        stderr.contains("port 0x0600: in       0 out       1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("phase 5"), "{stderr}");
+}
+
+#[test]
 fn usage_errors_exit_with_status_2() {
     let k = write_elf("none", &[0xf4]);
     // A malformed -fw_cfg option.

@@ -293,7 +293,6 @@ impl LinuxPeer {
     }
 }
 
-/// Sort key for kernel releases: the numbers in order.
 /// A fresh directory under the system temporary directory.
 pub fn scratch_dir(tag: &str) -> std::io::Result<PathBuf> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -18,6 +18,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
+use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
 use fw_cfg_vmm::{RunOutcome, Vm, VmConfig, error_chain};
 
@@ -82,6 +83,11 @@ struct Args {
     /// Print VM-exit counters on stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// Count exits per phase: the guest announces a phase by writing its
+    /// 32-bit id to this I/O port (the test firmware uses 0x600); those
+    /// writes go neither to a device nor into the counters.
+    #[arg(long, value_parser = parse_port)]
+    phase_port: Option<u16>,
     /// Stop the guest after this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
@@ -99,6 +105,15 @@ fn fw_cfg_options(specs: &[String]) -> Result<Vec<FwCfgOption>, String> {
         options.push(o);
     }
     Ok(options)
+}
+
+/// A port number, decimal or `0x` hexadecimal.
+fn parse_port(s: &str) -> Result<u16, String> {
+    let parsed = match s.strip_prefix("0x") {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|e| format!("{s}: {e}"))
 }
 
 /// The VM configuration `args` describe.
@@ -154,7 +169,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match Vm::new(&config).and_then(|vm| vm.run(config.timeout)) {
+    let run = Vm::new(&config).and_then(|mut vm| {
+        if let Some(port) = args.phase_port {
+            vm.set_exit_hook(Box::new(PhaseMarker::new(port)));
+        }
+        vm.run(config.timeout)
+    });
+    match run {
         Ok(outcome) => exit_code(&outcome, args.stats),
         Err(e) => {
             eprintln!("fw-cfg-vmm: {}", error_chain(&e));
