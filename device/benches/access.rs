@@ -10,14 +10,9 @@
 //! - `dma`: a whole transfer (descriptor write, the two 32-bit register
 //!   writes, the copy) of 64 B, 4 KiB and 1 MiB, against a plain
 //!   `write_slice` of the same bytes into the same guest memory;
-//! - `lookup`: the guest reader opening the device (signature, ID) and
-//!   finding `etc/phys-bits-valid` in a directory of 1, 32 and 1000 files
-//!   (the phys-bits file and fillers), through the bus, by port I/O, by
-//!   MMIO, by DMA (one transfer per entry) and by DMA with the buffered
-//!   lookup.
 //!
-//! Before measuring it prints how many bus accesses (VM exits, under KVM)
-//! each lookup makes. Run with e.g.
+//! The guest reader's directory lookup over the same bus is measured by
+//! `fw-cfg-iobus`'s `lookup` benchmark. Run with e.g.
 //! `cargo bench -p fw-cfg-device --features vm-device --bench access -- --measurement-time 2`.
 
 use std::hint::black_box;
@@ -26,13 +21,11 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fw_cfg_device::abi::{
-    DMA_ACCESS_SIZE, DMA_CTL_READ, DmaAccess, MMIO_SELECTOR_OFFSET, MMIO_WINDOW_SIZE,
-    PHYS_BITS_FILE_NAME, PIO_DATA_PORT, PIO_DMA_PORT, PIO_SELECTOR_PORT, PIO_WINDOW_SIZE,
+    DMA_CTL_READ, DmaAccess, MMIO_SELECTOR_OFFSET, MMIO_WINDOW_SIZE, PIO_DATA_PORT, PIO_DMA_PORT,
+    PIO_SELECTOR_PORT, PIO_WINDOW_SIZE,
 };
 use fw_cfg_device::phys_bits::PhysBitsConfig;
 use fw_cfg_device::{FwCfgBuilder, FwCfgMmio, FwCfgPio};
-use fw_cfg_guest::reader::FwCfgReader;
-use fw_cfg_guest::transport::{Dma, DmaMemory, Mmio, MmioBus, PortBus, PortIo};
 use vm_device::bus::{MmioAddress, MmioRange, PioAddress, PioAddressOffset, PioRange};
 use vm_device::device_manager::{IoManager, MmioManager, PioManager};
 use vm_device::{MutDeviceMmio, MutDevicePio};
@@ -70,24 +63,16 @@ impl MutDeviceMmio for NoopMmio {
 }
 
 /// Guest memory and a bus with both fw_cfg front ends, the no-op devices,
-/// the phys-bits file, with `bulk` a 1 MiB file (key 0x20, sorts first),
-/// and `fillers` more files.
-fn machine(bulk: bool, fillers: usize) -> (Mem, IoManager) {
+/// the phys-bits file and a 1 MiB file (key 0x20, sorts first).
+fn machine() -> (Mem, IoManager) {
     let mem: Mem = Arc::new(
         GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 4 << 20)]).expect("guest memory"),
     );
     let mut b = FwCfgBuilder::new();
-    b.file_slots(0x400).expect("file slots");
-    if bulk {
-        b.add_file("aaa/bulk", vec![0x5a; BULK]).expect("bulk file");
-    }
+    b.add_file("aaa/bulk", vec![0x5a; BULK]).expect("bulk file");
     PhysBitsConfig::host_passthrough(48)
         .add_to(&mut b)
         .expect("phys-bits file");
-    for i in 0..fillers {
-        b.add_file(&format!("opt/bench/dir/{i:04}"), vec![b'x'])
-            .expect("filler");
-    }
     let mut io = IoManager::new();
     io.register_pio(
         PioRange::new(PioAddress(PIO_SELECTOR_PORT), PIO_WINDOW_SIZE).expect("range"),
@@ -112,169 +97,9 @@ fn machine(bulk: bool, fillers: usize) -> (Mem, IoManager) {
     (mem, io)
 }
 
-/// The guest reader's port bus, as bus accesses (each one a VM exit under
-/// KVM), counted.
-struct BusPorts<'a> {
-    io: &'a IoManager,
-    accesses: u64,
-}
-
-impl PortBus for BusPorts<'_> {
-    fn out16(&mut self, port: u16, value: u16) {
-        self.accesses += 1;
-        let _ = self.io.pio_write(PioAddress(port), &value.to_le_bytes());
-    }
-    fn out32(&mut self, port: u16, value: u32) {
-        self.accesses += 1;
-        let _ = self.io.pio_write(PioAddress(port), &value.to_le_bytes());
-    }
-    fn in8(&mut self, port: u16) -> u8 {
-        self.accesses += 1;
-        let mut b = [0xff];
-        let _ = self.io.pio_read(PioAddress(port), &mut b);
-        b[0]
-    }
-}
-
-/// The guest reader's MMIO bus, counted.
-struct BusMmio<'a> {
-    io: &'a IoManager,
-    accesses: u64,
-}
-
-impl BusMmio<'_> {
-    fn read<const N: usize>(&mut self, offset: u64) -> [u8; N] {
-        self.accesses += 1;
-        let mut b = [0u8; N];
-        let _ = self.io.mmio_read(MmioAddress(MMIO_BASE + offset), &mut b);
-        b
-    }
-    fn write(&mut self, offset: u64, data: &[u8]) {
-        self.accesses += 1;
-        let _ = self.io.mmio_write(MmioAddress(MMIO_BASE + offset), data);
-    }
-}
-
-impl MmioBus for BusMmio<'_> {
-    fn read8(&mut self, offset: u64) -> u8 {
-        u8::from_ne_bytes(self.read(offset))
-    }
-    fn read16(&mut self, offset: u64) -> u16 {
-        u16::from_ne_bytes(self.read(offset))
-    }
-    fn read32(&mut self, offset: u64) -> u32 {
-        u32::from_ne_bytes(self.read(offset))
-    }
-    fn read64(&mut self, offset: u64) -> u64 {
-        u64::from_ne_bytes(self.read(offset))
-    }
-    fn write16(&mut self, offset: u64, value: u16) {
-        self.write(offset, &value.to_ne_bytes());
-    }
-    fn write64(&mut self, offset: u64, value: u64) {
-        self.write(offset, &value.to_ne_bytes());
-    }
-}
-
-/// DMA memory in guest RAM: the descriptor at [`DESC`], the buffer at
-/// [`DATA`].
-struct GuestDma<'a> {
-    mem: &'a GuestMemoryMmap<()>,
-    len: usize,
-}
-
-// SAFETY: the device behind the kick is the simulated one, which reaches
-// only the benchmark VM's guest memory (a transfer outside it fails).
-unsafe impl DmaMemory for GuestDma<'_> {
-    fn descriptor_address(&self) -> u64 {
-        DESC
-    }
-    fn write_descriptor(&mut self, bytes: &[u8; DMA_ACCESS_SIZE]) {
-        self.mem
-            .write_slice(bytes, GuestAddress(DESC))
-            .expect("descriptor");
-    }
-    fn read_control(&mut self) -> u32 {
-        let mut c = [0u8; 4];
-        self.mem
-            .read_slice(&mut c, GuestAddress(DESC))
-            .expect("control");
-        u32::from_be_bytes(c)
-    }
-    fn buffer_address(&self) -> u64 {
-        DATA
-    }
-    fn buffer_len(&self) -> usize {
-        self.len
-    }
-    fn read_buffer(&mut self, offset: usize, out: &mut [u8]) {
-        self.mem
-            .read_slice(out, GuestAddress(DATA + offset as u64))
-            .expect("buffer");
-    }
-}
-
-/// The ways the lookup benchmark walks the directory.
-#[derive(Clone, Copy, Debug)]
-enum Walk {
-    Pio,
-    Mmio,
-    Dma,
-    DmaBuffered,
-}
-
-impl Walk {
-    const ALL: [Walk; 4] = [Walk::Pio, Walk::Mmio, Walk::Dma, Walk::DmaBuffered];
-
-    fn name(self) -> &'static str {
-        match self {
-            Walk::Pio => "pio",
-            Walk::Mmio => "mmio",
-            Walk::Dma => "dma",
-            Walk::DmaBuffered => "dma-buffered",
-        }
-    }
-}
-
-/// Opens the reader and finds `etc/phys-bits-valid`; returns the bus
-/// accesses made.
-fn lookup(walk: Walk, mem: &GuestMemoryMmap<()>, io: &IoManager, scratch: &mut [u8]) -> u64 {
-    let ports = BusPorts { io, accesses: 0 };
-    match walk {
-        Walk::Pio => {
-            let mut r = FwCfgReader::new(PortIo::with_bus(ports)).expect("device");
-            black_box(r.find_file(PHYS_BITS_FILE_NAME).expect("file"));
-            r.into_transport().into_bus().accesses
-        }
-        Walk::Mmio => {
-            let mut r =
-                FwCfgReader::new(Mmio::with_bus(BusMmio { io, accesses: 0 })).expect("device");
-            black_box(r.find_file(PHYS_BITS_FILE_NAME).expect("file"));
-            r.into_transport().into_bus().accesses
-        }
-        Walk::Dma | Walk::DmaBuffered => {
-            let dma = GuestDma { mem, len: 64 << 10 };
-            let mut r = FwCfgReader::new(Dma::new(PortIo::with_bus(ports), dma)).expect("device");
-            let e = match walk {
-                Walk::Dma => r.find_file(PHYS_BITS_FILE_NAME),
-                _ => r.find_file_buffered(PHYS_BITS_FILE_NAME, scratch),
-            };
-            black_box(e.expect("file"));
-            r.into_transport().into_parts().0.into_bus().accesses
-        }
-    }
-}
-
 fn bench(c: &mut Criterion) {
-    let (mem, io) = machine(true, 0);
-    bench_pio(c, &io);
-    bench_mmio(c, &io);
-    bench_dma(c, &mem, &io);
-    bench_lookup(c);
-}
+    let (mem, io) = machine();
 
-/// Port I/O through the `IoManager`: the bus floor, a select, a data byte.
-fn bench_pio(c: &mut Criterion, io: &IoManager) {
     let mut g = c.benchmark_group("pio");
     g.bench_function("noop-floor", |b| {
         b.iter(|| {
@@ -310,10 +135,7 @@ fn bench_pio(c: &mut Criterion, io: &IoManager) {
         })
     });
     g.finish();
-}
 
-/// MMIO through the `IoManager`: the bus floor and an 8-byte data read.
-fn bench_mmio(c: &mut Criterion, io: &IoManager) {
     let mut g = c.benchmark_group("mmio");
     g.bench_function("noop-floor-8", |b| {
         b.iter(|| {
@@ -329,14 +151,14 @@ fn bench_mmio(c: &mut Criterion, io: &IoManager) {
         )
         .expect("select")
     };
-    select(io);
+    select(&io);
     let mut n = 0u32;
     g.bench_function("data-8", |b| {
         b.iter(|| {
             n += 1;
             if n == RESELECT / 8 {
                 n = 0;
-                select(io);
+                select(&io);
             }
             let mut x = [0u8; 8];
             io.mmio_read(MmioAddress(MMIO_BASE), &mut x).expect("data");
@@ -344,10 +166,7 @@ fn bench_mmio(c: &mut Criterion, io: &IoManager) {
         })
     });
     g.finish();
-}
 
-/// DMA reads of growing size against the `write_slice` floor.
-fn bench_dma(c: &mut Criterion, mem: &Mem, io: &IoManager) {
     let src = vec![0x5au8; BULK];
     let mut g = c.benchmark_group("dma");
     for size in [64usize, 4 << 10, BULK] {
@@ -372,32 +191,6 @@ fn bench_dma(c: &mut Criterion, mem: &Mem, io: &IoManager) {
                     .expect("low");
             })
         });
-    }
-    g.finish();
-}
-
-/// The guest reader's file lookup with 1, 32 and 1000 files.
-fn bench_lookup(c: &mut Criterion) {
-    let mut scratch = vec![0u8; 64 << 10];
-    let mut g = c.benchmark_group("lookup");
-    for files in [1usize, 32, 1000] {
-        let (mem, io) = machine(false, files - 1);
-        for walk in Walk::ALL {
-            let accesses = lookup(walk, &mem, &io, &mut scratch);
-            eprintln!(
-                "lookup/{}/{files}: {accesses} bus accesses (VM exits under KVM)",
-                walk.name()
-            );
-            // Thousands of exits per iteration: fewer samples.
-            if files == 1000 && matches!(walk, Walk::Pio) {
-                g.sample_size(10);
-            } else {
-                g.sample_size(30);
-            }
-            g.bench_with_input(BenchmarkId::new(walk.name(), files), &files, |b, _| {
-                b.iter(|| lookup(walk, &mem, &io, &mut scratch))
-            });
-        }
     }
     g.finish();
 }

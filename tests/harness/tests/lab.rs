@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The nested KVM lab (`fw_cfg_tests::lab`): QEMU's TCG with `-cpu max`
+//! boots this machine's kernel, which loads `kvm-amd` on the emulated SVM
+//! and runs inner guests with real KVM.
+//!
+//! - the lab has real KVM: `/dev/kvm` and nested paging, and the script's
+//!   exit status comes back;
+//! - one outer boot runs the PVH test firmware under QEMU microvm
+//!   (`-accel kvm`) and under the static `fw-cfg-vmm`, for two
+//!   configurations: the decisions per transport are the same values;
+//! - the outer vCPU's MAXPHYADDR (39) is the inner KVM host's: the
+//!   firmware under `fw-cfg-vmm --host-phys-bits` sees 39 bits in CPUID.
+//!
+//! Without QEMU, the kernel, its modules or busybox these tests fail,
+//! unless `FW_CFG_ALLOW_SKIP=1` is set. A lab that boots but has no KVM
+//! inside is always a failure.
+
+use std::time::Duration;
+
+use fw_cfg_protocol::{DecidedBy, Transport};
+use fw_cfg_tests::firmware::FirmwareReport;
+use fw_cfg_tests::lab::build::LabTools;
+use fw_cfg_tests::lab::{Lab, LabError, LabPeers, LabRun, firmware};
+use fw_cfg_tests::matrix::FileCase;
+use fw_cfg_tests::peers::require;
+use fw_cfg_tests::peers::side_by_side::{PeerConfig, SHARED_TRANSPORTS, Width, compare};
+
+/// Limit of one outer boot (about 10 s of TCG plus the inner guests).
+const OUTER_TIMEOUT: Duration = Duration::from_secs(150);
+
+fn ok<T>(r: Result<T, LabError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn peers_and_tools() -> Option<(LabPeers, LabTools)> {
+    let peers = require(LabPeers::find())?;
+    let tools = LabTools::build(false).unwrap_or_else(|e| panic!("{e}"));
+    Some((peers, tools))
+}
+
+fn describe(run: &LabRun) -> String {
+    format!(
+        "script status {}\nscript output:\n{}\nouter console:\n{}",
+        run.status, run.output, run.console
+    )
+}
+
+#[test]
+fn the_lab_has_real_kvm_with_nested_paging() {
+    let Some(peers) = require(LabPeers::find()) else {
+        return;
+    };
+    let run = ok(Lab::new()
+        .timeout(OUTER_TIMEOUT)
+        .script(
+            "if [ -c /dev/kvm ]; then echo 'dev-kvm: character device'; fi\n\
+             dmesg | grep -i 'nested paging'\n\
+             exit 7",
+        )
+        .run(&peers));
+    eprintln!("outer boot: {:.1} s", run.elapsed.as_secs_f64());
+    assert_eq!(
+        run.status,
+        7,
+        "the script's status comes back\n{}",
+        describe(&run)
+    );
+    assert!(
+        run.output.lines().any(|l| l == "dev-kvm: character device"),
+        "{}",
+        describe(&run)
+    );
+    assert!(
+        run.output
+            .lines()
+            .any(|l| l.contains("SVM") && l.contains("Nested Paging enabled")),
+        "{}",
+        describe(&run)
+    );
+}
+
+/// The decisions of each channel and shared transport, as values.
+fn assert_same_decisions(tag: &str, qemu: &FirmwareReport, vmm: &FirmwareReport) {
+    for t in std::iter::once(Transport::Cpuid).chain(SHARED_TRANSPORTS) {
+        let name = t.as_str();
+        let q = qemu
+            .results
+            .get(&t)
+            .unwrap_or_else(|| panic!("{tag}: no {name} line under QEMU"));
+        let v = vmm
+            .results
+            .get(&t)
+            .unwrap_or_else(|| panic!("{tag}: no {name} line under fw-cfg-vmm"));
+        assert!(q.available && v.available, "{tag} {name}: {q:?} {v:?}");
+        assert!(q.decisions.is_some(), "{tag} {name}: no decisions: {q:?}");
+        assert_eq!(q.decisions, v.decisions, "{tag} {name}: QEMU vs fw-cfg-vmm");
+        assert_eq!(q.file, v.file, "{tag} {name}: the file each read");
+    }
+}
+
+#[test]
+fn the_firmware_decides_the_same_under_qemu_and_fw_cfg_vmm() {
+    let Some((peers, tools)) = peers_and_tools() else {
+        return;
+    };
+    const HOST_BITS: u8 = 46;
+    let configs = [
+        (
+            "host-stated",
+            PeerConfig::microvm(Width::Host, FileCase::Stated),
+        ),
+        (
+            "host-absent",
+            PeerConfig::microvm(Width::Host, FileCase::Absent),
+        ),
+    ];
+    let mut lab = Lab::new().phys_bits(HOST_BITS).timeout(OUTER_TIMEOUT);
+    let mut guests = Vec::new();
+    for (tag, config) in &configs {
+        let (l, g) = ok(firmware::add(
+            lab,
+            tag,
+            config,
+            HOST_BITS,
+            Some(&peers.qemu),
+            &tools,
+        ));
+        lab = l;
+        guests.push((*tag, g));
+    }
+    let run = ok(lab.run(&peers));
+    for (tag, g) in &guests {
+        let qemu_name = g.qemu.as_ref().expect("QEMU expresses both configurations");
+        let q = ok(firmware::report(&run, qemu_name));
+        let v = ok(firmware::report(&run, &g.vmm));
+        let times = [qemu_name, &g.vmm].map(|n| run.guests[n].elapsed.as_secs_f64());
+        eprintln!(
+            "{tag}: QEMU microvm {:.2} s, fw-cfg-vmm {:.2} s",
+            times[0], times[1]
+        );
+        let cpuid = q.results[&Transport::Cpuid]
+            .cpuid
+            .as_ref()
+            .expect("a cpuid object");
+        assert_eq!(cpuid.phys_bits, HOST_BITS, "{tag}: the inner host's width");
+        assert_same_decisions(tag, &q, &v);
+        // Everything else the firmware read (vendor, 1 GiB pages, the hint
+        // state, the bulk file through each transport) agrees too.
+        let differences = compare(&q, &v);
+        assert!(differences.is_empty(), "{tag}: {differences:?}");
+    }
+    let strict = |tag: &str| {
+        let (_, g) = guests.iter().find(|(t, _)| *t == tag).expect("configured");
+        let v = ok(firmware::report(&run, &g.vmm));
+        v.results[&Transport::Pio]
+            .decisions
+            .expect("decisions")
+            .strict
+    };
+    // The file decides when stated; without it the strict mode falls back.
+    assert_eq!(strict("host-stated").decided_by, DecidedBy::FwCfgFile);
+    assert_eq!(strict("host-stated").phys_bits, HOST_BITS);
+    assert_ne!(strict("host-absent").decided_by, DecidedBy::FwCfgFile);
+    eprintln!(
+        "outer boot with four inner guests: {:.1} s",
+        run.elapsed.as_secs_f64()
+    );
+}
+
+#[test]
+fn the_outer_maxphyaddr_is_the_inner_kvm_hosts() {
+    let Some((peers, tools)) = peers_and_tools() else {
+        return;
+    };
+    let config = PeerConfig::microvm(Width::Host, FileCase::Stated);
+    let lab = Lab::new()
+        .phys_bits(39)
+        .timeout(OUTER_TIMEOUT)
+        .script("grep -m1 'address sizes' /proc/cpuinfo");
+    let (lab, g) = ok(firmware::add(lab, "host39", &config, 39, None, &tools));
+    assert_eq!(g.qemu, None);
+    let run = ok(lab.run(&peers));
+    assert!(
+        run.output.contains("39 bits physical"),
+        "{}",
+        describe(&run)
+    );
+    let v = ok(firmware::report(&run, &g.vmm));
+    let cpuid = v.results[&Transport::Cpuid]
+        .cpuid
+        .as_ref()
+        .expect("a cpuid object");
+    assert_eq!(
+        cpuid.phys_bits, 39,
+        "fw-cfg-vmm --host-phys-bits passes the inner host's width"
+    );
+    let file = v.results[&Transport::Pio]
+        .file
+        .as_ref()
+        .expect("a file object");
+    assert_eq!(
+        (file.state.as_str(), file.phys_bits, file.valid),
+        ("present", Some(39), Some(true))
+    );
+}
+
+#[test]
+fn a_hanging_outer_guest_ends_at_the_timeout() {
+    let Some(peers) = require(LabPeers::find()) else {
+        return;
+    };
+    let limit = Duration::from_secs(20);
+    let start = std::time::Instant::now();
+    let err = Lab::new()
+        .timeout(limit)
+        .script("sleep 600")
+        .run(&peers)
+        .expect_err("the script sleeps past the limit");
+    let took = start.elapsed();
+    eprintln!("{err}");
+    match &err {
+        LabError::Timeout { timeout, .. } => assert_eq!(*timeout, limit),
+        other => panic!("expected a timeout, got {other}"),
+    }
+    assert!(took < limit + Duration::from_secs(15), "took {took:?}");
+    assert!(err.to_string().contains("last console lines"));
+}

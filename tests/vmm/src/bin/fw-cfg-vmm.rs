@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! `fw-cfg-vmm`: boots a PVH ELF kernel or firmware, or a Linux bzImage
+//! (64-bit boot protocol, with ACPI tables describing fw_cfg as QEMU does),
+//! under the mini VMM, with the fw_cfg device and the phys-bits channels. Flags follow QEMU's
+//! names where QEMU has them. Serial output goes to stdout; the exit status
+//! is QEMU's: `(value << 1) | 1` after a write of `value` to the debug-exit
+//! port 0xf4, 0 after `hlt` or a shutdown, 124 on timeout, 2 on a VMM error.
+//!
+//! Without `--kernel` it boots the image named by the environment variable
+//! `FW_CFG_TEST_FIRMWARE` (the project's PVH test firmware; the harness's
+//! `compare --firmware-path` prints where it was built).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
+use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
+use fw_cfg_vmm::hook::PhaseMarker;
+use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
+use fw_cfg_vmm::{RunOutcome, Vm, VmConfig, error_chain};
+
+/// Names the kernel booted without `--kernel`.
+const DEFAULT_KERNEL_ENV: &str = "FW_CFG_TEST_FIRMWARE";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    fn on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Mini KVM VMM with the fw_cfg device and the phys-bits channels"
+)]
+struct Args {
+    /// PVH ELF kernel or firmware, or a Linux bzImage (default: the test
+    /// firmware named by `FW_CFG_TEST_FIRMWARE`).
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// Initrd (the first PVH module, or the bzImage's initramfs).
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
+    memory: u64,
+    /// fw_cfg item, QEMU syntax: `name=NAME,file=PATH` or
+    /// `name=NAME,string=STR` (repeatable).
+    #[arg(long = "fw-cfg", action = ArgAction::Append)]
+    fw_cfg: Vec<String>,
+    /// Physical address width advertised in CPUID (QEMU's `phys-bits`).
+    #[arg(long)]
+    phys_bits: Option<u8>,
+    /// Advertise the host's width (QEMU's `host-phys-bits=on`).
+    #[arg(long)]
+    host_phys_bits: bool,
+    /// Guest-physical width (CPUID 0x80000008 EAX bits 23..16); 0 for none.
+    /// Without it, KVM's guest width is passed on as QEMU 9.1+ does (none
+    /// with the legacy default, else capped at the advertised width).
+    #[arg(long)]
+    guest_phys_bits: Option<u8>,
+    /// The CPUID hint channel (KVM features leaf EDX bit 1).
+    #[arg(long, value_enum, default_value = "on")]
+    phys_bits_hint: OnOff,
+    /// The `etc/phys-bits-valid` fw_cfg file channel.
+    #[arg(long, value_enum, default_value = "on")]
+    phys_bits_file: OnOff,
+    /// Do not register the fw_cfg MMIO window.
+    #[arg(long)]
+    no_fw_cfg_mmio: bool,
+    /// Print VM-exit counters on stderr at the end.
+    #[arg(long)]
+    stats: bool,
+    /// Count exits per phase: the guest announces a phase by writing its
+    /// 32-bit id to this I/O port (the test firmware uses 0x600); those
+    /// writes go neither to a device nor into the counters.
+    #[arg(long, value_parser = parse_port)]
+    phase_port: Option<u16>,
+    /// Stop the guest after this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
+}
+
+/// The `--fw-cfg` items, warnings printed; the first invalid one is an
+/// error message.
+fn fw_cfg_options(specs: &[String]) -> Result<Vec<FwCfgOption>, String> {
+    let mut options = Vec::new();
+    for spec in specs {
+        let o = parse_fw_cfg_option(spec).map_err(|e| format!("--fw-cfg {spec}: {e}"))?;
+        for w in o.warnings() {
+            eprintln!("fw-cfg-vmm: warning: {w}");
+        }
+        options.push(o);
+    }
+    Ok(options)
+}
+
+/// A port number, decimal or `0x` hexadecimal.
+fn parse_port(s: &str) -> Result<u16, String> {
+    let parsed = match s.strip_prefix("0x") {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|e| format!("{s}: {e}"))
+}
+
+/// The VM configuration `args` describe.
+fn config(args: &Args) -> Result<VmConfig, String> {
+    let options = fw_cfg_options(&args.fw_cfg)?;
+    let kernel = match (&args.kernel, std::env::var_os(DEFAULT_KERNEL_ENV)) {
+        (Some(k), _) => k.clone(),
+        (None, Some(k)) => PathBuf::from(k),
+        (None, None) => return Err(format!("no --kernel given and {DEFAULT_KERNEL_ENV} unset")),
+    };
+    let mut config = VmConfig::new(kernel);
+    config.initrd = args.initrd.clone();
+    config.cmdline = args.cmdline.clone();
+    config.memory_mib = args.memory;
+    config.timeout = (args.timeout > 0).then(|| Duration::from_secs(args.timeout));
+    config.fw_cfg = FwCfgSetup {
+        mmio: !args.no_fw_cfg_mmio,
+        options,
+        phys_bits: PhysBitsSetup {
+            host_phys_bits: args.host_phys_bits,
+            phys_bits: args.phys_bits,
+            guest_phys_bits: args.guest_phys_bits,
+            hint: args.phys_bits_hint.on(),
+            file: args.phys_bits_file.on(),
+            host_override: None,
+        },
+        ..FwCfgSetup::default()
+    };
+    Ok(config)
+}
+
+/// The exit status for `outcome`, QEMU's.
+fn exit_code(outcome: &RunOutcome, stats: bool) -> ExitCode {
+    if stats {
+        eprintln!("fw-cfg-vmm: {:?}", outcome.reason);
+        eprint!("{}", outcome.stats);
+    }
+    match outcome.reason.status() {
+        Some(status) => ExitCode::from(u8::try_from(status & 0xff).unwrap_or(u8::MAX)),
+        None => {
+            eprintln!("fw-cfg-vmm: timeout");
+            ExitCode::from(124)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fw-cfg-vmm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = Vm::new(&config).and_then(|mut vm| {
+        if let Some(port) = args.phase_port {
+            vm.set_exit_hook(Box::new(PhaseMarker::new(port)));
+        }
+        vm.run(config.timeout)
+    });
+    match run {
+        Ok(outcome) => exit_code(&outcome, args.stats),
+        Err(e) => {
+            eprintln!("fw-cfg-vmm: {}", error_chain(&e));
+            ExitCode::from(2)
+        }
+    }
+}

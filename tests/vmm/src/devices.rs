@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The legacy devices of the mini VMM: a 16550 UART (vm-superio) and QEMU's
+//! `isa-debug-exit`, both as `vm-device` port-I/O devices.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use vm_device::MutDevicePio;
+use vm_device::bus::{PioAddress, PioAddressOffset};
+use vm_superio::{Serial, Trigger};
+
+/// The UART's interrupt line. The mini VMM has no interrupt controller (so
+/// that `hlt` exits to it); the firmware polls or only writes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoInterrupt;
+
+impl Trigger for NoInterrupt {
+    type E = io::Error;
+
+    fn trigger(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where the serial port's output goes.
+#[derive(Debug, Clone)]
+pub enum SerialSink {
+    /// The VMM's standard output.
+    Stdout,
+    /// A buffer the caller reads after the run.
+    Buffer(Arc<Mutex<Vec<u8>>>),
+    /// Both.
+    Tee(Arc<Mutex<Vec<u8>>>),
+}
+
+impl SerialSink {
+    /// A fresh capture buffer and a sink writing to it.
+    pub fn capture() -> (Self, Arc<Mutex<Vec<u8>>>) {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        (SerialSink::Buffer(buf.clone()), buf)
+    }
+}
+
+impl Write for SerialSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let to_buffer = |buf: &Arc<Mutex<Vec<u8>>>| {
+            buf.lock()
+                .map_err(|_| io::Error::other("serial capture buffer poisoned"))
+                .map(|mut b| b.extend_from_slice(data))
+        };
+        match self {
+            SerialSink::Stdout => io::stdout().write_all(data)?,
+            SerialSink::Buffer(buf) => to_buffer(buf)?,
+            SerialSink::Tee(buf) => {
+                to_buffer(buf)?;
+                io::stdout().write_all(data)?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SerialSink::Stdout | SerialSink::Tee(_) => io::stdout().flush(),
+            SerialSink::Buffer(_) => Ok(()),
+        }
+    }
+}
+
+/// COM1: vm-superio's `Serial` behind the `vm-device` port-I/O interface,
+/// raising its interrupt through `T` ([`NoInterrupt`] for the polled PVH
+/// firmware, an irqfd for Linux: [`crate::linux::IrqSerial`]).
+pub struct SerialDevice<T: Trigger = NoInterrupt> {
+    serial: Serial<T, vm_superio::serial::NoEvents, SerialSink>,
+}
+
+impl SerialDevice {
+    /// A UART without an interrupt line, writing to `sink`.
+    pub fn new(sink: SerialSink) -> Self {
+        SerialDevice::with_trigger(NoInterrupt, sink)
+    }
+}
+
+impl<T: Trigger> SerialDevice<T> {
+    /// A UART raising its interrupt through `trigger`, writing to `sink`.
+    pub fn with_trigger(trigger: T, sink: SerialSink) -> Self {
+        SerialDevice {
+            serial: Serial::new(trigger, sink),
+        }
+    }
+}
+
+impl<T: Trigger> MutDevicePio for SerialDevice<T> {
+    fn pio_read(&mut self, _base: PioAddress, offset: PioAddressOffset, data: &mut [u8]) {
+        if let (Ok(off), Some(first)) = (u8::try_from(offset), data.first_mut()) {
+            *first = self.serial.read(off);
+        }
+    }
+
+    fn pio_write(&mut self, _base: PioAddress, offset: PioAddressOffset, data: &[u8]) {
+        if let (Ok(off), Some(&first)) = (u8::try_from(offset), data.first()) {
+            // Output errors (a closed stdout) must not stop the guest.
+            let _ = self.serial.write(off, first);
+        }
+    }
+}
+
+/// QEMU's `isa-debug-exit`: a write of `value` asks the VMM to exit with
+/// status `(value << 1) | 1`.
+#[derive(Debug, Default)]
+pub struct DebugExit {
+    /// 0 while no exit was requested, otherwise `value + 1`.
+    requested: Arc<AtomicU64>,
+}
+
+impl DebugExit {
+    /// A device and the flag the run loop polls.
+    pub fn new() -> (Self, DebugExitFlag) {
+        let requested = Arc::new(AtomicU64::new(0));
+        (
+            DebugExit {
+                requested: requested.clone(),
+            },
+            DebugExitFlag(requested),
+        )
+    }
+}
+
+impl MutDevicePio for DebugExit {
+    fn pio_read(&mut self, _base: PioAddress, _offset: PioAddressOffset, data: &mut [u8]) {
+        data.fill(0);
+    }
+
+    fn pio_write(&mut self, _base: PioAddress, _offset: PioAddressOffset, data: &[u8]) {
+        let mut value = [0u8; 4];
+        let n = data.len().min(4);
+        value[..n].copy_from_slice(&data[..n]);
+        let value = u32::from_le_bytes(value);
+        self.requested.store(u64::from(value) + 1, Ordering::SeqCst);
+    }
+}
+
+/// Read side of [`DebugExit`].
+#[derive(Debug, Clone)]
+pub struct DebugExitFlag(Arc<AtomicU64>);
+
+impl DebugExitFlag {
+    /// The value the guest wrote, if it wrote one.
+    pub fn value(&self) -> Option<u32> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => None,
+            v => u32::try_from(v - 1).ok(),
+        }
+    }
+}
+
+/// QEMU's exit status for a debug-exit write of `value`.
+pub fn debug_exit_status(value: u32) -> u32 {
+    (value << 1) | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_captures_bytes() {
+        let (sink, buf) = SerialSink::capture();
+        let mut dev = SerialDevice::new(sink);
+        for &b in b"hi\n" {
+            dev.pio_write(PioAddress(0x3f8), 0, &[b]);
+        }
+        assert_eq!(&*buf.lock().unwrap(), b"hi\n");
+        // Line status: transmitter empty.
+        let mut lsr = [0u8];
+        dev.pio_read(PioAddress(0x3f8), 5, &mut lsr);
+        assert_ne!(lsr[0] & 0x20, 0);
+    }
+
+    #[test]
+    fn debug_exit_status_matches_qemu() {
+        let (mut dev, flag) = DebugExit::new();
+        assert_eq!(flag.value(), None);
+        dev.pio_write(PioAddress(0xf4), 0, &[3, 0, 0, 0]);
+        assert_eq!(flag.value(), Some(3));
+        assert_eq!(debug_exit_status(3), 7);
+        assert_eq!(debug_exit_status(0), 1);
+    }
+}

@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! A small VMM in the shape of rust-vmm's vmm-reference.
+//!
+//! Boot path: guest memory from `vm-memory` ([`layout::ram_ranges`]) ->
+//! `linux-loader`'s ELF loader (PVH entry required, [`pvh`]) -> PVH
+//! `hvm_start_info`, memory map, command line and initrd module ->
+//! one vCPU in 32-bit protected mode at the PVH entry ([`cpu`]). Devices sit
+//! on a `vm-device` [`IoManager`]: COM1 (vm-superio), `isa-debug-exit`, and
+//! the fw_cfg device on ports 0x510..0x51c and at
+//! [`layout::FW_CFG_MMIO_BASE`] ([`fw_cfg`]). Every vCPU gets the host's
+//! supported CPUID with [`PhysBitsConfig`] applied.
+//!
+//! The run loop ([`run`]) dispatches port and MMIO exits to the `IoManager`
+//! and counts every exit ([`stats`], bounded whatever the guest does). The
+//! embedder can put more devices on the bus ([`Vm::register_pio`],
+//! [`Vm::register_mmio`]) and install an exit hook ([`hook`]) that sees the
+//! guest's writes first and labels exits with a phase. The run ends when the
+//! guest writes the debug-exit port, halts (there is no interrupt
+//! controller, so `hlt` always exits), shuts down, or the timeout expires (a
+//! watchdog kicks the vCPU thread out of `KVM_RUN` with a signal).
+//!
+//! A Linux bzImage boots instead through the second loader branch
+//! ([`linux`]: [`Vm::new`] dispatches on the image kind): the 64-bit boot
+//! protocol with a zero page, an e820 map and ACPI tables ([`acpi`]) that
+//! describe the fw_cfg device as QEMU does, plus KVM's in-kernel irqchip
+//! and an interrupt-driven COM1. The run loop is the same.
+//!
+//! ```no_run
+//! use fw_cfg_vmm::{Vm, VmConfig};
+//!
+//! let config = VmConfig::new("/path/to/pvh-kernel.elf");
+//! let vm = Vm::new(&config)?;
+//! let outcome = vm.run(config.timeout)?;
+//! println!("{:?}\n{}", outcome.reason, outcome.stats);
+//! # Ok::<(), fw_cfg_vmm::Error>(())
+//! ```
+//!
+//! [`PhysBitsConfig`]: fw_cfg_device::phys_bits::PhysBitsConfig
+
+#![deny(missing_docs)]
+
+pub mod acpi;
+pub mod cpu;
+pub mod devices;
+mod error;
+pub mod fw_cfg;
+pub mod hook;
+pub mod layout;
+pub mod linux;
+pub mod pvh;
+pub mod run;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vm_device::bus::{MmioRange, PioAddress, PioRange};
+use vm_device::device_manager::{IoManager, MmioManager, PioManager};
+use vm_device::{DeviceMmio, DevicePio};
+use vm_memory::{
+    Address, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
+    MemoryRegionAddress,
+};
+
+use devices::{DebugExit, DebugExitFlag, SerialDevice, SerialSink};
+use hook::{ExitHook, NoHook};
+use layout::*;
+
+pub use error::{Error, error_chain};
+pub use fw_cfg::FwCfgSetup;
+pub use run::{ExitReason, RunOutcome};
+
+/// What the mini VMM runs.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// PVH ELF kernel or firmware, or a Linux bzImage.
+    pub kernel: PathBuf,
+    /// Optional initrd (the first PVH module, or the bzImage's initramfs).
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    pub cmdline: String,
+    /// Guest memory in MiB.
+    pub memory_mib: u64,
+    /// The fw_cfg device and the phys-bits channels.
+    pub fw_cfg: FwCfgSetup,
+    /// Where COM1's output goes.
+    pub serial: SerialSink,
+    /// Stop the guest after this long.
+    pub timeout: Option<Duration>,
+}
+
+impl VmConfig {
+    /// A configuration booting `kernel` with defaults for everything else.
+    pub fn new(kernel: impl Into<PathBuf>) -> Self {
+        VmConfig {
+            kernel: kernel.into(),
+            initrd: None,
+            cmdline: String::new(),
+            memory_mib: DEFAULT_MEMORY_MIB,
+            fw_cfg: FwCfgSetup::default(),
+            serial: SerialSink::Stdout,
+            timeout: None,
+        }
+    }
+}
+
+/// The KVM objects and the guest memory they map, in the order they must
+/// be dropped: the VM file descriptor (whose memory slots point into
+/// `memory`), then the KVM handle, then the memory. Field order is drop
+/// order; every vCPU of the VM is dropped before this (see [`Vm`]).
+struct Mappings {
+    vm: VmFd,
+    _kvm: Kvm,
+    memory: GuestMemoryMmap,
+}
+
+/// A configured, ready-to-run VM with one vCPU.
+pub struct Vm {
+    // Field order is drop order: the vCPU before the VM and its memory
+    // (`Mappings` drops the VM before the memory it maps).
+    vcpu: VcpuFd,
+    mappings: Mappings,
+    io: IoManager,
+    debug_exit: DebugExitFlag,
+    hook: Box<dyn ExitHook>,
+    /// The fw_cfg device's handles, kept for inspection after the run.
+    pub fw_cfg: fw_cfg::FwCfgHandles,
+}
+
+impl Vm {
+    /// Creates the VM: memory, devices, kernel, boot data and vCPU state.
+    pub fn new(config: &VmConfig) -> Result<Self, Error> {
+        let kvm = Kvm::new().map_err(Error::Kvm)?;
+        let vm = kvm.create_vm().map_err(Error::CreateVm)?;
+        // Needed by Intel VMX for real-mode emulation; harmless otherwise.
+        vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
+        let kind = linux::KernelKind::detect(&config.kernel)?;
+        if kind == linux::KernelKind::BzImage {
+            linux::create_irqchip(&vm)?;
+        }
+        let memory = create_memory(config.memory_mib)?;
+        advise_huge_pages(&memory);
+        let mappings = Mappings {
+            vm,
+            _kvm: kvm,
+            memory,
+        };
+        register_memory(&mappings.vm, &mappings.memory)?;
+
+        let mut io = IoManager::new();
+        let debug_exit = register_legacy_devices(&mut io, &mappings.vm, kind, config)?;
+        let mut cpuid = cpu::base_cpuid(&mappings._kvm)?;
+        let fw_cfg = fw_cfg::setup(
+            &config.fw_cfg,
+            &mappings._kvm,
+            &mut cpuid,
+            &mappings.memory,
+            &mut io,
+        )?;
+
+        let vcpu = mappings.vm.create_vcpu(0).map_err(Error::Vcpu)?;
+        vcpu.set_cpuid2(&cpuid).map_err(Error::Vcpu)?;
+        boot_vcpu(&vcpu, &mappings.memory, kind, config, &fw_cfg)?;
+
+        Ok(Vm {
+            vcpu,
+            mappings,
+            io,
+            debug_exit,
+            hook: Box::new(NoHook),
+            fw_cfg,
+        })
+    }
+
+    /// Guest memory (for inspection).
+    pub fn memory(&self) -> &GuestMemoryMmap {
+        &self.mappings.memory
+    }
+
+    /// Registers another port-I/O device on the VM's bus.
+    pub fn register_pio(
+        &mut self,
+        range: PioRange,
+        device: Arc<dyn DevicePio + Send + Sync>,
+    ) -> Result<(), Error> {
+        self.io.register_pio(range, device).map_err(Error::Bus)
+    }
+
+    /// Registers another MMIO device on the VM's bus.
+    pub fn register_mmio(
+        &mut self,
+        range: MmioRange,
+        device: Arc<dyn DeviceMmio + Send + Sync>,
+    ) -> Result<(), Error> {
+        self.io.register_mmio(range, device).map_err(Error::Bus)
+    }
+
+    /// Installs the exit hook the run loop consults (replacing the previous
+    /// one; the default dispatches everything).
+    pub fn set_exit_hook(&mut self, hook: Box<dyn ExitHook>) {
+        self.hook = hook;
+    }
+
+    /// Runs the guest until it exits, halts, shuts down or `timeout`
+    /// expires.
+    pub fn run(self, timeout: Option<Duration>) -> Result<RunOutcome, Error> {
+        run::install_kick_handler()?;
+        let Vm {
+            vcpu,
+            mappings,
+            io,
+            debug_exit,
+            hook,
+            fw_cfg,
+        } = self;
+        let loop_state = run::RunLoop {
+            io,
+            debug_exit,
+            hook,
+        };
+        let result = run::run_on_thread(vcpu, loop_state, timeout);
+        // The vCPU is gone (dropped on its thread or by `run_on_thread`):
+        // now the VM, then the memory it mapped.
+        drop(mappings);
+        drop(fw_cfg);
+        result
+    }
+}
+
+/// Registers COM1 (polled for PVH, on IRQ 4 for Linux) and the debug-exit
+/// port; returns the debug-exit flag the run loop polls.
+fn register_legacy_devices(
+    io: &mut IoManager,
+    vm: &VmFd,
+    kind: linux::KernelKind,
+    config: &VmConfig,
+) -> Result<DebugExitFlag, Error> {
+    let serial: Arc<dyn DevicePio + Send + Sync> = match kind {
+        linux::KernelKind::Pvh => Arc::new(Mutex::new(SerialDevice::new(config.serial.clone()))),
+        linux::KernelKind::BzImage => linux::irq_serial(vm, config.serial.clone())?,
+    };
+    let (sink_dev, debug_exit) = DebugExit::new();
+    let pio = |port, size| PioRange::new(PioAddress(port), size).map_err(Error::Bus);
+    io.register_pio(pio(SERIAL_PORT, SERIAL_PORT_SIZE)?, serial)
+        .map_err(Error::Bus)?;
+    io.register_pio(
+        pio(DEBUG_EXIT_PORT, DEBUG_EXIT_PORT_SIZE)?,
+        Arc::new(Mutex::new(sink_dev)),
+    )
+    .map_err(Error::Bus)?;
+    Ok(debug_exit)
+}
+
+/// Loads the kernel and boot data of `kind` and puts the vCPU at its entry.
+fn boot_vcpu(
+    vcpu: &VcpuFd,
+    memory: &GuestMemoryMmap,
+    kind: linux::KernelKind,
+    config: &VmConfig,
+    fw_cfg: &fw_cfg::FwCfgHandles,
+) -> Result<(), Error> {
+    match kind {
+        linux::KernelKind::Pvh => {
+            let entry = pvh::load(memory, config, fw_cfg)?;
+            cpu::setup_pvh_vcpu(vcpu, entry, PVH_START_INFO)
+        }
+        linux::KernelKind::BzImage => {
+            let boot = linux::load(memory, config, fw_cfg)?;
+            linux::setup_vcpu(vcpu, &boot)
+        }
+    }
+}
+
+fn create_memory(memory_mib: u64) -> Result<GuestMemoryMmap, Error> {
+    let size = memory_mib
+        .checked_mul(1 << 20)
+        .filter(|s| (4 << 20..=1 << 40).contains(s))
+        .ok_or(Error::MemorySize(memory_mib))?;
+    let ranges: Vec<(GuestAddress, usize)> = layout::ram_ranges(size)
+        .into_iter()
+        .map(|(start, len)| {
+            usize::try_from(len)
+                .map(|len| (GuestAddress(start), len))
+                .map_err(|_| Error::MemorySize(memory_mib))
+        })
+        .collect::<Result<_, _>>()?;
+    GuestMemoryMmap::<()>::from_ranges(&ranges).map_err(Error::Memory)
+}
+
+/// Asks for transparent huge pages on guest RAM, as QEMU does: fewer TLB
+/// misses and page faults when devices copy bulk data (DMA) into it. Only
+/// advice: failure (THP disabled) changes nothing.
+fn advise_huge_pages(memory: &GuestMemoryMmap) {
+    for region in memory.iter() {
+        let Ok(host) = region.get_host_address(MemoryRegionAddress(0)) else {
+            continue;
+        };
+        let Ok(len) = usize::try_from(region.len()) else {
+            continue;
+        };
+        // SAFETY: `host..host + len` is one live anonymous mapping owned by
+        // `memory`; MADV_HUGEPAGE only changes how the kernel backs it and
+        // never its contents.
+        unsafe { libc::madvise(host.cast(), len, libc::MADV_HUGEPAGE) };
+    }
+}
+
+fn register_memory(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<(), Error> {
+    for (slot, region) in memory.iter().enumerate() {
+        let host = region
+            .get_host_address(MemoryRegionAddress(0))
+            .map_err(Error::HostAddress)?;
+        let region_info = kvm_userspace_memory_region {
+            slot: u32::try_from(slot).map_err(|_| Error::MemorySize(0))?,
+            flags: 0,
+            guest_phys_addr: region.start_addr().raw_value(),
+            memory_size: region.len(),
+            userspace_addr: host as u64,
+        };
+        // SAFETY: the region is a live mmap owned by `memory`. The caller
+        // (`Vm::new`) keeps `vm` and `memory` together in `Mappings`, whose
+        // field order drops the VM file descriptor before the memory, and
+        // `Vm` drops (or `Vm::run` joins and drops) its vCPU before
+        // `Mappings`; so the host range stays valid as long as KVM may
+        // access it.
+        unsafe { vm.set_user_memory_region(region_info) }.map_err(Error::Vm)?;
+    }
+    Ok(())
+}
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Opens a file, naming it in the error.
+pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, Error> {
+    std::fs::File::open(path).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The README's usage example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_example {}

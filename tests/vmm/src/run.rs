@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The vCPU run loop: a thread per run, a watchdog that kicks it out of
+//! `KVM_RUN` at the timeout, and the dispatch of port and MMIO exits to the
+//! bus, counted in [`ExitStats`] and shown to the [`ExitHook`] first.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use vm_device::bus::{MmioAddress, PioAddress};
+use vm_device::device_manager::{IoManager, MmioManager, PioManager};
+use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
+
+use crate::Error;
+use crate::devices::{self, DebugExitFlag};
+use crate::hook::{ExitHook, HookAction};
+use crate::stats::{ExitKind, ExitStats, ExitTarget};
+
+/// Why the guest stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The guest wrote `value` to the debug-exit port.
+    DebugExit {
+        /// What the guest wrote.
+        value: u32,
+    },
+    /// The guest executed `hlt` (there are no interrupts to wake it).
+    Halted,
+    /// Triple fault or a shutdown/reset request.
+    Shutdown,
+    /// The timeout expired.
+    Timeout,
+}
+
+impl ExitReason {
+    /// The process exit status QEMU would give (`(value << 1) | 1` for the
+    /// debug-exit port, 0 for halt and shutdown); `None` for a timeout.
+    pub fn status(&self) -> Option<u32> {
+        match self {
+            ExitReason::DebugExit { value } => Some(devices::debug_exit_status(*value)),
+            ExitReason::Halted | ExitReason::Shutdown => Some(0),
+            ExitReason::Timeout => None,
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Why the guest stopped.
+    pub reason: ExitReason,
+    /// Exit counters.
+    pub stats: ExitStats,
+}
+
+/// Installs the (empty) handler of the signal that kicks the vCPU thread
+/// out of `KVM_RUN`. Installed once per process; a failure is stored and
+/// reported by every call.
+pub(crate) fn install_kick_handler() -> Result<(), Error> {
+    static HANDLER: OnceLock<Result<(), vmm_sys_util::errno::Error>> = OnceLock::new();
+    (*HANDLER.get_or_init(|| register_signal_handler(SIGRTMIN(), kick_handler)))
+        .map_err(Error::KickSignal)
+}
+
+extern "C" fn kick_handler(
+    _num: libc::c_int,
+    _info: *mut libc::siginfo_t,
+    _unused: *mut libc::c_void,
+) {
+}
+
+/// What the vCPU thread needs besides the vCPU.
+pub(crate) struct RunLoop {
+    pub(crate) io: IoManager,
+    pub(crate) debug_exit: DebugExitFlag,
+    pub(crate) hook: Box<dyn ExitHook>,
+}
+
+/// Runs `vcpu` on a thread of its own until the guest stops or `timeout`
+/// expires. The vCPU is dropped before this returns.
+pub(crate) fn run_on_thread(
+    vcpu: VcpuFd,
+    state: RunLoop,
+    timeout: Option<Duration>,
+) -> Result<RunOutcome, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let thread_stop = stop.clone();
+    let handle = thread::Builder::new()
+        .name("vcpu0".into())
+        .spawn(move || {
+            let mut vcpu = vcpu;
+            let mut state = state;
+            let result = state.run(&mut vcpu, &thread_stop);
+            drop(vcpu);
+            // The receiver lives until it got this message.
+            let _ = tx.send(());
+            result
+        })
+        .map_err(Error::SpawnThread)?;
+    watch(&rx, timeout, || {
+        stop.store(true, Ordering::SeqCst);
+        // Repeated until the thread answers: a kick that lands just before
+        // KVM_RUN is lost.
+        let _ = handle.kill(SIGRTMIN());
+    });
+    handle.join().map_err(|_| Error::ThreadPanicked)?
+}
+
+/// Waits for the vCPU thread's message; past the deadline, calls `kick`
+/// every 10 ms until it arrives.
+fn watch(rx: &mpsc::Receiver<()>, timeout: Option<Duration>, mut kick: impl FnMut()) {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let wait = match deadline {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(10)),
+            None => Duration::from_secs(3600),
+        };
+        match rx.recv_timeout(wait) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    kick();
+                }
+            }
+        }
+    }
+}
+
+/// A port-I/O exit as `KVM_EXIT_IO` describes it.
+struct PortExit<'a> {
+    port: u16,
+    is_in: bool,
+    size: usize,
+    data: &'a mut [u8],
+}
+
+/// The pending port I/O exit of `vcpu`. A string instruction (`rep insb`,
+/// `rep outsb`) arrives as one exit with `count` accesses of `size` bytes.
+fn port_exit(vcpu: &mut VcpuFd) -> Option<PortExit<'_>> {
+    let run = vcpu.get_kvm_run();
+    // SAFETY: the last KVM_RUN returned KVM_EXIT_IO, so `io` is the union
+    // member the kernel filled in.
+    let info = unsafe { run.__bindgen_anon_1.io };
+    let size = usize::from(info.size);
+    let count = info.count as usize;
+    let offset = usize::try_from(info.data_offset).ok()?;
+    let base = (run as *mut kvm_bindings::kvm_run).cast::<u8>();
+    // SAFETY: for KVM_EXIT_IO the kernel places `size * count` bytes of data
+    // at `data_offset` inside this vCPU's kvm_run mapping, which lives as
+    // long as `vcpu` (kvm-ioctls builds the same slice for
+    // `VcpuExit::IoIn`/`IoOut`); nothing else touches it before the next
+    // KVM_RUN, and the returned borrow of `vcpu` ends before that.
+    let data = unsafe { std::slice::from_raw_parts_mut(base.add(offset), size * count) };
+    Some(PortExit {
+        port: info.port,
+        is_in: u32::from(info.direction) == kvm_bindings::KVM_EXIT_IO_IN,
+        size,
+        data,
+    })
+}
+
+/// How one exit ended.
+enum Step {
+    /// Keep running.
+    Continue,
+    /// The guest stopped.
+    Stop(ExitReason),
+}
+
+impl RunLoop {
+    /// Dispatches the pending port I/O exit, each access of a string
+    /// instruction separately, as on real hardware.
+    fn port_io(&mut self, vcpu: &mut VcpuFd, stats: &mut ExitStats, t0: Instant) {
+        let Some(exit) = port_exit(vcpu) else {
+            return;
+        };
+        let target = ExitTarget::Port(exit.port);
+        if !exit.is_in && self.hook.on_write(target, exit.data) == HookAction::Consume {
+            return;
+        }
+        for access in exit.data.chunks_mut(exit.size.max(1)) {
+            if exit.is_in {
+                if self.io.pio_read(PioAddress(exit.port), access).is_err() {
+                    // Unassigned ports float high.
+                    access.fill(0xff);
+                }
+            } else {
+                // Writes to unassigned ports are ignored, as on real buses.
+                let _ = self.io.pio_write(PioAddress(exit.port), access);
+            }
+        }
+        let kind = if exit.is_in {
+            ExitKind::IoIn
+        } else {
+            ExitKind::IoOut
+        };
+        let bytes = exit.data.len();
+        stats.record(kind, target, bytes, t0.elapsed(), self.hook.phase());
+    }
+
+    /// Dispatches an MMIO exit.
+    fn mmio(&mut self, exit: VcpuExit<'_>, stats: &mut ExitStats, t0: Instant) {
+        let (kind, addr, bytes) = match exit {
+            VcpuExit::MmioRead(addr, data) => {
+                if self.io.mmio_read(MmioAddress(addr), data).is_err() {
+                    data.fill(0);
+                }
+                (ExitKind::MmioRead, addr, data.len())
+            }
+            VcpuExit::MmioWrite(addr, data) => {
+                let target = ExitTarget::Mmio(addr);
+                if self.hook.on_write(target, data) == HookAction::Consume {
+                    return;
+                }
+                let _ = self.io.mmio_write(MmioAddress(addr), data);
+                (ExitKind::MmioWrite, addr, data.len())
+            }
+            _ => return,
+        };
+        let phase = self.hook.phase();
+        stats.record(kind, ExitTarget::Mmio(addr), bytes, t0.elapsed(), phase);
+    }
+
+    /// Handles one exit.
+    fn step(&mut self, vcpu: &mut VcpuFd, stats: &mut ExitStats) -> Result<Step, Error> {
+        let exit = match vcpu.run() {
+            Ok(exit) => exit,
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                let phase = self.hook.phase();
+                stats.record(ExitKind::Other, ExitTarget::None, 0, Duration::ZERO, phase);
+                return Ok(Step::Continue);
+            }
+            Err(e) => return Err(Error::Vcpu(e)),
+        };
+        let t0 = Instant::now();
+        let other = |stats: &mut ExitStats, kind, phase| {
+            stats.record(kind, ExitTarget::None, 0, t0.elapsed(), phase);
+        };
+        match exit {
+            VcpuExit::IoOut(..) | VcpuExit::IoIn(..) => {
+                // Handled once the exit's borrow of the vCPU ends: string
+                // instructions need the access size and count, which
+                // `VcpuExit` does not carry.
+                self.port_io(vcpu, stats, t0);
+                if let Some(value) = self.debug_exit.value() {
+                    return Ok(Step::Stop(ExitReason::DebugExit { value }));
+                }
+            }
+            e @ (VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..)) => self.mmio(e, stats, t0),
+            VcpuExit::Hlt => {
+                other(stats, ExitKind::Hlt, self.hook.phase());
+                return Ok(Step::Stop(ExitReason::Halted));
+            }
+            VcpuExit::Shutdown | VcpuExit::SystemEvent(..) => {
+                other(stats, ExitKind::Other, self.hook.phase());
+                return Ok(Step::Stop(ExitReason::Shutdown));
+            }
+            VcpuExit::InternalError => return Err(Error::InternalError),
+            VcpuExit::FailEntry(reason, cpu) => return Err(Error::FailEntry { reason, cpu }),
+            _ => other(stats, ExitKind::Other, self.hook.phase()),
+        }
+        Ok(Step::Continue)
+    }
+
+    /// Runs the vCPU until the guest stops or `stop` is set.
+    fn run(&mut self, vcpu: &mut VcpuFd, stop: &AtomicBool) -> Result<RunOutcome, Error> {
+        let mut stats = ExitStats::default();
+        let start = Instant::now();
+        let reason = loop {
+            if stop.load(Ordering::SeqCst) {
+                break ExitReason::Timeout;
+            }
+            if let Step::Stop(reason) = self.step(vcpu, &mut stats)? {
+                break reason;
+            }
+        };
+        stats.run_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Ok(RunOutcome { reason, stats })
+    }
+}
