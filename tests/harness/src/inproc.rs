@@ -12,18 +12,17 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use fw_cfg_device::phys_bits::HostAddressSizes;
-use fw_cfg_guest::abi::DMA_ACCESS_SIZE;
 use fw_cfg_guest::cpuid::{CpuidReport, CpuidResult, CpuidSource, read_cpuid_channel};
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
 use fw_cfg_guest::reader::FwCfgReader;
-use fw_cfg_guest::transport::{Dma, DmaMemory, FwCfgTransport, Mmio, MmioBus, PortBus, PortIo};
+use fw_cfg_guest::transport::{Dma, FwCfgTransport, Mmio, PortIo};
+use fw_cfg_iobus::{AccessKind, AccessObserver, BusAccess, GuestDma, IoMmio, IoPorts};
 use fw_cfg_protocol::{
     BootLine, CpuidLine, Decisions, FirmwareReport, Line, Name, Phase, ResultLine, Transport,
 };
 use kvm_bindings::{CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, kvm_cpuid_entry2};
-use vm_device::bus::{MmioAddress, PioAddress};
-use vm_device::device_manager::{IoManager, MmioManager, PioManager};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_device::device_manager::IoManager;
+use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use crate::matrix::{Engine, Error, Outcome, Scenario};
 use crate::vmm::cpu;
@@ -45,8 +44,35 @@ const DMA_BUFFER_SIZE: usize = 64 * 1024;
 pub struct Machine {
     io: IoManager,
     mem: GuestMemoryMmap,
+    counter: PhaseCounter,
+}
+
+/// Counts each bus access as the VM exit a guest would take, in the
+/// current phase.
+#[derive(Default)]
+struct PhaseCounter {
     stats: RefCell<ExitStats>,
     phase: Cell<u32>,
+}
+
+impl AccessObserver for PhaseCounter {
+    fn access(&self, access: BusAccess) {
+        // Port numbers fit 16 bits: the adapters take a u16 port.
+        let port = || ExitTarget::Port(access.addr as u16);
+        let (kind, target) = match access.kind {
+            AccessKind::PortRead => (ExitKind::IoIn, port()),
+            AccessKind::PortWrite => (ExitKind::IoOut, port()),
+            AccessKind::MmioRead => (ExitKind::MmioRead, ExitTarget::Mmio(access.addr)),
+            AccessKind::MmioWrite => (ExitKind::MmioWrite, ExitTarget::Mmio(access.addr)),
+        };
+        self.stats.borrow_mut().record(
+            kind,
+            target,
+            access.bytes,
+            Duration::ZERO,
+            self.phase.get(),
+        );
+    }
 }
 
 impl Machine {
@@ -57,76 +83,35 @@ impl Machine {
         setup: &fw_cfg::FwCfgSetup,
         host: impl Into<HostAddressSizes>,
     ) -> Result<(Self, CpuId), Error> {
-        let err = |e: &dyn std::fmt::Display| Error::InProcess(e.to_string());
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM_SIZE)])
-            .map_err(|e| err(&e))?;
-        let mut cpuid = host_cpuid_table().map_err(|e| err(&e))?;
+            .map_err(|e| Error::Vmm(crate::vmm::Error::Memory(e)))?;
+        let mut cpuid = host_cpuid_table()?;
         let mut io = IoManager::new();
-        let mut setup = setup.clone();
-        setup.phys_bits.host_override = Some(host.into());
-        fw_cfg_setup_without_kvm(&setup, &mut cpuid, &mem, &mut io)?;
-        Ok((
-            Machine {
-                io,
-                mem,
-                stats: RefCell::new(ExitStats::default()),
-                phase: Cell::new(0),
-            },
-            cpuid,
-        ))
-    }
-
-    fn count(&self, kind: ExitKind, target: ExitTarget, bytes: usize) {
-        self.stats
-            .borrow_mut()
-            .record(kind, target, bytes, Duration::ZERO, self.phase.get());
+        fw_cfg::setup_for_host(setup, host.into(), &mut cpuid, &mem, &mut io)?;
+        let counter = PhaseCounter::default();
+        Ok((Machine { io, mem, counter }, cpuid))
     }
 
     fn set_phase(&self, phase: Phase) {
-        self.phase.set(phase.id());
+        self.counter.phase.set(phase.id());
     }
 
     /// The counters so far.
     pub fn stats(&self) -> ExitStats {
-        self.stats.borrow().clone()
+        self.counter.stats.borrow().clone()
     }
-}
 
-fn fw_cfg_setup_without_kvm(
-    setup: &fw_cfg::FwCfgSetup,
-    cpuid: &mut CpuId,
-    mem: &GuestMemoryMmap,
-    io: &mut IoManager,
-) -> Result<(), Error> {
-    use fw_cfg_device::abi;
-    use fw_cfg_device::{FwCfgMmio, FwCfgPio};
-    use std::sync::{Arc, Mutex};
-    use vm_device::bus::{MmioRange, PioRange};
+    fn ports(&self) -> IoPorts<'_, PhaseCounter> {
+        IoPorts::new(&self.io, &self.counter)
+    }
 
-    let err = |e: &dyn std::fmt::Display| Error::InProcess(e.to_string());
-    let host = setup
-        .phys_bits
-        .host_override
-        .unwrap_or(HostAddressSizes::from(40));
-    let config = setup.phys_bits.config(host);
-    config.patch_cpuid(cpuid).map_err(|e| err(&e))?;
-    let mut b = fw_cfg::builder(setup, mem).map_err(|e| err(&e))?;
-    config.add_to(&mut b).map_err(|e| err(&e))?;
-    for (name, data) in &setup.raw_files {
-        b.add_file(name, data.clone()).map_err(|e| err(&e))?;
+    fn mmio(&self) -> IoMmio<'_, PhaseCounter> {
+        IoMmio::new(&self.io, FW_CFG_MMIO_BASE, &self.counter)
     }
-    let m = Arc::new(mem.clone());
-    let pio = Arc::new(Mutex::new(FwCfgPio::new(b.build(m.clone()))));
-    let range = PioRange::new(PioAddress(abi::PIO_SELECTOR_PORT), abi::PIO_WINDOW_SIZE)
-        .map_err(|e| err(&e))?;
-    io.register_pio(range, pio).map_err(|e| err(&e))?;
-    if setup.mmio {
-        let mmio = Arc::new(Mutex::new(FwCfgMmio::new(b.build(m))));
-        let range = MmioRange::new(MmioAddress(FW_CFG_MMIO_BASE), abi::MMIO_WINDOW_SIZE)
-            .map_err(|e| err(&e))?;
-        io.register_mmio(range, mmio).map_err(|e| err(&e))?;
+
+    fn dma(&self) -> GuestDma<&GuestMemoryMmap> {
+        GuestDma::new(&self.mem, DMA_DESCRIPTOR, DMA_BUFFER, DMA_BUFFER_SIZE)
     }
-    Ok(())
 }
 
 /// The CPUID leaves the channel reads, from this CPU, with KVM's leaves
@@ -191,101 +176,6 @@ impl CpuidSource for CpuidTable<'_> {
     }
 }
 
-/// Port I/O through the machine's `IoManager`.
-pub struct Ports<'a>(&'a Machine);
-
-impl PortBus for Ports<'_> {
-    fn out16(&mut self, port: u16, value: u16) {
-        let _ = self.0.io.pio_write(PioAddress(port), &value.to_le_bytes());
-        self.0.count(ExitKind::IoOut, ExitTarget::Port(port), 2);
-    }
-    fn out32(&mut self, port: u16, value: u32) {
-        let _ = self.0.io.pio_write(PioAddress(port), &value.to_le_bytes());
-        self.0.count(ExitKind::IoOut, ExitTarget::Port(port), 4);
-    }
-    fn in8(&mut self, port: u16) -> u8 {
-        let mut b = [0xffu8];
-        if self.0.io.pio_read(PioAddress(port), &mut b).is_err() {
-            b[0] = 0xff;
-        }
-        self.0.count(ExitKind::IoIn, ExitTarget::Port(port), 1);
-        b[0]
-    }
-}
-
-/// MMIO through the machine's `IoManager`, at [`FW_CFG_MMIO_BASE`].
-pub struct MmioWindow<'a>(&'a Machine);
-
-impl MmioWindow<'_> {
-    fn read<const N: usize>(&mut self, offset: u64) -> [u8; N] {
-        let addr = FW_CFG_MMIO_BASE + offset;
-        let mut b = [0u8; N];
-        if self.0.io.mmio_read(MmioAddress(addr), &mut b).is_err() {
-            b = [0; N];
-        }
-        self.0.count(ExitKind::MmioRead, ExitTarget::Mmio(addr), N);
-        b
-    }
-    fn write(&mut self, offset: u64, data: &[u8]) {
-        let addr = FW_CFG_MMIO_BASE + offset;
-        let _ = self.0.io.mmio_write(MmioAddress(addr), data);
-        self.0
-            .count(ExitKind::MmioWrite, ExitTarget::Mmio(addr), data.len());
-    }
-}
-
-impl MmioBus for MmioWindow<'_> {
-    fn read8(&mut self, offset: u64) -> u8 {
-        self.read::<1>(offset)[0]
-    }
-    fn read16(&mut self, offset: u64) -> u16 {
-        u16::from_ne_bytes(self.read(offset))
-    }
-    fn read32(&mut self, offset: u64) -> u32 {
-        u32::from_ne_bytes(self.read(offset))
-    }
-    fn read64(&mut self, offset: u64) -> u64 {
-        u64::from_ne_bytes(self.read(offset))
-    }
-    fn write16(&mut self, offset: u64, value: u16) {
-        self.write(offset, &value.to_ne_bytes());
-    }
-    fn write64(&mut self, offset: u64, value: u64) {
-        self.write(offset, &value.to_ne_bytes());
-    }
-}
-
-/// DMA memory in the machine's guest memory.
-pub struct GuestDma<'a>(&'a Machine);
-
-// SAFETY: the device behind the kick is the simulated one, which reaches
-// only the simulated machine's guest memory (a transfer outside it fails).
-unsafe impl DmaMemory for GuestDma<'_> {
-    fn descriptor_address(&self) -> u64 {
-        DMA_DESCRIPTOR
-    }
-    fn write_descriptor(&mut self, bytes: &[u8; DMA_ACCESS_SIZE]) {
-        let _ = self.0.mem.write_slice(bytes, GuestAddress(DMA_DESCRIPTOR));
-    }
-    fn read_control(&mut self) -> u32 {
-        let mut c = [0u8; 4];
-        let _ = self.0.mem.read_slice(&mut c, GuestAddress(DMA_DESCRIPTOR));
-        u32::from_be_bytes(c)
-    }
-    fn buffer_address(&self) -> u64 {
-        DMA_BUFFER
-    }
-    fn buffer_len(&self) -> usize {
-        DMA_BUFFER_SIZE
-    }
-    fn read_buffer(&mut self, offset: usize, out: &mut [u8]) {
-        let _ = self
-            .0
-            .mem
-            .read_slice(out, GuestAddress(DMA_BUFFER + offset as u64));
-    }
-}
-
 /// What the firmware's `read_file_via` does, through any transport: the
 /// same `result` line, without cycles.
 fn read_via<T: FwCfgTransport>(transport: T, cpuid: &CpuidReport, kind: Transport) -> ResultLine {
@@ -330,25 +220,19 @@ pub fn run_in_process(
         machine.set_phase(Phase::Lookup(kind));
         let m = &machine;
         let line = match kind {
-            Transport::Pio => read_via(PortIo::with_bus(Ports(m)), &cpuid, kind),
+            Transport::Pio => read_via(PortIo::with_bus(m.ports()), &cpuid, kind),
             Transport::PioString => {
                 // `rep insb` is one exit per batch under KVM; in process
                 // the default per-byte path is what the bus sees.
-                let mut t = PortIo::with_bus(Ports(m));
+                let mut t = PortIo::with_bus(m.ports());
                 t.set_string_reads(true);
                 read_via(t, &cpuid, kind)
             }
-            Transport::Dma => read_via(
-                Dma::new(PortIo::with_bus(Ports(m)), GuestDma(m)),
-                &cpuid,
-                kind,
-            ),
-            Transport::Mmio => read_via(Mmio::with_bus(MmioWindow(m)), &cpuid, kind),
-            _ => read_via(
-                Dma::new(Mmio::with_bus(MmioWindow(m)), GuestDma(m)),
-                &cpuid,
-                kind,
-            ),
+            Transport::Dma => {
+                read_via(Dma::new(PortIo::with_bus(m.ports()), m.dma()), &cpuid, kind)
+            }
+            Transport::Mmio => read_via(Mmio::with_bus(m.mmio()), &cpuid, kind),
+            _ => read_via(Dma::new(Mmio::with_bus(m.mmio()), m.dma()), &cpuid, kind),
         };
         report.add(Line::Result(line));
     }

@@ -210,9 +210,6 @@ pub enum Error {
         /// What it printed.
         serial: String,
     },
-    /// The in-process run failed.
-    #[error("in-process run failed: {0}")]
-    InProcess(String),
 }
 
 /// Whether `/dev/kvm` can be used.
