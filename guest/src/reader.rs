@@ -71,6 +71,7 @@ pub const PHYS_BITS_FILE_READ_MAX: usize = 64;
 
 /// Why a read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The signature item is not `"QEMU"`: no fw_cfg device here.
     #[error("no fw_cfg device: signature is {found:02x?}, not \"QEMU\"")]

@@ -61,6 +61,7 @@ use crate::abi::{
 /// A transport failure. Only DMA can fail; the register interfaces cannot
 /// tell a failure from data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The device set the ERROR bit in the descriptor's control word.
     #[error("fw_cfg DMA transfer failed (control word {control:#010x})")]

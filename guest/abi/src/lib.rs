@@ -376,6 +376,7 @@ pub const PHYS_BITS_FILE_VERSION: u8 = 1;
 
 /// Why bytes are not a usable `etc/phys-bits-valid` file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PhysBitsFileError {
     /// Fewer than [`PHYS_BITS_FILE_V1_SIZE`] bytes.
     TooShort(usize),

@@ -333,6 +333,8 @@ wire! {
         NoArea,
         /// Benchmark mode: no fw_cfg device through this transport.
         NoDevice,
+        /// An error of a newer reader this protocol has no name for yet.
+        Other,
     }
 }
 
@@ -358,6 +360,7 @@ names!(ErrorKind {
     DmaPoisoned => "dma-poisoned",
     NoArea => "no-area",
     NoDevice => "no-device",
+    Other => "other",
 });
 
 impl From<PhysBitsFileError> for ErrorKind {
@@ -369,6 +372,7 @@ impl From<PhysBitsFileError> for ErrorKind {
             PhysBitsFileError::BadPhysBits(_) => ErrorKind::BadPhysBits,
             PhysBitsFileError::BadGuestPhysBits(_) => ErrorKind::BadGuestPhysBits,
             PhysBitsFileError::ReservedNotZero => ErrorKind::ReservedNotZero,
+            _ => ErrorKind::Other,
         }
     }
 }
@@ -379,6 +383,7 @@ impl From<TransportError> for ErrorKind {
             TransportError::DmaError { .. } => ErrorKind::DmaError,
             TransportError::DmaTimeout { .. } => ErrorKind::DmaTimeout,
             TransportError::DmaPoisoned => ErrorKind::DmaPoisoned,
+            _ => ErrorKind::Other,
         }
     }
 }
@@ -397,6 +402,7 @@ impl From<ReadError> for ErrorKind {
             ReadError::InvalidName => ErrorKind::InvalidName,
             ReadError::FileTooLarge { .. } => ErrorKind::FileTooLarge,
             ReadError::Transport(t) => t.into(),
+            _ => ErrorKind::Other,
         }
     }
 }
