@@ -19,14 +19,14 @@ use std::sync::Arc;
 use vm_memory::GuestAddressSpace;
 
 use crate::abi::{
-    FILE_DIR_ENTRY_SIZE, FILE_DIR_HEADER_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE, FILE_SLOTS_MAX,
-    FileDirEntry, ID_DMA, ID_TRADITIONAL, KEY_ARCH_LOCAL, KEY_BOOT_DEVICE, KEY_BOOT_MENU,
-    KEY_CMDLINE_ADDR, KEY_CMDLINE_DATA, KEY_CMDLINE_SIZE, KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID,
-    KEY_INITRD_ADDR, KEY_INITRD_DATA, KEY_INITRD_SIZE, KEY_KERNEL_ADDR, KEY_KERNEL_DATA,
-    KEY_KERNEL_ENTRY, KEY_KERNEL_SIZE, KEY_MACHINE_ID, KEY_MAX_CPUS, KEY_NB_CPUS, KEY_NOGRAPHIC,
-    KEY_NUMA, KEY_RAM_SIZE, KEY_SETUP_ADDR, KEY_SETUP_DATA, KEY_SETUP_SIZE, KEY_SIGNATURE,
-    KEY_UUID, KEY_WRITE_CHANNEL, KEY_X86_ACPI_TABLES, KEY_X86_HPET, KEY_X86_IRQ0_OVERRIDE,
-    KEY_X86_SMBIOS, SIGNATURE,
+    FILE_DIR_ENTRY_SIZE, FILE_DIR_HEADER_SIZE, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry,
+    ID_DMA, ID_TRADITIONAL, KEY_ARCH_LOCAL, KEY_BOOT_DEVICE, KEY_BOOT_MENU, KEY_CMDLINE_ADDR,
+    KEY_CMDLINE_DATA, KEY_CMDLINE_SIZE, KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_INITRD_ADDR,
+    KEY_INITRD_DATA, KEY_INITRD_SIZE, KEY_KERNEL_ADDR, KEY_KERNEL_DATA, KEY_KERNEL_ENTRY,
+    KEY_KERNEL_SIZE, KEY_MACHINE_ID, KEY_MAX_CPUS, KEY_NB_CPUS, KEY_NOGRAPHIC, KEY_NUMA,
+    KEY_RAM_SIZE, KEY_SETUP_ADDR, KEY_SETUP_DATA, KEY_SETUP_SIZE, KEY_SIGNATURE, KEY_UUID,
+    KEY_WRITE_CHANNEL, KEY_X86_ACPI_TABLES, KEY_X86_HPET, KEY_X86_IRQ0_OVERRIDE, KEY_X86_SMBIOS,
+    SIGNATURE,
 };
 use crate::device::{FileItem, FwCfg, Item, KEY_INDEX_MASK};
 use crate::error::{BuildError, FileNameError};
@@ -105,15 +105,7 @@ fn check_len(len: usize) -> Result<()> {
 /// );
 /// ```
 pub fn check_file_name(name: &str) -> std::result::Result<(), FileNameError> {
-    if name.is_empty() {
-        Err(FileNameError::Empty)
-    } else if name.as_bytes().contains(&0) {
-        Err(FileNameError::ContainsNul)
-    } else if name.len() > FILE_NAME_MAX_LEN {
-        Err(FileNameError::TooLong { len: name.len() })
-    } else {
-        Ok(())
-    }
+    fw_cfg_abi::check_file_name(name.as_bytes())
 }
 
 /// Builder of [`FwCfg`] devices.

@@ -10,26 +10,9 @@
 //! mistakes are answered on the wire as QEMU answers them (zeros, ignored
 //! writes, or the DMA error bit).
 
-use crate::abi::FILE_NAME_MAX_LEN;
-
-/// Why a file name cannot go into the fw_cfg directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FileNameError {
-    /// The name is empty.
-    #[error("the name is empty")]
-    Empty,
-    /// The name contains a NUL byte (the directory stores it
-    /// NUL-terminated).
-    #[error("the name contains a NUL byte")]
-    ContainsNul,
-    /// The name is longer than the 55 bytes the directory can hold.
-    #[error("name too long ({len} bytes, max. {FILE_NAME_MAX_LEN})")]
-    TooLong {
-        /// Its length in bytes.
-        len: usize,
-    },
-}
+/// Why a file name cannot go into the fw_cfg directory (shared with the
+/// guest reader through `fw-cfg-abi`).
+pub use fw_cfg_abi::FileNameError;
 
 /// Errors of [`FwCfgBuilder`](crate::builder::FwCfgBuilder): QEMU's limits
 /// on names, keys, slots and sizes.

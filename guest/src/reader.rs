@@ -57,9 +57,9 @@
 //! ```
 
 use crate::abi::{
-    FILE_DIR_ENTRY_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry, ID_DMA,
-    KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, PHYS_BITS_FILE_NAME,
-    SIGNATURE,
+    FILE_DIR_ENTRY_SIZE, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry, ID_DMA, KEY_FILE_DIR,
+    KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, PHYS_BITS_FILE_NAME, SIGNATURE,
+    check_file_name,
 };
 use crate::policy::FileState;
 use crate::transport::{FwCfgTransport, TransportError};
@@ -495,10 +495,10 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
 /// most [`FILE_NAME_MAX_LEN`] bytes, no NUL.
 fn wanted_name(name: &str) -> Result<&[u8], ReadError> {
     let name = name.as_bytes();
-    if name.is_empty() || name.len() > FILE_NAME_MAX_LEN || name.contains(&0) {
-        return Err(ReadError::InvalidName);
+    match check_file_name(name) {
+        Ok(()) => Ok(name),
+        Err(_) => Err(ReadError::InvalidName),
     }
-    Ok(name)
 }
 
 /// Iterator over the file directory, streaming one 64-byte entry at a time.

@@ -230,6 +230,67 @@ pub const FILE_NAME_SIZE: usize = 56;
 pub const FILE_NAME_MAX_LEN: usize = FILE_NAME_SIZE - 1;
 /// Size of one directory entry.
 pub const FILE_DIR_ENTRY_SIZE: usize = 64;
+
+/// Why a name cannot stand in the file directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileNameError {
+    /// The name is empty.
+    Empty,
+    /// The name contains a NUL byte (the directory stores it
+    /// NUL-terminated).
+    ContainsNul,
+    /// The name is longer than the [`FILE_NAME_MAX_LEN`] bytes the
+    /// directory can hold.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+impl core::fmt::Display for FileNameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FileNameError::Empty => f.write_str("the name is empty"),
+            FileNameError::ContainsNul => f.write_str("the name contains a NUL byte"),
+            FileNameError::TooLong { len } => {
+                write!(f, "name too long ({len} bytes, max. {FILE_NAME_MAX_LEN})")
+            }
+        }
+    }
+}
+
+impl core::error::Error for FileNameError {}
+
+/// Whether `name` can stand in the file directory: not empty, no NUL, at
+/// most [`FILE_NAME_MAX_LEN`] bytes. QEMU's `fw_cfg_add_file` takes the
+/// name into a 56-byte NUL-terminated field; the device refuses what does
+/// not fit and the reader refuses to look such a name up.
+///
+/// ```
+/// use fw_cfg_abi::{FileNameError, check_file_name};
+///
+/// assert_eq!(check_file_name(b"etc/phys-bits-valid"), Ok(()));
+/// assert_eq!(check_file_name(b""), Err(FileNameError::Empty));
+/// assert_eq!(check_file_name(b"a\0b"), Err(FileNameError::ContainsNul));
+/// assert_eq!(check_file_name(&[b'x'; 56]), Err(FileNameError::TooLong { len: 56 }));
+/// ```
+pub const fn check_file_name(name: &[u8]) -> Result<(), FileNameError> {
+    if name.is_empty() {
+        return Err(FileNameError::Empty);
+    }
+    let mut i = 0;
+    while i < name.len() {
+        if name[i] == 0 {
+            return Err(FileNameError::ContainsNul);
+        }
+        i += 1;
+    }
+    if name.len() > FILE_NAME_MAX_LEN {
+        return Err(FileNameError::TooLong { len: name.len() });
+    }
+    Ok(())
+}
 /// Size of the directory header (a BE32 entry count).
 pub const FILE_DIR_HEADER_SIZE: usize = 4;
 
