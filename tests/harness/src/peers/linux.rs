@@ -39,7 +39,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -498,51 +497,9 @@ pub fn build_probe() -> Result<PathBuf, String> {
 }
 
 fn build_probe_uncached() -> Result<PathBuf, String> {
-    let target = "x86_64-unknown-linux-gnu";
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("no workspace directory")?
-        .to_path_buf();
     let target_dir = Path::new(env!("OUT_DIR")).join("peers-probe-target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(&cargo)
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "-p",
-            "fw-cfg-probe",
-            "--bin",
-            "fw-cfg-probe",
-            "--release",
-            "--target",
-            target,
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
-        .env_remove("RUSTFLAGS")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_LLVM_COV")
-        .env_remove("LLVM_PROFILE_FILE")
-        .output()
-        .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "building fw-cfg-probe failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let path = target_dir.join(target).join("release").join("fw-cfg-probe");
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    match elf_is_static(&bytes) {
-        Some(true) => Ok(path),
-        _ => Err(format!("{} is not a static ELF", path.display())),
-    }
+    crate::lab::build::build_static("fw-cfg-probe", "fw-cfg-probe", &target_dir)
+        .map_err(|e| fw_cfg_vmm::error_chain(&e))
 }
 
 #[cfg(test)]
