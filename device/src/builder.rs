@@ -80,9 +80,12 @@ fn read_only(data: Vec<u8>) -> Result<Item> {
     Ok(Item::ReadOnly(data.into()))
 }
 
+/// The largest item: QEMU asserts `len < UINT32_MAX`.
+pub const ITEM_MAX_LEN: u64 = u32::MAX as u64 - 1;
+
 /// QEMU asserts `len < UINT32_MAX`.
 fn check_len(len: usize) -> Result<()> {
-    if u32::try_from(len).is_ok_and(|l| l < u32::MAX) {
+    if u64::try_from(len).is_ok_and(|l| l <= ITEM_MAX_LEN) {
         Ok(())
     } else {
         Err(BuildError::ItemTooLarge { len })
