@@ -447,8 +447,10 @@ impl FwCfgBuilder {
     ///
     /// The callback runs on the vCPU thread in the middle of the guest's
     /// DMA kick, with the device borrowed: it must be quick, must not
-    /// panic, must not access the device, and must treat the bytes as
-    /// untrusted guest input.
+    /// access the device, and must treat the bytes as untrusted guest
+    /// input. If it panics (and panics unwind), the device catches the
+    /// panic, puts the written bytes back as they were and fails the
+    /// transfer with the DMA error bit; the device stays usable.
     pub fn add_writable_file(
         &mut self,
         name: &str,
