@@ -514,9 +514,8 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
         // Both fit in u32: they are bounded by the item length.
         let (start, len) = (start as u32, len as u32);
         let item: &[u8] = bytes;
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            on_write(start, len, item)
-        }));
+        let run =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_write(start, len, item)));
         if run.is_err() {
             bytes[range].copy_from_slice(&previous);
             return false;
