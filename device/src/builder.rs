@@ -80,9 +80,12 @@ fn read_only(data: Vec<u8>) -> Result<Item> {
     Ok(Item::ReadOnly(data.into()))
 }
 
+/// The largest item: QEMU asserts `len < UINT32_MAX`.
+pub const ITEM_MAX_LEN: u64 = u32::MAX as u64 - 1;
+
 /// QEMU asserts `len < UINT32_MAX`.
 fn check_len(len: usize) -> Result<()> {
-    if u32::try_from(len).is_ok_and(|l| l < u32::MAX) {
+    if u64::try_from(len).is_ok_and(|l| l <= ITEM_MAX_LEN) {
         Ok(())
     } else {
         Err(BuildError::ItemTooLarge { len })
@@ -436,8 +439,10 @@ impl FwCfgBuilder {
     ///
     /// The callback runs on the vCPU thread in the middle of the guest's
     /// DMA kick, with the device borrowed: it must be quick, must not
-    /// panic, must not access the device, and must treat the bytes as
-    /// untrusted guest input.
+    /// access the device, and must treat the bytes as untrusted guest
+    /// input. If it panics (and panics unwind), the device catches the
+    /// panic, puts the written bytes back as they were and fails the
+    /// transfer with the DMA error bit; the device stays usable.
     pub fn add_writable_file(
         &mut self,
         name: &str,

@@ -25,9 +25,12 @@
 //! which QEMU reads as the boolean `string=on`, is an error here, because
 //! for `-fw_cfg` it can only be a typing mistake.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
-use crate::builder::{FwCfgBuilder, check_file_name};
+use crate::builder::{FwCfgBuilder, ITEM_MAX_LEN, check_file_name};
 use crate::error::{BuildError, FileNameError};
 
 /// Errors of the `-fw_cfg` parser and of adding a parsed option.
@@ -59,17 +62,122 @@ pub enum CmdlineError {
     #[error("invalid -fw_cfg option: gen_id= is not supported: it names a QEMU object")]
     GenIdUnsupported,
     /// A file named by `file=` could not be read.
-    #[error("can't load {}", path.display())]
-    Read {
+    #[error("can't load the -fw_cfg file")]
+    File(#[source] InputFileError),
+    /// The builder refused the item (a duplicate name, no free slot, ...).
+    #[error("cannot add the -fw_cfg item")]
+    Build(#[source] BuildError),
+}
+
+/// Why an input file (an item's `file=`, or a VMM's kernel or initrd) is
+/// refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputFileError {
+    /// The file cannot be opened, examined or read.
+    #[error("cannot read {}", path.display())]
+    Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
         #[source]
         source: std::io::Error,
     },
-    /// The builder refused the item (a duplicate name, no free slot, ...).
-    #[error("cannot add the -fw_cfg item")]
-    Build(#[source] BuildError),
+    /// The path names a FIFO, a device, a socket or a directory: its size
+    /// is not known before reading, and reading it may block or never end.
+    #[error("{} is not a regular file ({kind})", path.display())]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is larger than its destination takes.
+    #[error("{} has {len} bytes, more than the {max} its destination takes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+        /// The largest size accepted.
+        max: u64,
+    },
+    /// The file changed size while it was read.
+    #[error("{} changed size while it was read", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Opens `path` for reading if it is a regular file; returns it with its
+/// size.
+///
+/// The file is opened with `O_NONBLOCK`, so that opening a FIFO returns at
+/// once instead of waiting for a writer, and then examined with `fstat` on
+/// the open descriptor: what is checked is what will be read, with no
+/// window for the path to be swapped between a `stat` and the `open`.
+/// (`O_NONBLOCK` has no effect on reads of regular files.)
+pub fn open_regular_file(path: &Path) -> std::result::Result<(File, u64), InputFileError> {
+    let io = |source| InputFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(InputFileError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads the regular file `path` whole if it has at most `max` bytes. The
+/// size is checked before anything is read, and the read stops one byte
+/// past the size found (a file growing meanwhile is an error, never an
+/// unbounded allocation).
+pub fn read_regular_file(path: &Path, max: u64) -> std::result::Result<Vec<u8>, InputFileError> {
+    let (file, len) = open_regular_file(path)?;
+    if len > max {
+        return Err(InputFileError::TooLarge {
+            path: path.to_path_buf(),
+            len,
+            max,
+        });
+    }
+    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(len.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|source| InputFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if data.len() as u64 != len {
+        return Err(InputFileError::Changed {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(data)
 }
 
 /// Result of this module's functions.
@@ -204,14 +312,16 @@ impl FwCfgBuilder {
     /// Adds a file described by a parsed `-fw_cfg` option, reading it from
     /// disk for `file=`. A `string=` value is stored without a NUL, as QEMU
     /// does.
+    ///
+    /// A `file=` must be a regular file of at most
+    /// [`ITEM_MAX_LEN`] bytes; its size is checked before it is read
+    /// ([`read_regular_file`]), so a FIFO, `/dev/zero` or a huge sparse
+    /// file is refused at once.
     pub fn add_option(&mut self, option: &FwCfgOption) -> Result<&mut Self> {
         let data = match &option.content {
             FwCfgContent::String(s) => s.as_bytes().to_vec(),
             FwCfgContent::File(path) => {
-                std::fs::read(path).map_err(|source| CmdlineError::Read {
-                    path: path.clone(),
-                    source,
-                })?
+                read_regular_file(path, ITEM_MAX_LEN).map_err(CmdlineError::File)?
             }
         };
         self.add_file(&option.name, data)
@@ -303,7 +413,7 @@ mod tests {
         b.add_option(&ok("name=opt/s,string=text")).unwrap();
         let missing = ok("name=opt/f,file=/nonexistent/fw-cfg-device/blob");
         let e = b.add_option(&missing).unwrap_err();
-        let CmdlineError::Read { path, source } = &e else {
+        let CmdlineError::File(InputFileError::Io { path, source }) = &e else {
             panic!("{e:?}");
         };
         assert_eq!(path, &PathBuf::from("/nonexistent/fw-cfg-device/blob"));
@@ -330,5 +440,67 @@ mod tests {
                 len: 56
             }))
         ));
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("fw-cfg-cmdline-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn non_regular_files_are_refused_without_blocking() {
+        let d = temp_dir("fifo");
+        let fifo = d.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut b = FwCfgBuilder::new();
+        let opt = ok(&format!("name=opt/f,file={}", fifo.display()));
+        let e = b.add_option(&opt).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CmdlineError::File(InputFileError::NotRegular { kind: "a FIFO", .. })
+            ),
+            "{e:?}"
+        );
+        for (path, kind) in [("/dev/zero", "a character device"), ("/", "a directory")] {
+            let e = read_regular_file(Path::new(path), u64::MAX).unwrap_err();
+            assert!(
+                matches!(e, InputFileError::NotRegular { kind: k, .. } if k == kind),
+                "{path}: {e:?}"
+            );
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn sizes_are_checked_before_reading() {
+        let d = temp_dir("sparse");
+        let big = d.join("big");
+        // 8 GiB, sparse: refused from its size alone, nothing read.
+        let f = File::create(&big).unwrap();
+        f.set_len(8 << 30).unwrap();
+        let mut b = FwCfgBuilder::new();
+        let e = b
+            .add_option(&ok(&format!("name=opt/big,file={}", big.display())))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CmdlineError::File(InputFileError::TooLarge { len, max, .. })
+                    if len == 8 << 30 && max == ITEM_MAX_LEN
+            ),
+            "{e:?}"
+        );
+        f.set_len(5).unwrap();
+        assert_eq!(read_regular_file(&big, 5).unwrap(), [0; 5]);
+        assert!(matches!(
+            read_regular_file(&big, 4),
+            Err(InputFileError::TooLarge { len: 5, max: 4, .. })
+        ));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

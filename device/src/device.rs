@@ -486,6 +486,11 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
     }
 
     /// Copies guest memory into a writable item and runs its callback.
+    ///
+    /// The callback runs under `catch_unwind`: if it panics, the written
+    /// range gets its previous bytes back and the transfer fails (the
+    /// caller writes the error status), so the device stays usable and its
+    /// lock is never poisoned by a callback.
     fn dma_write_item(
         &mut self,
         mem: &M::M,
@@ -493,22 +498,28 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
         range: std::ops::Range<usize>,
         addr: u64,
     ) -> bool {
-        let Some(item) = self.item_mut(key) else {
-            return false;
-        };
-        let Item::Writable { bytes, on_write } = item else {
+        let Some(Item::Writable { bytes, on_write }) = self.item_mut(key) else {
             return false;
         };
         let (start, len) = (range.start, range.len());
-        let Some(dst) = bytes.get_mut(range) else {
+        let Some(dst) = bytes.get_mut(range.clone()) else {
             return false;
         };
+        // The previous bytes, put back if the copy or the callback fails.
+        let previous = dst.to_vec();
         if mem.read_slice(dst, GuestAddress(addr)).is_err() {
+            dst.copy_from_slice(&previous);
             return false;
         }
         // Both fit in u32: they are bounded by the item length.
         let (start, len) = (start as u32, len as u32);
-        on_write(start, len, bytes);
+        let item: &[u8] = bytes;
+        let run =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_write(start, len, item)));
+        if run.is_err() {
+            bytes[range].copy_from_slice(&previous);
+            return false;
+        }
         self.events.item_written(key, start, len);
         true
     }
@@ -840,6 +851,38 @@ mod tests {
             0
         );
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_panicking_callback_fails_the_transfer_and_leaves_the_item() {
+        let m = mem();
+        let calls = Arc::new(Mutex::new(0u32));
+        let c2 = calls.clone();
+        let mut b = FwCfgBuilder::new();
+        b.add_writable_file("etc/w", vec![5; 4], move |_: &[u8]| {
+            let mut n = c2.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                drop(n);
+                panic!("callback failure");
+            }
+        })
+        .unwrap();
+        let dev = Mutex::new(b.build(&m));
+        let w = dev.lock().unwrap().file_key("etc/w").unwrap();
+        m.write_slice(&[1, 2, 3, 4], GuestAddress(0x2000)).unwrap();
+        let write = DmaAccess::select(w, DMA_CTL_WRITE, 4, 0x2000);
+        // The status word is written (the error bit), the item keeps its
+        // bytes, and the lock is not poisoned.
+        let st = dma(&m, &mut dev.lock().unwrap(), write, 0x1000);
+        assert_eq!(st, DMA_CTL_ERROR);
+        assert!(!dev.is_poisoned());
+        assert_eq!(dev.lock().unwrap().item_bytes(w).unwrap(), &[5; 4]);
+        // Later accesses work: the same write now succeeds.
+        let st = dma(&m, &mut dev.lock().unwrap(), write, 0x1000);
+        assert_eq!(st, 0);
+        assert_eq!(dev.lock().unwrap().item_bytes(w).unwrap(), &[1, 2, 3, 4]);
+        assert_eq!(*calls.lock().unwrap(), 2);
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub mod pio;
 mod regions;
 pub mod state;
 
-pub use builder::{FILE_SLOTS_DEFAULT, FILE_SLOTS_MIN, FwCfgBuilder, check_file_name};
+pub use builder::{
+    FILE_SLOTS_DEFAULT, FILE_SLOTS_MIN, FwCfgBuilder, ITEM_MAX_LEN, check_file_name,
+};
 pub use device::{FwCfg, KEY_INDEX_MASK};
 pub use error::{BuildError, FileNameError, PhysBitsError, RestoreError};
 pub use events::{FwCfgEvents, NoEvents};

@@ -59,11 +59,50 @@ fn for_each_piece(
             }
         };
         let n = remaining.min(end - pos).max(1);
-        // n <= remaining, which came from a usize.
-        let n = n as usize;
-        f(region, pos - start, done..done + n);
-        done += n;
+        // QEMU's memory core then cuts the piece into accesses its region
+        // takes (`memory_access_size`): each at most the region's
+        // `.valid.max_access_size` (4 when unset), at most the alignment of
+        // its offset in the region, rounded down to a power of two.
+        let mut sub = 0u64;
+        while sub < n {
+            let off = pos - start + sub;
+            let l = match region.valid_max() {
+                Some(max) => access_size(max, n - sub, off),
+                None => n - sub,
+            };
+            // sub + l <= n <= remaining, which came from a usize.
+            let at = done + sub as usize;
+            f(region, off, at..at + l as usize);
+            sub += l;
+        }
+        done += n as usize;
     }
+}
+
+impl Region {
+    /// QEMU's `.valid.max_access_size` of the region's `MemoryRegionOps`
+    /// (hw/nvram/fw_cfg.c), 4 where it is unset; `None` for what no region
+    /// decodes (its pieces are answered whole).
+    fn valid_max(self) -> Option<u64> {
+        match self {
+            // `fw_cfg_comb_mem_ops`, `fw_cfg_ctl_mem_ops`: unset.
+            Region::Comb | Region::Ctl => Some(4),
+            // The MMIO data register of `data_width` 8, and
+            // `fw_cfg_dma_mem_ops`.
+            Region::Data | Region::Dma => Some(8),
+            Region::Unassigned => None,
+        }
+    }
+}
+
+/// QEMU's `memory_access_size`: the size of the next access of at most
+/// `len` (>= 1) bytes at `offset` in a region taking at most `max` bytes
+/// and aligned accesses only.
+fn access_size(max: u64, len: u64, offset: u64) -> u64 {
+    let align = offset & offset.wrapping_neg();
+    let max = if align != 0 { max.min(align) } else { max };
+    let l = len.min(max).max(1);
+    1 << (63 - l.leading_zeros())
 }
 
 /// A read through a window.
@@ -258,6 +297,7 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
     /// | Offset   | Access                 | Effect                                        |
     /// |----------|------------------------|-----------------------------------------------|
     /// | +0       | 1, 2, 4 or 8-byte read | the next bytes of the item, in item order; zeros past the end |
+    /// | +0       | 3, 5, 6 or 7-byte read | 2 or 4 item bytes, then zeros (see below)     |
     /// | +1..+8   | any                    | 0 (QEMU accepts the data register only at +0) |
     /// | +8       | any read               | 0 (the selector is write-only)                |
     /// | +10..+16 | any                    | unassigned: 0                                 |
@@ -266,8 +306,14 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
     /// "Item order" means the access's bytes in memory are the item's
     /// bytes: a little-endian guest that loads 8 bytes sees the first item
     /// byte in the least significant position, exactly as with QEMU's
-    /// big-endian data region. An access spanning several regions is split
-    /// as QEMU's memory core splits it; with DMA disabled, +16..+24 is
+    /// big-endian data region. An access is split as QEMU's memory core
+    /// splits it: at region edges, then into accesses of at most the
+    /// region's valid size (8 for data and DMA, 4 elsewhere) and of the
+    /// alignment of their offset, each rounded down to a power of two
+    /// (`memory_access_size`). So a 3-byte read at +0 is a 2-byte data read
+    /// plus a rejected 1-byte read at +2 (0), and a 6-byte write at +18 is a
+    /// rejected 2-byte write plus the 4-byte low half at +20, which starts a
+    /// transfer. With DMA disabled, +16..+24 is
     /// unassigned. Offsets beyond the window read 0. Never fails and never
     /// panics.
     ///
@@ -283,9 +329,9 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
     /// assert_eq!(&sig, b"QEMU\0\0\0\0");
     /// ```
     pub fn mmio_read(&mut self, offset: u64, data: &mut [u8]) {
-        // Fast path for data-register reads of 1..=8 bytes, which stay
-        // inside the data region; the region decoder gives the same result.
-        if offset == abi::MMIO_DATA_OFFSET && (1..=8).contains(&data.len()) {
+        // Fast path for data-register reads of 1, 2, 4 or 8 bytes, which
+        // QEMU takes whole; the region decoder gives the same result.
+        if offset == abi::MMIO_DATA_OFFSET && matches!(data.len(), 1 | 2 | 4 | 8) {
             self.read_data_into(data);
             return;
         }
@@ -339,7 +385,10 @@ mod tests {
             vec![
                 (Region::Comb, 1, 0..1),
                 (Region::Unassigned, 0, 1..3),
-                (Region::Dma, 0, 3..8)
+                // 5 bytes of the DMA region: a 4-byte access, then 1 byte
+                // (`memory_access_size`: powers of two).
+                (Region::Dma, 0, 3..7),
+                (Region::Dma, 4, 7..8)
             ]
         );
         seen.clear();

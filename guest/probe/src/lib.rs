@@ -278,20 +278,40 @@ impl Report {
 /// time quadratic in its size (about 8 s for 1 MiB under QEMU TCG).
 pub fn read_sysfs_file(root: &Path, select: u16, max_bytes: usize) -> SysfsFile {
     let dir = root.join("by_key").join(select.to_string());
-    let raw = fs::File::open(dir.join("raw")).and_then(|f| {
-        let mut buf = Vec::new();
-        f.take(max_bytes as u64).read_to_end(&mut buf)?;
-        Ok(buf)
-    });
+    let text = |name, max| {
+        read_bounded(&dir.join(name), max)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     SysfsFile {
-        name: fs::read_to_string(dir.join("name"))
-            .ok()
-            .map(|s| s.trim_end_matches('\n').to_string()),
-        size: fs::read_to_string(dir.join("size"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        raw: raw.ok(),
+        name: text("name", SYSFS_NAME_MAX).map(|s| s.trim_end_matches('\n').to_string()),
+        size: text("size", SYSFS_SIZE_MAX).and_then(|s| s.trim().parse().ok()),
+        raw: read_bounded(&dir.join("raw"), max_bytes as u64).ok(),
     }
+}
+
+/// Most bytes of a sysfs `name` read: the directory's 56-byte name field
+/// and a newline fit.
+pub const SYSFS_NAME_MAX: u64 = 64;
+/// Most bytes of a sysfs `size` read: a decimal `u32` and a newline fit.
+pub const SYSFS_SIZE_MAX: u64 = 16;
+
+/// At most `max` bytes of the regular file `path`. It is opened with
+/// `O_NONBLOCK` and examined on the open descriptor, so a FIFO put in its
+/// place neither blocks the open nor gets read, and a device such as
+/// `/dev/zero` is refused rather than read without end.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    let mut buf = Vec::new();
+    f.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// Walks the directory of `reader` and reads every file, in directory
@@ -787,6 +807,24 @@ mod tests {
     }
 
     #[test]
+    fn the_table_escapes_host_strings() {
+        let mut fw_cfg = files(None);
+        if let FwCfgProbe::Present { files: Ok(f), .. } = &mut fw_cfg {
+            f[0].name = "opt/a\n  0x99  forged\u{1b}[2J\\\u{202e}é".into();
+        }
+        let mut r = report(FileState::Absent, fw_cfg);
+        r.cpuid.vendor = Vendor::Other(*b"Evil\x1b]0;x\x07\r\n");
+        let t = render_table(&r);
+        assert!(
+            t.contains("opt/a\\n  0x99  forged\\u{1b}[2J\\\\\\u{202e}\\u{e9}"),
+            "{t}"
+        );
+        assert!(t.contains("Evil\\u{1b}]0;x\\u{7}\\r\\n "), "{t}");
+        assert!(!t.contains('\u{1b}') && !t.contains('\r') && !t.contains('\u{7}'));
+        assert!(!t.lines().any(|l| l.starts_with("  0x99")), "{t}");
+    }
+
+    #[test]
     fn json_strings_are_escaped() {
         let mut fw_cfg = files(None);
         if let FwCfgProbe::Present { files: Ok(f), .. } = &mut fw_cfg {
@@ -815,6 +853,23 @@ mod tests {
         assert_eq!(s.size, Some(3));
         assert_eq!(s.raw.as_deref(), Some(&[1u8, 2, 3][..]));
         assert_eq!(read_sysfs_file(&root, 33, 1 << 20), SysfsFile::default());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn sysfs_reads_are_bounded_and_refuse_special_files() {
+        let root = std::env::temp_dir().join(format!("fw-cfg-probe-bounds-{}", std::process::id()));
+        let dir = root.join("by_key").join("33");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("name"), "n".repeat(1000)).unwrap();
+        let c = std::ffi::CString::new(dir.join("size").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink("/dev/zero", dir.join("raw")).unwrap();
+        let s = read_sysfs_file(&root, 33, 1 << 20);
+        assert_eq!(s.name.unwrap().len(), SYSFS_NAME_MAX as usize);
+        assert_eq!(s.size, None);
+        assert_eq!(s.raw, None);
         fs::remove_dir_all(&root).unwrap();
     }
 }

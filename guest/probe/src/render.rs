@@ -89,9 +89,25 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// `s` safe to print on a terminal: printable ASCII as it is (a backslash
+/// doubled), everything else, control characters and escape codes first,
+/// as a Rust escape (`\n`, `\u{1b}`), so that a host-supplied string can
+/// neither forge table rows nor drive the terminal.
+pub fn printable(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            ' '..='~' => o.push(c),
+            c => o.extend(c.escape_default()),
+        }
+    }
+    o
+}
+
 fn vendor_text(v: &Vendor) -> String {
     match v {
-        Vendor::Other(s) => String::from_utf8_lossy(s).into_owned(),
+        Vendor::Other(s) => printable(&String::from_utf8_lossy(s)),
         v => v.as_str().to_string(),
     }
 }
@@ -192,7 +208,11 @@ fn files_table(o: &mut String, files: &[ProbedFile]) {
         let _ = writeln!(
             o,
             "  {:<#8x}{:>10}  {:<8}{}{}",
-            f.select, f.size, s, f.name, note
+            f.select,
+            f.size,
+            s,
+            printable(&f.name),
+            note
         );
     }
 }

@@ -44,6 +44,53 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An input file (kernel, initrd) is refused: not a regular file, or
+    /// unreadable.
+    #[error("invalid input file")]
+    Input(#[source] fw_cfg_device::cmdline::InputFileError),
+    /// `pref_address + init_size` of a bzImage's setup header overflows.
+    #[error(
+        "the bzImage's decompression area (pref_address {pref_address:#x} + init_size {init_size:#x}) \
+         overflows the address space"
+    )]
+    DecompressorOverflow {
+        /// The setup header's `pref_address`.
+        pref_address: u64,
+        /// The setup header's `init_size`.
+        init_size: u32,
+    },
+    /// A kernel segment (or a bzImage's decompression area) does not lie
+    /// in guest RAM.
+    #[error(
+        "the kernel's segment {start:#x}..{end:#x} lies outside guest RAM (RAM ends at {ram_end:#x})"
+    )]
+    KernelOutsideRam {
+        /// Segment start.
+        start: u64,
+        /// Segment end (exclusive).
+        end: u64,
+        /// End of the RAM below the MMIO gap.
+        ram_end: u64,
+    },
+    /// A kernel segment overlaps the data the VMM writes for the boot.
+    #[error(
+        "the kernel's segment {start:#x}..{end:#x} overlaps the {what} at {data_start:#x}..{data_end:#x}"
+    )]
+    KernelOverlapsBootData {
+        /// Segment start.
+        start: u64,
+        /// Segment end (exclusive).
+        end: u64,
+        /// What the VMM puts there.
+        what: &'static str,
+        /// Start of that data.
+        data_start: u64,
+        /// End of that data (exclusive).
+        data_end: u64,
+    },
+    /// The ELF program headers cannot be read.
+    #[error("malformed ELF program headers")]
+    ElfHeaders,
     /// The kernel image is not a loadable ELF or bzImage.
     #[error("cannot load the kernel")]
     Load(#[source] linux_loader::loader::Error),

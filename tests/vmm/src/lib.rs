@@ -62,7 +62,7 @@ use vm_device::bus::{MmioRange, PioAddress, PioRange};
 use vm_device::device_manager::{IoManager, MmioManager, PioManager};
 use vm_device::{DeviceMmio, DevicePio};
 use vm_memory::{
-    Address, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
+    Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
     MemoryRegionAddress,
 };
 
@@ -332,20 +332,32 @@ fn register_memory(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads a whole file, naming it in the error.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::File {
-        path: path.to_path_buf(),
-        source,
-    })
+/// Opens a regular file (never a FIFO or a device, which could block or
+/// never end) and returns it with its size; see
+/// [`fw_cfg_device::cmdline::open_regular_file`].
+pub(crate) fn open_file(path: &Path) -> Result<(std::fs::File, u64), Error> {
+    fw_cfg_device::cmdline::open_regular_file(path).map_err(Error::Input)
 }
 
-/// Opens a file, naming it in the error.
-pub(crate) fn open_file(path: &Path) -> Result<std::fs::File, Error> {
-    std::fs::File::open(path).map_err(|source| Error::File {
-        path: path.to_path_buf(),
-        source,
-    })
+/// Reads `len` bytes of `file` (the initrd at `path`) straight into guest
+/// memory at `addr`: nothing larger than the destination is ever buffered.
+pub(crate) fn read_into_guest(
+    memory: &GuestMemoryMmap,
+    file: &mut std::fs::File,
+    path: &Path,
+    addr: u64,
+    len: u64,
+) -> Result<(), Error> {
+    let count = usize::try_from(len).map_err(|_| Error::InitrdTooBig(len))?;
+    memory
+        .read_exact_volatile_from(GuestAddress(addr), file, count)
+        .map_err(|source| match source {
+            vm_memory::GuestMemoryError::IOError(source) => Error::File {
+                path: path.to_path_buf(),
+                source,
+            },
+            source => Error::GuestWrite { addr, source },
+        })
 }
 
 /// The README's usage example, compiled as a doc test.

@@ -41,7 +41,6 @@
 //! ```
 
 use std::ffi::CString;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -65,8 +64,8 @@ use crate::fw_cfg::FwCfgHandles;
 use crate::layout::{
     CMDLINE_MAX_SIZE, CMDLINE_START, E820_RAM, FW_CFG_MMIO_BASE, HIMEM_START, MMIO_GAP_START,
 };
-use crate::pvh::{low_ram_end, write_at, write_cmdline};
-use crate::{Error, VmConfig, open_file, read_file};
+use crate::pvh::{low_ram_end, write_cmdline};
+use crate::{Error, VmConfig, open_file, read_into_guest};
 
 /// Guest-physical address of the GDT.
 pub const BOOT_GDT: u64 = 0x500;
@@ -138,8 +137,9 @@ impl KernelKind {
             source,
         };
         let mut head = Vec::with_capacity(0x206);
-        File::open(path)
-            .and_then(|f| f.take(0x206).read_to_end(&mut head))
+        let (file, _) = open_file(path)?;
+        file.take(0x206)
+            .read_to_end(&mut head)
             .map_err(file_error)?;
         Ok(KernelKind::of(&head))
     }
@@ -194,7 +194,7 @@ pub fn load(
     config: &VmConfig,
     fw_cfg: &FwCfgHandles,
 ) -> Result<BzImageBoot, Error> {
-    let mut kernel = open_file(&config.kernel)?;
+    let (mut kernel, _) = open_file(&config.kernel)?;
     let loaded = BzImage::load(memory, None, &mut kernel, Some(GuestAddress(HIMEM_START)))
         .map_err(Error::Load)?;
     let hdr = loaded.setup_header.ok_or(Error::NoSetupHeader)?;
@@ -223,10 +223,9 @@ pub fn load(
         Some(path) => {
             // The decompressor works from max(load address, pref_address)
             // up to init_size bytes on; the initrd must stay clear of that.
-            let floor = (kernel_load.max(hdr.pref_address) + u64::from(hdr.init_size))
-                .max(loaded.kernel_end);
+            let floor = decompression_end(memory, &hdr, kernel_load)?.max(loaded.kernel_end);
             let top = u64::from(hdr.initrd_addr_max) + 1;
-            Some(load_initrd(memory, &read_file(path)?, floor, top)?)
+            Some(load_initrd(memory, path, floor, top)?)
         }
         None => None,
     };
@@ -266,22 +265,49 @@ fn write_kernel_cmdline(
     write_cmdline(memory, cmdline, None)
 }
 
-/// Places the initrd page-aligned at the top of RAM below `top` and the
-/// MMIO gap, at or above `floor`; returns its address and size.
+/// The end of what the decompressor uses, `max(load address,
+/// pref_address) + init_size`, checked against overflow and guest RAM.
+pub fn decompression_end(
+    memory: &GuestMemoryMmap,
+    hdr: &setup_header,
+    kernel_load: u64,
+) -> Result<u64, Error> {
+    let (pref_address, init_size) = (hdr.pref_address, hdr.init_size);
+    let start = kernel_load.max(pref_address);
+    let end = start
+        .checked_add(u64::from(init_size))
+        .ok_or(Error::DecompressorOverflow {
+            pref_address,
+            init_size,
+        })?;
+    let ram_end = low_ram_end(memory).min(MMIO_GAP_START);
+    if end > ram_end {
+        return Err(Error::KernelOutsideRam {
+            start,
+            end,
+            ram_end,
+        });
+    }
+    Ok(end)
+}
+
+/// Places the initrd at `path` page-aligned at the top of RAM below `top`
+/// and the MMIO gap, at or above `floor`, reading it straight into guest
+/// memory once its size is known to fit; returns its address and size.
 fn load_initrd(
     memory: &GuestMemoryMmap,
-    data: &[u8],
+    path: &Path,
     floor: u64,
     top: u64,
 ) -> Result<(u64, u64), Error> {
-    let size = data.len() as u64;
+    let (mut file, size) = open_file(path)?;
     let top = low_ram_end(memory).min(MMIO_GAP_START).min(top);
     let addr = top
         .checked_sub(size)
         .map(|a| a & !0xfff)
         .filter(|&a| a >= floor)
         .ok_or(Error::InitrdTooBig(size))?;
-    write_at(memory, data, addr)?;
+    read_into_guest(memory, &mut file, path, addr, size)?;
     Ok((addr, size))
 }
 

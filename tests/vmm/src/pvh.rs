@@ -7,6 +7,8 @@
 //! [`PvhBootConfigurator`].
 
 use std::ffi::CString;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 use linux_loader::cmdline::Cmdline;
 use linux_loader::configurator::pvh::PvhBootConfigurator;
@@ -25,7 +27,7 @@ use crate::layout::{
     CMDLINE_MAX_SIZE, CMDLINE_START, E820_RAM, HIMEM_START, PVH_MEMMAP, PVH_MODLIST,
     PVH_START_INFO, XEN_HVM_START_MAGIC_VALUE,
 };
-use crate::{Error, VmConfig, open_file, read_file};
+use crate::{Error, VmConfig, open_file, read_into_guest};
 
 /// Loads the PVH ELF, the command line and the initrd, and writes the PVH
 /// boot data. Returns the entry point.
@@ -34,7 +36,10 @@ pub fn load(
     config: &VmConfig,
     fw_cfg: &FwCfgHandles,
 ) -> Result<u64, Error> {
-    let mut kernel = open_file(&config.kernel)?;
+    let (mut kernel, _) = open_file(&config.kernel)?;
+    for segment in load_segments(&kernel)? {
+        check_segment(memory, segment)?;
+    }
     let loaded = Elf::load(memory, None, &mut kernel, Some(GuestAddress(HIMEM_START)))
         .map_err(Error::Load)?;
     let entry = match loaded.pvh_boot_cap {
@@ -53,7 +58,7 @@ pub fn load(
     let memmap = memory_map(memory);
     start_info.memmap_entries = u32::try_from(memmap.len()).unwrap_or(u32::MAX);
     let module = match &config.initrd {
-        Some(path) => Some(load_initrd(memory, &read_file(path)?, loaded.kernel_end)?),
+        Some(path) => Some(load_initrd(memory, path, loaded.kernel_end)?),
         None => None,
     };
     if module.is_some() {
@@ -118,23 +123,108 @@ fn memory_map(memory: &GuestMemoryMmap) -> Vec<hvm_memmap_table_entry> {
         .collect()
 }
 
-/// Places the initrd page-aligned at the top of low RAM, above the kernel.
+/// Places the initrd page-aligned at the top of low RAM, above the kernel,
+/// reading it straight into guest memory once its size is known to fit.
 fn load_initrd(
     memory: &GuestMemoryMmap,
-    initrd: &[u8],
+    path: &std::path::Path,
     kernel_end: u64,
 ) -> Result<hvm_modlist_entry, Error> {
-    let size = initrd.len() as u64;
+    let (mut file, size) = open_file(path)?;
     let addr = low_ram_end(memory)
         .checked_sub(size)
         .map(|a| a & !0xfff)
         .filter(|&a| a >= kernel_end && a >= HIMEM_START)
         .ok_or(Error::InitrdTooBig(size))?;
-    write_at(memory, initrd, addr)?;
+    read_into_guest(memory, &mut file, path, addr, size)?;
     Ok(hvm_modlist_entry {
         paddr: addr,
         size,
         cmdline_paddr: 0,
         reserved: 0,
     })
+}
+
+/// What the VMM writes below the kernel for a PVH boot: a kernel segment
+/// must not overlap any of it.
+pub const PVH_BOOT_DATA: [(&str, u64, u64); 2] = [
+    (
+        "PVH boot data (start info, memory map, module list)",
+        PVH_START_INFO,
+        PVH_MODLIST + 0x1000,
+    ),
+    (
+        "kernel command line",
+        CMDLINE_START,
+        CMDLINE_START + CMDLINE_MAX_SIZE as u64,
+    ),
+];
+
+/// `p_type` of a loadable segment.
+const PT_LOAD: u32 = 1;
+/// Size of an ELF64 program header.
+const PHDR_SIZE: u64 = 56;
+
+/// The guest-physical ranges (`p_paddr .. p_paddr + p_memsz`) of the
+/// ELF64 image's loadable segments, read with positioned reads (the file
+/// offset stays where the loader expects it).
+pub fn load_segments(file: &File) -> Result<Vec<(u64, u64)>, Error> {
+    let mut ehdr = [0u8; 64];
+    file.read_exact_at(&mut ehdr, 0)
+        .map_err(|_| Error::ElfHeaders)?;
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u64_at = |b: &[u8], o: usize| {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(v)
+    };
+    let phoff = u64_at(&ehdr, 0x20);
+    let phnum = u64::from(u16_at(&ehdr, 0x38));
+    let mut segments = Vec::new();
+    for i in 0..phnum {
+        let mut phdr = [0u8; PHDR_SIZE as usize];
+        let at = phoff.checked_add(i * PHDR_SIZE).ok_or(Error::ElfHeaders)?;
+        file.read_exact_at(&mut phdr, at)
+            .map_err(|_| Error::ElfHeaders)?;
+        let kind = u32::from_le_bytes([phdr[0], phdr[1], phdr[2], phdr[3]]);
+        let (paddr, filesz, memsz) = (
+            u64_at(&phdr, 0x18),
+            u64_at(&phdr, 0x20),
+            u64_at(&phdr, 0x28),
+        );
+        // The loader skips segments with nothing in the file.
+        if kind != PT_LOAD || filesz == 0 {
+            continue;
+        }
+        let end = paddr
+            .checked_add(memsz.max(filesz))
+            .ok_or(Error::ElfHeaders)?;
+        segments.push((paddr, end));
+    }
+    Ok(segments)
+}
+
+/// Refuses a segment `start..end` outside low RAM or overlapping
+/// [`PVH_BOOT_DATA`].
+pub fn check_segment(memory: &GuestMemoryMmap, (start, end): (u64, u64)) -> Result<(), Error> {
+    let ram_end = low_ram_end(memory);
+    if end > ram_end {
+        return Err(Error::KernelOutsideRam {
+            start,
+            end,
+            ram_end,
+        });
+    }
+    for (what, data_start, data_end) in PVH_BOOT_DATA {
+        if start < data_end && data_start < end {
+            return Err(Error::KernelOverlapsBootData {
+                start,
+                end,
+                what,
+                data_start,
+                data_end,
+            });
+        }
+    }
+    Ok(())
 }

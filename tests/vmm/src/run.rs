@@ -31,19 +31,28 @@ pub enum ExitReason {
     },
     /// The guest executed `hlt` (there are no interrupts to wake it).
     Halted,
-    /// Triple fault or a shutdown/reset request.
+    /// A triple fault, or a shutdown or reset the VMM did not ask for
+    /// (KVM's `KVM_EXIT_SHUTDOWN` and system events): a failure, with
+    /// status [`UNREQUESTED_SHUTDOWN_STATUS`].
     Shutdown,
     /// The timeout expired.
     Timeout,
 }
 
+/// The exit status of a triple fault or of a shutdown the VMM did not ask
+/// for: even, so never a debug-exit status (`(value << 1) | 1` is odd),
+/// and neither 0 (success), 2 (a VMM error) nor 124 (timeout).
+pub const UNREQUESTED_SHUTDOWN_STATUS: u32 = 4;
+
 impl ExitReason {
-    /// The process exit status QEMU would give (`(value << 1) | 1` for the
-    /// debug-exit port, 0 for halt and shutdown); `None` for a timeout.
+    /// The process exit status: QEMU's `(value << 1) | 1` for the
+    /// debug-exit port, 0 for halt, [`UNREQUESTED_SHUTDOWN_STATUS`] for a
+    /// triple fault or unrequested shutdown; `None` for a timeout.
     pub fn status(&self) -> Option<u32> {
         match self {
             ExitReason::DebugExit { value } => Some(devices::debug_exit_status(*value)),
-            ExitReason::Halted | ExitReason::Shutdown => Some(0),
+            ExitReason::Halted => Some(0),
+            ExitReason::Shutdown => Some(UNREQUESTED_SHUTDOWN_STATUS),
             ExitReason::Timeout => None,
         }
     }
@@ -115,7 +124,8 @@ pub(crate) fn run_on_thread(
 /// Waits for the vCPU thread's message; past the deadline, calls `kick`
 /// every 10 ms until it arrives.
 fn watch(rx: &mpsc::Receiver<()>, timeout: Option<Duration>, mut kick: impl FnMut()) {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A deadline past what `Instant` represents is no deadline.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let wait = match deadline {
             Some(d) => d

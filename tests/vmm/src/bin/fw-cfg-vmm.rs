@@ -5,7 +5,9 @@
 //! under the mini VMM, with the fw_cfg device and the phys-bits channels. Flags follow QEMU's
 //! names where QEMU has them. Serial output goes to stdout; the exit status
 //! is QEMU's: `(value << 1) | 1` after a write of `value` to the debug-exit
-//! port 0xf4, 0 after `hlt` or a shutdown, 124 on timeout, 2 on a VMM error.
+//! port 0xf4, 0 after `hlt`, 124 on timeout, 2 on a VMM error (bad
+//! arguments included), and 4 after a triple fault or a shutdown the VMM
+//! did not ask for.
 //!
 //! Without `--kernel` it boots the image named by the environment variable
 //! `FW_CFG_TEST_FIRMWARE` (the project's PVH test firmware; the harness's
@@ -17,10 +19,11 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
+use fw_cfg_device::phys_bits::{LEGACY_DEFAULT_PHYS_BITS, MIN_EXPLICIT_PHYS_BITS};
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
-use fw_cfg_vmm::{RunOutcome, Vm, VmConfig, error_chain};
+use fw_cfg_vmm::{ExitReason, RunOutcome, Vm, VmConfig, error_chain};
 
 /// Names the kernel booted without `--kernel`.
 const DEFAULT_KERNEL_ENV: &str = "FW_CFG_TEST_FIRMWARE";
@@ -60,8 +63,9 @@ struct Args {
     /// `name=NAME,string=STR` (repeatable).
     #[arg(long = "fw-cfg", action = ArgAction::Append)]
     fw_cfg: Vec<String>,
-    /// Physical address width advertised in CPUID (QEMU's `phys-bits`).
-    #[arg(long)]
+    /// Physical address width advertised in CPUID (QEMU's `phys-bits`,
+    /// 32 to 52).
+    #[arg(long, value_parser = parse_phys_bits)]
     phys_bits: Option<u8>,
     /// Advertise the host's width (QEMU's `host-phys-bits=on`).
     #[arg(long)]
@@ -93,6 +97,48 @@ struct Args {
     timeout: u64,
 }
 
+/// The widest `--phys-bits` QEMU accepts on x86-64
+/// (`TARGET_PHYS_ADDR_SPACE_BITS`).
+const PHYS_BITS_MAX: u8 = 52;
+/// The narrowest `--phys-bits` (and non-zero `--guest-phys-bits`) QEMU
+/// accepts.
+const PHYS_BITS_MIN: u8 = MIN_EXPLICIT_PHYS_BITS;
+
+/// `--phys-bits`, refused outside 32..=52 as QEMU's x86 CPU realize
+/// refuses it.
+fn parse_phys_bits(s: &str) -> Result<u8, String> {
+    let bits: u8 = s.parse().map_err(|e| format!("{s}: {e}"))?;
+    if (PHYS_BITS_MIN..=PHYS_BITS_MAX).contains(&bits) {
+        Ok(bits)
+    } else {
+        Err(format!(
+            "phys-bits should be between {PHYS_BITS_MIN} and {PHYS_BITS_MAX} (but is {bits})"
+        ))
+    }
+}
+
+/// QEMU's check of `--guest-phys-bits`: 0 (none), or 32 up to the
+/// advertised width (`--phys-bits`, else the legacy default of 40; with
+/// `--host-phys-bits` the host's width, unknown here, so only the widest
+/// QEMU accepts is checked).
+fn check_guest_phys_bits(args: &Args) -> Result<(), String> {
+    let Some(guest) = args.guest_phys_bits.filter(|&g| g != 0) else {
+        return Ok(());
+    };
+    let max = match (args.host_phys_bits, args.phys_bits) {
+        (true, _) => PHYS_BITS_MAX,
+        (false, Some(n)) => n,
+        (false, None) => LEGACY_DEFAULT_PHYS_BITS,
+    };
+    if (PHYS_BITS_MIN..=max).contains(&guest) {
+        Ok(())
+    } else {
+        Err(format!(
+            "guest-phys-bits should be between {PHYS_BITS_MIN} and {max} (but is {guest})"
+        ))
+    }
+}
+
 /// The `--fw-cfg` items, warnings printed; the first invalid one is an
 /// error message.
 fn fw_cfg_options(specs: &[String]) -> Result<Vec<FwCfgOption>, String> {
@@ -118,6 +164,7 @@ fn parse_port(s: &str) -> Result<u16, String> {
 
 /// The VM configuration `args` describe.
 fn config(args: &Args) -> Result<VmConfig, String> {
+    check_guest_phys_bits(args)?;
     let options = fw_cfg_options(&args.fw_cfg)?;
     let kernel = match (&args.kernel, std::env::var_os(DEFAULT_KERNEL_ENV)) {
         (Some(k), _) => k.clone(),
@@ -150,6 +197,9 @@ fn exit_code(outcome: &RunOutcome, stats: bool) -> ExitCode {
     if stats {
         eprintln!("fw-cfg-vmm: {:?}", outcome.reason);
         eprint!("{}", outcome.stats);
+    }
+    if outcome.reason == ExitReason::Shutdown {
+        eprintln!("fw-cfg-vmm: the guest triple-faulted or shut down without being asked to");
     }
     match outcome.reason.status() {
         Some(status) => ExitCode::from(u8::try_from(status & 0xff).unwrap_or(u8::MAX)),
