@@ -57,9 +57,9 @@
 //! ```
 
 use crate::abi::{
-    FILE_DIR_ENTRY_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry, ID_DMA,
-    KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, PHYS_BITS_FILE_NAME,
-    SIGNATURE,
+    DMA_SIGNATURE, FILE_DIR_ENTRY_SIZE, FILE_NAME_MAX_LEN, FILE_NAME_SIZE, FILE_SLOTS_MAX,
+    FileDirEntry, ID_DMA, KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL,
+    PHYS_BITS_FILE_NAME, SIGNATURE,
 };
 use crate::policy::FileState;
 use crate::transport::{FwCfgTransport, TransportError};
@@ -229,7 +229,35 @@ pub struct FwCfgReader<T> {
 impl<T: FwCfgTransport> FwCfgReader<T> {
     /// Checks the signature, reads the ID item (little-endian) and tells the
     /// transport whether DMA is available.
+    ///
+    /// A transport that can do DMA first reads the DMA address register
+    /// ([`FwCfgTransport::dma_signature`]): when it holds `"QEMU CFG"`, the
+    /// device has the DMA interface, and the ID item is read by DMA (one
+    /// transfer). Its DMA bit must be set; when it is not, when that
+    /// transfer fails, and whenever the register holds anything else, the
+    /// reader checks the `"QEMU"`
+    /// signature item and reads the ID through the registers, as without
+    /// DMA. The DMA signature costs one register read per 32-bit half by
+    /// port I/O and one 64-bit read by MMIO, against 5 exits (port I/O) or
+    /// 2 (MMIO) for the signature item.
     pub fn new(mut transport: T) -> Result<Self, ReadError> {
+        if transport.dma_signature() == Some(DMA_SIGNATURE) && transport.set_dma(true) {
+            let mut id = [0u8; 4];
+            transport.select(KEY_ID);
+            let read = transport.read(&mut id);
+            let id = u32::from_le_bytes(id);
+            if read.is_ok() && id & ID_DMA != 0 {
+                return Ok(FwCfgReader {
+                    transport,
+                    id,
+                    lookup: Lookup::default(),
+                });
+            }
+            // A failed transfer, or a DMA register without the ID bit:
+            // trust neither, start over through the registers (which report
+            // a DMA failure again at the first read that uses it).
+            transport.set_dma(false);
+        }
         let mut sig = [0u8; 4];
         transport.select(KEY_SIGNATURE);
         transport.read(&mut sig)?;
@@ -341,55 +369,54 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// chunks of as many whole entries as fit in `scratch` instead of one
     /// 64-byte entry at a time.
     ///
+    /// The first read selects the directory and takes its count together
+    /// with as many entries as fit after it; only a directory larger than
+    /// that (the count is never trusted to size a read) takes more reads,
+    /// of whole entries, continuing where the first stopped.
+    ///
     /// Port I/O and MMIO move the same bytes either way. With DMA every
-    /// read is a transfer (two VM exits through port 0x514, one through the
-    /// MMIO register), so the streaming walk costs one transfer per entry,
-    /// while this costs one transfer for the count and one per chunk:
-    /// `1 + ceil(count / (scratch.len() / 64))`. With a scratch buffer (and
-    /// a DMA buffer) of 64 KiB that is 2 transfers for any directory of up
-    /// to 1024 files; with 1 MiB, 2 for every possible directory. A scratch
-    /// buffer shorter than one entry falls back to the streaming walk.
+    /// read is a transfer (one VM exit: the low half of the descriptor
+    /// address, see [`DmaKick::kick_low`](crate::transport::DmaKick::kick_low)),
+    /// so the streaming walk costs one transfer per entry, while this costs
+    /// `max(1, 1 + ceil((count - first) / (scratch.len() / 64)))` where
+    /// `first = (scratch.len() - 4) / 64` entries come with the count. With
+    /// a scratch buffer (and a DMA buffer) of 64 KiB that is 1 transfer
+    /// for any directory of up to 1023 files; with 1 MiB, 1 for every
+    /// possible directory. A scratch buffer shorter than the count and one
+    /// entry falls back to the streaming walk.
     pub fn find_file_buffered(
         &mut self,
         name: &str,
         scratch: &mut [u8],
     ) -> Result<FileEntry, ReadError> {
-        let per_chunk = scratch.len() / FILE_DIR_ENTRY_SIZE;
-        if per_chunk == 0 {
+        let first = scratch.len().saturating_sub(4) / FILE_DIR_ENTRY_SIZE;
+        if first == 0 {
             return self.find_file(name);
         }
         let name = wanted_name(name)?;
-        let count = self.read_directory_count()?;
-        let lookup = self.lookup;
-        let mut found: Option<FileEntry> = None;
-        let mut prev: Option<FileEntry> = None;
-        let mut index = 0u32;
-        while index < count {
+        let head = &mut scratch[..4 + first * FILE_DIR_ENTRY_SIZE];
+        self.read_item(KEY_FILE_DIR, head)?;
+        let count = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if count > u32::from(FILE_SLOTS_MAX) {
+            return Err(ReadError::BadDirectoryCount { count });
+        }
+        let mut scan = Scan::new(name, self.lookup);
+        // `first` entries fit in `scratch`, so the minimum fits in a usize.
+        let in_head = count.min(u32::try_from(first).unwrap_or(u32::MAX)) as usize;
+        if let Some(done) = scan.entries(&head[4..4 + in_head * FILE_DIR_ENTRY_SIZE])? {
+            return Ok(done);
+        }
+        let per_chunk = scratch.len() / FILE_DIR_ENTRY_SIZE;
+        while scan.index < count {
             // `per_chunk` entries fit in `scratch`, so this fits in a usize.
-            let n = (count - index).min(u32::try_from(per_chunk).unwrap_or(u32::MAX));
+            let n = (count - scan.index).min(u32::try_from(per_chunk).unwrap_or(u32::MAX));
             let chunk = &mut scratch[..n as usize * FILE_DIR_ENTRY_SIZE];
             self.transport.read(chunk)?;
-            for raw in chunk.chunks_exact(FILE_DIR_ENTRY_SIZE) {
-                let mut bytes = [0u8; FILE_DIR_ENTRY_SIZE];
-                bytes.copy_from_slice(raw);
-                let entry = FileEntry::from_raw(index, &FileDirEntry::from_be_bytes(&bytes))?;
-                if prev.is_some_and(|p| p.name() == entry.name()) {
-                    return Err(ReadError::DuplicateFile { index });
-                }
-                if entry.name() == name {
-                    if found.is_some() {
-                        return Err(ReadError::DuplicateFile { index });
-                    }
-                    found = Some(entry);
-                    if lookup == Lookup::FirstMatch {
-                        return Ok(entry);
-                    }
-                }
-                prev = Some(entry);
-                index += 1;
+            if let Some(done) = scan.entries(chunk)? {
+                return Ok(done);
             }
         }
-        found.ok_or(ReadError::NotFound)
+        scan.found.ok_or(ReadError::NotFound)
     }
 
     /// Reads a whole file into `buf`; returns its size.
@@ -487,6 +514,54 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
             }
             Err(e) => unread(Some(entry), FileState::Unreadable(e)),
         }
+    }
+}
+
+/// The state of a buffered directory walk: validates entries in order,
+/// rejects duplicates, remembers the wanted one.
+struct Scan<'n> {
+    name: &'n [u8],
+    lookup: Lookup,
+    index: u32,
+    prev: Option<FileEntry>,
+    found: Option<FileEntry>,
+}
+
+impl<'n> Scan<'n> {
+    fn new(name: &'n [u8], lookup: Lookup) -> Self {
+        Scan {
+            name,
+            lookup,
+            index: 0,
+            prev: None,
+            found: None,
+        }
+    }
+
+    /// Validates the whole entries in `raw`, the next ones of the
+    /// directory; `Some` when [`Lookup::FirstMatch`] found the name.
+    fn entries(&mut self, raw: &[u8]) -> Result<Option<FileEntry>, ReadError> {
+        for raw in raw.chunks_exact(FILE_DIR_ENTRY_SIZE) {
+            let index = self.index;
+            let mut bytes = [0u8; FILE_DIR_ENTRY_SIZE];
+            bytes.copy_from_slice(raw);
+            let entry = FileEntry::from_raw(index, &FileDirEntry::from_be_bytes(&bytes))?;
+            if self.prev.is_some_and(|p| p.name() == entry.name()) {
+                return Err(ReadError::DuplicateFile { index });
+            }
+            if entry.name() == self.name {
+                if self.found.is_some() {
+                    return Err(ReadError::DuplicateFile { index });
+                }
+                self.found = Some(entry);
+                if self.lookup == Lookup::FirstMatch {
+                    return Ok(Some(entry));
+                }
+            }
+            self.prev = Some(entry);
+            self.index += 1;
+        }
+        Ok(None)
     }
 }
 
@@ -723,7 +798,7 @@ pub(crate) mod tests {
 
     #[test]
     fn buffered_lookup_reads_the_directory_in_few_reads() {
-        // 40 entries, 16 per chunk: the count, then 3 reads.
+        // 40 entries: the count and 16 entries, then 2 reads of 16.
         let mut d = [0u8; 4 + 40 * 64];
         d[..4].copy_from_slice(&40u32.to_be_bytes());
         let mut names = [[0u8; 8]; 40];
@@ -749,7 +824,14 @@ pub(crate) mod tests {
         let mut scratch = [0u8; 16 * 64 + 10];
         let e = r.find_file_buffered("file-039", &mut scratch).unwrap();
         assert_eq!((e.index, e.select), (39, 0x20 + 39));
-        assert_eq!(r.transport().1 - before, 4);
+        assert_eq!(r.transport().1 - before, 3);
+        // A buffer that holds it all: one read, whatever the count says
+        // beyond what was read.
+        let before = r.transport().1;
+        let mut scratch = [0u8; 4 + 40 * 64];
+        let e = r.find_file_buffered("file-000", &mut scratch).unwrap();
+        assert_eq!(e.index, 0);
+        assert_eq!(r.transport().1 - before, 1);
     }
 
     #[test]

@@ -211,6 +211,14 @@ impl PortBus for Ports<'_> {
         self.0.count(ExitKind::IoIn, ExitTarget::Port(port), 1);
         b[0]
     }
+    fn in32(&mut self, port: u16) -> u32 {
+        let mut b = [0xffu8; 4];
+        if self.0.io.pio_read(PioAddress(port), &mut b).is_err() {
+            b = [0xff; 4];
+        }
+        self.0.count(ExitKind::IoIn, ExitTarget::Port(port), 4);
+        u32::from_le_bytes(b)
+    }
 }
 
 /// MMIO through the machine's `IoManager`, at [`FW_CFG_MMIO_BASE`].
