@@ -69,6 +69,13 @@ use crate::transport::{FwCfgTransport, TransportError};
 /// to this prefix.
 pub const PHYS_BITS_FILE_READ_MAX: usize = 64;
 
+/// How many directory entries [`FwCfgReader::find_file_buffered`] reads
+/// together with the count in its first read: 63, so that read is 4036
+/// bytes, within one 4 KiB page. A larger first read would cost the device
+/// zero-filling the rest for the usual directory of a few dozen files; a
+/// directory with more entries takes one more read for the rest.
+pub const DIRECTORY_HEAD_ENTRIES: usize = 63;
+
 /// Why a read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
@@ -370,26 +377,29 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// 64-byte entry at a time.
     ///
     /// The first read selects the directory and takes its count together
-    /// with as many entries as fit after it; only a directory larger than
-    /// that (the count is never trusted to size a read) takes more reads,
-    /// of whole entries, continuing where the first stopped.
+    /// with as many entries as fit after it (at most
+    /// [`DIRECTORY_HEAD_ENTRIES`]); only a directory larger than that (the
+    /// count is never trusted to size a read) takes more reads, of whole
+    /// entries, continuing where the first stopped.
     ///
     /// Port I/O and MMIO move the same bytes either way. With DMA every
     /// read is a transfer (one VM exit: the low half of the descriptor
     /// address, see [`DmaKick::kick_low`](crate::transport::DmaKick::kick_low)),
     /// so the streaming walk costs one transfer per entry, while this costs
-    /// `max(1, 1 + ceil((count - first) / (scratch.len() / 64)))` where
-    /// `first = (scratch.len() - 4) / 64` entries come with the count. With
-    /// a scratch buffer (and a DMA buffer) of 64 KiB that is 1 transfer
-    /// for any directory of up to 1023 files; with 1 MiB, 1 for every
-    /// possible directory. A scratch buffer shorter than the count and one
-    /// entry falls back to the streaming walk.
+    /// `1 + ceil((count - first) / (scratch.len() / 64))` transfers (just 1
+    /// when `count <= first`), where `first = min(63, (scratch.len() - 4) /
+    /// 64)` entries come with the count. With a scratch buffer (and a DMA
+    /// buffer) of 64 KiB that is 1 transfer for any directory of up to 63
+    /// files and 2 up to 1087; with 1 MiB, at most 2 for every possible
+    /// directory. A scratch buffer shorter than the count and one entry
+    /// falls back to the streaming walk.
     pub fn find_file_buffered(
         &mut self,
         name: &str,
         scratch: &mut [u8],
     ) -> Result<FileEntry, ReadError> {
-        let first = scratch.len().saturating_sub(4) / FILE_DIR_ENTRY_SIZE;
+        let first =
+            (scratch.len().saturating_sub(4) / FILE_DIR_ENTRY_SIZE).min(DIRECTORY_HEAD_ENTRIES);
         if first == 0 {
             return self.find_file(name);
         }
@@ -451,7 +461,9 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     }
 
     /// Reads the fw_cfg channel: finds `etc/phys-bits-valid` (with the
-    /// [`Lookup`] set), reads its first `min(size, buf.len())` bytes into
+    /// [`Lookup`] set; with DMA on, by
+    /// [`find_file_buffered`](Self::find_file_buffered) over a 4 KiB
+    /// scratch buffer on the stack), reads its first `min(size, buf.len())` bytes into
     /// `buf` and parses them. Never fails and never allocates: a missing
     /// file is [`FileState::Absent`], any other failure
     /// [`FileState::Unreadable`]. A buffer of [`PHYS_BITS_FILE_READ_MAX`]
@@ -478,7 +490,14 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// # Ok::<(), fw_cfg_guest::reader::ReadError>(())
     /// ```
     pub fn read_phys_bits_file<'b>(&mut self, buf: &'b mut [u8]) -> PhysBitsRead<'b> {
-        let lookup = self.find_file(PHYS_BITS_FILE_NAME);
+        let lookup = if self.uses_dma() {
+            // One transfer for the count and up to 63 entries, instead of
+            // one per entry; 4 KiB of stack.
+            let mut scratch = [0u8; 4 + DIRECTORY_HEAD_ENTRIES * FILE_DIR_ENTRY_SIZE];
+            self.find_file_buffered(PHYS_BITS_FILE_NAME, &mut scratch)
+        } else {
+            self.find_file(PHYS_BITS_FILE_NAME)
+        };
         self.read_phys_bits_from_lookup(lookup, buf)
     }
 
