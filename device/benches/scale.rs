@@ -38,8 +38,8 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn main() {
-    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)])
-        .expect("guest memory");
+    let mem =
+        GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)]).expect("guest memory");
 
     // 1000 devices sharing one builder's 1 MiB item.
     let before = rss().expect("/proc/self/statm");

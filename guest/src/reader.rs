@@ -70,11 +70,12 @@ use crate::transport::{FwCfgTransport, TransportError};
 pub const PHYS_BITS_FILE_READ_MAX: usize = 64;
 
 /// How many directory entries [`FwCfgReader::find_file_buffered`] reads
-/// together with the count in its first read: 63, so that read is 4036
-/// bytes, within one 4 KiB page. A larger first read would cost the device
-/// zero-filling the rest for the usual directory of a few dozen files; a
-/// directory with more entries takes one more read for the rest.
-pub const DIRECTORY_HEAD_ENTRIES: usize = 63;
+/// together with the count in its first read when DMA is on: 32, QEMU's
+/// default number of file slots (`FW_CFG_FILE_SLOTS_DFLT`), so that read
+/// is 2052 bytes. A larger first read would cost the device zero-filling,
+/// and the guest copying, the rest for the usual directory of a few dozen
+/// files; a directory with more entries takes one more read for the rest.
+pub const DIRECTORY_HEAD_ENTRIES: usize = 32;
 
 /// Why a read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -376,21 +377,22 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// chunks of as many whole entries as fit in `scratch` instead of one
     /// 64-byte entry at a time.
     ///
-    /// The first read selects the directory and takes its count together
-    /// with as many entries as fit after it (at most
+    /// With DMA on, the first read selects the directory and takes its
+    /// count together with as many entries as fit after it (at most
     /// [`DIRECTORY_HEAD_ENTRIES`]); only a directory larger than that (the
     /// count is never trusted to size a read) takes more reads, of whole
-    /// entries, continuing where the first stopped.
+    /// entries, continuing where the first stopped. Without DMA the first
+    /// read is the count alone, then the entries it declares.
     ///
     /// Port I/O and MMIO move the same bytes either way. With DMA every
     /// read is a transfer (one VM exit: the low half of the descriptor
     /// address, see [`DmaKick::kick_low`](crate::transport::DmaKick::kick_low)),
     /// so the streaming walk costs one transfer per entry, while this costs
     /// `1 + ceil((count - first) / (scratch.len() / 64))` transfers (just 1
-    /// when `count <= first`), where `first = min(63, (scratch.len() - 4) /
+    /// when `count <= first`), where `first = min(32, (scratch.len() - 4) /
     /// 64)` entries come with the count. With a scratch buffer (and a DMA
-    /// buffer) of 64 KiB that is 1 transfer for any directory of up to 63
-    /// files and 2 up to 1087; with 1 MiB, at most 2 for every possible
+    /// buffer) of 64 KiB that is 1 transfer for any directory of up to 32
+    /// files and 2 up to 1056; with 1 MiB, at most 2 for every possible
     /// directory. A scratch buffer shorter than the count and one entry
     /// falls back to the streaming walk.
     pub fn find_file_buffered(
@@ -398,11 +400,16 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         name: &str,
         scratch: &mut [u8],
     ) -> Result<FileEntry, ReadError> {
-        let first =
-            (scratch.len().saturating_sub(4) / FILE_DIR_ENTRY_SIZE).min(DIRECTORY_HEAD_ENTRIES);
-        if first == 0 {
+        if scratch.len() < 4 + FILE_DIR_ENTRY_SIZE {
             return self.find_file(name);
         }
+        // Without DMA every byte costs, so the first read is the count
+        // alone and the rest exactly the entries it declares.
+        let first = if self.transport.uses_dma() {
+            ((scratch.len() - 4) / FILE_DIR_ENTRY_SIZE).min(DIRECTORY_HEAD_ENTRIES)
+        } else {
+            0
+        };
         let name = wanted_name(name)?;
         let head = &mut scratch[..4 + first * FILE_DIR_ENTRY_SIZE];
         self.read_item(KEY_FILE_DIR, head)?;
@@ -462,7 +469,7 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
 
     /// Reads the fw_cfg channel: finds `etc/phys-bits-valid` (with the
     /// [`Lookup`] set; with DMA on, by
-    /// [`find_file_buffered`](Self::find_file_buffered) over a 4 KiB
+    /// [`find_file_buffered`](Self::find_file_buffered) over a 2 KiB
     /// scratch buffer on the stack), reads its first `min(size, buf.len())` bytes into
     /// `buf` and parses them. Never fails and never allocates: a missing
     /// file is [`FileState::Absent`], any other failure
@@ -491,8 +498,8 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// ```
     pub fn read_phys_bits_file<'b>(&mut self, buf: &'b mut [u8]) -> PhysBitsRead<'b> {
         let lookup = if self.uses_dma() {
-            // One transfer for the count and up to 63 entries, instead of
-            // one per entry; 4 KiB of stack.
+            // One transfer for the count and up to 32 entries, instead of
+            // one per entry; 2 KiB of stack.
             let mut scratch = [0u8; 4 + DIRECTORY_HEAD_ENTRIES * FILE_DIR_ENTRY_SIZE];
             self.find_file_buffered(PHYS_BITS_FILE_NAME, &mut scratch)
         } else {
@@ -817,7 +824,8 @@ pub(crate) mod tests {
 
     #[test]
     fn buffered_lookup_reads_the_directory_in_few_reads() {
-        // 40 entries: the count and 16 entries, then 2 reads of 16.
+        // 40 entries: with DMA the count and 16 entries, then 2 reads of
+        // 16; without, the count, then 3 reads.
         let mut d = [0u8; 4 + 40 * 64];
         d[..4].copy_from_slice(&40u32.to_be_bytes());
         let mut names = [[0u8; 8]; 40];
@@ -828,7 +836,9 @@ pub(crate) mod tests {
             n[7] = b'0' + (i % 10) as u8;
             d[4 + i * 64..4 + (i + 1) * 64].copy_from_slice(&entry(1, 0x20 + i as u16, n));
         }
-        struct Counting<'a>(MemDev<'a>, usize);
+        // Counts reads; `.2` says whether it is "DMA" (reads of any size
+        // cost the same).
+        struct Counting<'a>(MemDev<'a>, usize, bool);
         impl FwCfgTransport for Counting<'_> {
             fn select(&mut self, key: u16) {
                 self.0.select(key)
@@ -837,20 +847,30 @@ pub(crate) mod tests {
                 self.1 += 1;
                 self.0.read(buf)
             }
+            fn uses_dma(&self) -> bool {
+                self.2
+            }
         }
-        let mut r = FwCfgReader::new(Counting(MemDev::new(&d, &[]), 0)).unwrap();
-        let before = r.transport().1;
-        let mut scratch = [0u8; 16 * 64 + 10];
-        let e = r.find_file_buffered("file-039", &mut scratch).unwrap();
-        assert_eq!((e.index, e.select), (39, 0x20 + 39));
-        assert_eq!(r.transport().1 - before, 3);
-        // A buffer that holds it all: one read, whatever the count says
-        // beyond what was read.
-        let before = r.transport().1;
-        let mut scratch = [0u8; 4 + 40 * 64];
-        let e = r.find_file_buffered("file-000", &mut scratch).unwrap();
-        assert_eq!(e.index, 0);
-        assert_eq!(r.transport().1 - before, 1);
+        // (DMA, reads with a 16-entry scratch, reads with one for all 40:
+        // with DMA the first read takes `DIRECTORY_HEAD_ENTRIES` (32), the
+        // second the other 8).
+        for (dma, chunked, whole) in [(true, 3, 2), (false, 4, 2)] {
+            let mut r = FwCfgReader::new(Counting(MemDev::new(&d, &[]), 0, dma)).unwrap();
+            let before = r.transport().1;
+            let mut scratch = [0u8; 16 * 64 + 10];
+            let e = r.find_file_buffered("file-039", &mut scratch).unwrap();
+            assert_eq!((e.index, e.select), (39, 0x20 + 39));
+            assert_eq!(r.transport().1 - before, chunked, "dma {dma}");
+            // A buffer that holds it all: the bytes of the directory, no
+            // more.
+            let before = r.transport().1;
+            let before_bytes = r.transport().0.bytes_read;
+            let mut scratch = [0u8; 4 + 40 * 64];
+            let e = r.find_file_buffered("file-000", &mut scratch).unwrap();
+            assert_eq!(e.index, 0);
+            assert_eq!(r.transport().1 - before, whole, "dma {dma}");
+            assert_eq!(r.transport().0.bytes_read - before_bytes, 4 + 40 * 64);
+        }
     }
 
     #[test]

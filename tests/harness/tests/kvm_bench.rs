@@ -71,7 +71,7 @@ fn bench_mode_exit_counts() {
     assert_eq!(e["dma/dir-walk"], 1 + count);
     assert_eq!(e["mmio-dma/dir-walk"], 1 + count);
     // Buffered DMA: the count and the whole directory in one transfer.
-    assert!(count <= 63, "{count} files");
+    assert!(count <= 32, "{count} files");
     assert_eq!(e["dma/dir-bulk"], 1);
     assert_eq!(e["mmio-dma/dir-bulk"], 1);
     // The whole decision: signature 2 (1), ID 1, directory 1, file 1.
@@ -92,7 +92,7 @@ fn bench_mode_exit_counts() {
     let (s, l) = (exits(&small), exits(&large));
     assert_eq!(dir_count(&small, "dma/dir-bulk"), 1);
     assert_eq!(dir_count(&large, "dma/dir-bulk"), 300);
-    // Up to 63 entries come with the count; 300 take one more transfer.
+    // Up to 32 entries come with the count; 300 take one more transfer.
     for name in [
         "dma/dir-bulk",
         "mmio-dma/dir-bulk",
