@@ -57,9 +57,9 @@
 //! ```
 
 use crate::abi::{
-    FILE_DIR_ENTRY_SIZE, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry, ID_DMA, KEY_FILE_DIR,
-    KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, PHYS_BITS_FILE_NAME, SIGNATURE,
-    check_file_name,
+    DMA_SIGNATURE, FILE_DIR_ENTRY_SIZE, FILE_NAME_SIZE, FILE_SLOTS_MAX, FileDirEntry, ID_DMA,
+    KEY_FILE_DIR, KEY_FILE_FIRST, KEY_ID, KEY_SIGNATURE, KEY_WRITE_CHANNEL, PHYS_BITS_FILE_NAME,
+    SIGNATURE, check_file_name,
 };
 use crate::policy::FileState;
 use crate::transport::{FwCfgTransport, TransportError};
@@ -68,6 +68,14 @@ use crate::transport::{FwCfgTransport, TransportError};
 /// `etc/phys-bits-valid` needs 8 bytes; longer (future) files are read up
 /// to this prefix.
 pub const PHYS_BITS_FILE_READ_MAX: usize = 64;
+
+/// How many directory entries [`FwCfgReader::find_file_buffered`] reads
+/// together with the count in its first read when DMA is on: 32, QEMU's
+/// default number of file slots (`FW_CFG_FILE_SLOTS_DFLT`), so that read
+/// is 2052 bytes. A larger first read would cost the device zero-filling,
+/// and the guest copying, the rest for the usual directory of a few dozen
+/// files; a directory with more entries takes one more read for the rest.
+pub const DIRECTORY_HEAD_ENTRIES: usize = 32;
 
 /// Why a read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -230,7 +238,35 @@ pub struct FwCfgReader<T> {
 impl<T: FwCfgTransport> FwCfgReader<T> {
     /// Checks the signature, reads the ID item (little-endian) and tells the
     /// transport whether DMA is available.
+    ///
+    /// A transport that can do DMA first reads the DMA address register
+    /// ([`FwCfgTransport::dma_signature`]): when it holds `"QEMU CFG"`, the
+    /// device has the DMA interface, and the ID item is read by DMA (one
+    /// transfer). Its DMA bit must be set; when it is not, when that
+    /// transfer fails, and whenever the register holds anything else, the
+    /// reader checks the `"QEMU"`
+    /// signature item and reads the ID through the registers, as without
+    /// DMA. The DMA signature costs one register read per 32-bit half by
+    /// port I/O and one 64-bit read by MMIO, against 5 exits (port I/O) or
+    /// 2 (MMIO) for the signature item.
     pub fn new(mut transport: T) -> Result<Self, ReadError> {
+        if transport.dma_signature() == Some(DMA_SIGNATURE) && transport.set_dma(true) {
+            let mut id = [0u8; 4];
+            transport.select(KEY_ID);
+            let read = transport.read(&mut id);
+            let id = u32::from_le_bytes(id);
+            if read.is_ok() && id & ID_DMA != 0 {
+                return Ok(FwCfgReader {
+                    transport,
+                    id,
+                    lookup: Lookup::default(),
+                });
+            }
+            // A failed transfer, or a DMA register without the ID bit:
+            // trust neither, start over through the registers (which report
+            // a DMA failure again at the first read that uses it).
+            transport.set_dma(false);
+        }
         let mut sig = [0u8; 4];
         transport.select(KEY_SIGNATURE);
         transport.read(&mut sig)?;
@@ -342,55 +378,63 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// chunks of as many whole entries as fit in `scratch` instead of one
     /// 64-byte entry at a time.
     ///
+    /// With DMA on, the first read selects the directory and takes its
+    /// count together with as many entries as fit after it (at most
+    /// [`DIRECTORY_HEAD_ENTRIES`]); only a directory larger than that (the
+    /// count is never trusted to size a read) takes more reads, of whole
+    /// entries, continuing where the first stopped. Without DMA the first
+    /// read is the count alone, then the entries it declares.
+    ///
     /// Port I/O and MMIO move the same bytes either way. With DMA every
-    /// read is a transfer (two VM exits through port 0x514, one through the
-    /// MMIO register), so the streaming walk costs one transfer per entry,
-    /// while this costs one transfer for the count and one per chunk:
-    /// `1 + ceil(count / (scratch.len() / 64))`. With a scratch buffer (and
-    /// a DMA buffer) of 64 KiB that is 2 transfers for any directory of up
-    /// to 1024 files; with 1 MiB, 2 for every possible directory. A scratch
-    /// buffer shorter than one entry falls back to the streaming walk.
+    /// read is a transfer (one VM exit: the low half of the descriptor
+    /// address, see [`DmaKick::kick_low`](crate::transport::DmaKick::kick_low)),
+    /// so the streaming walk costs one transfer per entry, while this costs
+    /// `1 + ceil((count - first) / (scratch.len() / 64))` transfers (just 1
+    /// when `count <= first`), where `first = min(32, (scratch.len() - 4) /
+    /// 64)` entries come with the count. With a scratch buffer (and a DMA
+    /// buffer) of 64 KiB that is 1 transfer for any directory of up to 32
+    /// files and 2 up to 1056; with 1 MiB, at most 2 for every possible
+    /// directory. A scratch buffer shorter than the count and one entry
+    /// falls back to the streaming walk.
     pub fn find_file_buffered(
         &mut self,
         name: &str,
         scratch: &mut [u8],
     ) -> Result<FileEntry, ReadError> {
-        let per_chunk = scratch.len() / FILE_DIR_ENTRY_SIZE;
-        if per_chunk == 0 {
+        if scratch.len() < 4 + FILE_DIR_ENTRY_SIZE {
             return self.find_file(name);
         }
+        // Without DMA every byte costs, so the first read is the count
+        // alone and the rest exactly the entries it declares.
+        let first = if self.transport.uses_dma() {
+            ((scratch.len() - 4) / FILE_DIR_ENTRY_SIZE).min(DIRECTORY_HEAD_ENTRIES)
+        } else {
+            0
+        };
         let name = wanted_name(name)?;
-        let count = self.read_directory_count()?;
-        let lookup = self.lookup;
-        let mut found: Option<FileEntry> = None;
-        let mut prev: Option<FileEntry> = None;
-        let mut index = 0u32;
-        while index < count {
+        let head = &mut scratch[..4 + first * FILE_DIR_ENTRY_SIZE];
+        self.read_item(KEY_FILE_DIR, head)?;
+        let count = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if count > u32::from(FILE_SLOTS_MAX) {
+            return Err(ReadError::BadDirectoryCount { count });
+        }
+        let mut scan = Scan::new(name, self.lookup);
+        // `first` entries fit in `scratch`, so the minimum fits in a usize.
+        let in_head = count.min(u32::try_from(first).unwrap_or(u32::MAX)) as usize;
+        if let Some(done) = scan.entries(&head[4..4 + in_head * FILE_DIR_ENTRY_SIZE])? {
+            return Ok(done);
+        }
+        let per_chunk = scratch.len() / FILE_DIR_ENTRY_SIZE;
+        while scan.index < count {
             // `per_chunk` entries fit in `scratch`, so this fits in a usize.
-            let n = (count - index).min(u32::try_from(per_chunk).unwrap_or(u32::MAX));
+            let n = (count - scan.index).min(u32::try_from(per_chunk).unwrap_or(u32::MAX));
             let chunk = &mut scratch[..n as usize * FILE_DIR_ENTRY_SIZE];
             self.transport.read(chunk)?;
-            for raw in chunk.chunks_exact(FILE_DIR_ENTRY_SIZE) {
-                let mut bytes = [0u8; FILE_DIR_ENTRY_SIZE];
-                bytes.copy_from_slice(raw);
-                let entry = FileEntry::from_raw(index, &FileDirEntry::from_be_bytes(&bytes))?;
-                if prev.is_some_and(|p| p.name() == entry.name()) {
-                    return Err(ReadError::DuplicateFile { index });
-                }
-                if entry.name() == name {
-                    if found.is_some() {
-                        return Err(ReadError::DuplicateFile { index });
-                    }
-                    found = Some(entry);
-                    if lookup == Lookup::FirstMatch {
-                        return Ok(entry);
-                    }
-                }
-                prev = Some(entry);
-                index += 1;
+            if let Some(done) = scan.entries(chunk)? {
+                return Ok(done);
             }
         }
-        found.ok_or(ReadError::NotFound)
+        scan.found.ok_or(ReadError::NotFound)
     }
 
     /// Reads a whole file into `buf`; returns its size.
@@ -425,7 +469,9 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     }
 
     /// Reads the fw_cfg channel: finds `etc/phys-bits-valid` (with the
-    /// [`Lookup`] set), reads its first `min(size, buf.len())` bytes into
+    /// [`Lookup`] set; with DMA on, by
+    /// [`find_file_buffered`](Self::find_file_buffered) over a 2 KiB
+    /// scratch buffer on the stack), reads its first `min(size, buf.len())` bytes into
     /// `buf` and parses them. Never fails and never allocates: a missing
     /// file is [`FileState::Absent`], any other failure
     /// [`FileState::Unreadable`]. A buffer of [`PHYS_BITS_FILE_READ_MAX`]
@@ -452,7 +498,14 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// # Ok::<(), fw_cfg_guest::reader::ReadError>(())
     /// ```
     pub fn read_phys_bits_file<'b>(&mut self, buf: &'b mut [u8]) -> PhysBitsRead<'b> {
-        let lookup = self.find_file(PHYS_BITS_FILE_NAME);
+        let lookup = if self.uses_dma() {
+            // One transfer for the count and up to 32 entries, instead of
+            // one per entry; 2 KiB of stack.
+            let mut scratch = [0u8; 4 + DIRECTORY_HEAD_ENTRIES * FILE_DIR_ENTRY_SIZE];
+            self.find_file_buffered(PHYS_BITS_FILE_NAME, &mut scratch)
+        } else {
+            self.find_file(PHYS_BITS_FILE_NAME)
+        };
         self.read_phys_bits_from_lookup(lookup, buf)
     }
 
@@ -488,6 +541,54 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
             }
             Err(e) => unread(Some(entry), FileState::Unreadable(e)),
         }
+    }
+}
+
+/// The state of a buffered directory walk: validates entries in order,
+/// rejects duplicates, remembers the wanted one.
+struct Scan<'n> {
+    name: &'n [u8],
+    lookup: Lookup,
+    index: u32,
+    prev: Option<FileEntry>,
+    found: Option<FileEntry>,
+}
+
+impl<'n> Scan<'n> {
+    fn new(name: &'n [u8], lookup: Lookup) -> Self {
+        Scan {
+            name,
+            lookup,
+            index: 0,
+            prev: None,
+            found: None,
+        }
+    }
+
+    /// Validates the whole entries in `raw`, the next ones of the
+    /// directory; `Some` when [`Lookup::FirstMatch`] found the name.
+    fn entries(&mut self, raw: &[u8]) -> Result<Option<FileEntry>, ReadError> {
+        for raw in raw.chunks_exact(FILE_DIR_ENTRY_SIZE) {
+            let index = self.index;
+            let mut bytes = [0u8; FILE_DIR_ENTRY_SIZE];
+            bytes.copy_from_slice(raw);
+            let entry = FileEntry::from_raw(index, &FileDirEntry::from_be_bytes(&bytes))?;
+            if self.prev.is_some_and(|p| p.name() == entry.name()) {
+                return Err(ReadError::DuplicateFile { index });
+            }
+            if entry.name() == self.name {
+                if self.found.is_some() {
+                    return Err(ReadError::DuplicateFile { index });
+                }
+                self.found = Some(entry);
+                if self.lookup == Lookup::FirstMatch {
+                    return Ok(Some(entry));
+                }
+            }
+            self.prev = Some(entry);
+            self.index += 1;
+        }
+        Ok(None)
     }
 }
 
@@ -724,7 +825,8 @@ pub(crate) mod tests {
 
     #[test]
     fn buffered_lookup_reads_the_directory_in_few_reads() {
-        // 40 entries, 16 per chunk: the count, then 3 reads.
+        // 40 entries: with DMA the count and 16 entries, then 2 reads of
+        // 16; without, the count, then 3 reads.
         let mut d = [0u8; 4 + 40 * 64];
         d[..4].copy_from_slice(&40u32.to_be_bytes());
         let mut names = [[0u8; 8]; 40];
@@ -735,7 +837,9 @@ pub(crate) mod tests {
             n[7] = b'0' + (i % 10) as u8;
             d[4 + i * 64..4 + (i + 1) * 64].copy_from_slice(&entry(1, 0x20 + i as u16, n));
         }
-        struct Counting<'a>(MemDev<'a>, usize);
+        // Counts reads; `.2` says whether it is "DMA" (reads of any size
+        // cost the same).
+        struct Counting<'a>(MemDev<'a>, usize, bool);
         impl FwCfgTransport for Counting<'_> {
             fn select(&mut self, key: u16) {
                 self.0.select(key)
@@ -744,13 +848,30 @@ pub(crate) mod tests {
                 self.1 += 1;
                 self.0.read(buf)
             }
+            fn uses_dma(&self) -> bool {
+                self.2
+            }
         }
-        let mut r = FwCfgReader::new(Counting(MemDev::new(&d, &[]), 0)).unwrap();
-        let before = r.transport().1;
-        let mut scratch = [0u8; 16 * 64 + 10];
-        let e = r.find_file_buffered("file-039", &mut scratch).unwrap();
-        assert_eq!((e.index, e.select), (39, 0x20 + 39));
-        assert_eq!(r.transport().1 - before, 4);
+        // (DMA, reads with a 16-entry scratch, reads with one for all 40:
+        // with DMA the first read takes `DIRECTORY_HEAD_ENTRIES` (32), the
+        // second the other 8).
+        for (dma, chunked, whole) in [(true, 3, 2), (false, 4, 2)] {
+            let mut r = FwCfgReader::new(Counting(MemDev::new(&d, &[]), 0, dma)).unwrap();
+            let before = r.transport().1;
+            let mut scratch = [0u8; 16 * 64 + 10];
+            let e = r.find_file_buffered("file-039", &mut scratch).unwrap();
+            assert_eq!((e.index, e.select), (39, 0x20 + 39));
+            assert_eq!(r.transport().1 - before, chunked, "dma {dma}");
+            // A buffer that holds it all: the bytes of the directory, no
+            // more.
+            let before = r.transport().1;
+            let before_bytes = r.transport().0.bytes_read;
+            let mut scratch = [0u8; 4 + 40 * 64];
+            let e = r.find_file_buffered("file-000", &mut scratch).unwrap();
+            assert_eq!(e.index, 0);
+            assert_eq!(r.transport().1 - before, whole, "dma {dma}");
+            assert_eq!(r.transport().0.bytes_read - before_bytes, 4 + 40 * 64);
+        }
     }
 
     #[test]

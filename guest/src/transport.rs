@@ -118,6 +118,13 @@ pub trait FwCfgTransport {
     fn uses_dma(&self) -> bool {
         false
     }
+
+    /// Reads the DMA address register's signature (see
+    /// [`DmaKick::read_dma_signature`]) when this transport can do DMA;
+    /// `None` (the default) when it cannot, without touching the device.
+    fn dma_signature(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 impl<T: FwCfgTransport + ?Sized> FwCfgTransport for &mut T {
@@ -135,6 +142,9 @@ impl<T: FwCfgTransport + ?Sized> FwCfgTransport for &mut T {
     }
     fn uses_dma(&self) -> bool {
         (**self).uses_dma()
+    }
+    fn dma_signature(&mut self) -> Option<u64> {
+        (**self).dma_signature()
     }
 }
 
@@ -162,6 +172,36 @@ pub trait DmaKick {
     /// nothing else (no Rust reference in particular) uses meanwhile. If
     /// the control word never clears, that memory stays the device's.
     unsafe fn kick(&mut self, descriptor_address: u64);
+
+    /// Starts a transfer at a descriptor below 4 GiB when the device's
+    /// address latch already holds 0 in its high half: writes the low half
+    /// only. The default writes the whole address ([`kick`](Self::kick)).
+    ///
+    /// The latch is 0 at startup and after every transfer (QEMU's
+    /// `docs/specs/fw_cfg.rst`: "The value for the register is 0 at startup
+    /// and after an operation"; `fw_cfg_dma_transfer` clears it before it
+    /// reads the descriptor, so an ERROR completion clears it too). Only a
+    /// high-half write without its low half leaves it otherwise.
+    ///
+    /// # Safety
+    ///
+    /// As for [`kick`](Self::kick), with `descriptor_address` as the
+    /// address, and the caller knows the latch's high half is 0.
+    unsafe fn kick_low(&mut self, descriptor_address: u32) {
+        // SAFETY: our caller meets `kick`'s contract for this address.
+        unsafe { self.kick(u64::from(descriptor_address)) }
+    }
+
+    /// Reads the 8-byte DMA address register, which a device with the DMA
+    /// interface answers with `"QEMU CFG"` ([`DMA_SIGNATURE`]), as a
+    /// big-endian number. Reading starts nothing. The default reads
+    /// nothing and returns 0, which is not the signature: the reader then
+    /// probes through the traditional interface.
+    ///
+    /// [`DMA_SIGNATURE`]: crate::abi::DMA_SIGNATURE
+    fn read_dma_signature(&mut self) -> u64 {
+        0
+    }
 }
 
 /// A register access that a real bus ([`X86PortBus`], [`RawMmio`]) refused
@@ -244,6 +284,17 @@ pub trait PortBus {
     fn out32(&mut self, port: u16, value: u32);
     /// `in` of 8 bits.
     fn in8(&mut self, port: u16) -> u8;
+    /// `in` of 32 bits: the bytes of ports `port..port + 4`, little-endian.
+    /// The default does one `in8` per port (four accesses where a real
+    /// 32-bit `in` is one).
+    fn in32(&mut self, port: u16) -> u32 {
+        let mut b = [0u8; 4];
+        for (i, byte) in b.iter_mut().enumerate() {
+            // `i < 4`.
+            *byte = self.in8(port.wrapping_add(i as u16));
+        }
+        u32::from_le_bytes(b)
+    }
     /// `rep insb`: fills `buf` from `port`. The default does one `in8` per
     /// byte.
     fn in8_string(&mut self, port: u16, buf: &mut [u8]) {
@@ -383,6 +434,22 @@ impl PortBus for X86PortBus {
         value
     }
 
+    fn in32(&mut self, port: u16) -> u32 {
+        if !self.allow(port, 4, false) {
+            return 0;
+        }
+        let value: u32;
+        // SAFETY: I/O privilege and exclusivity as for `out16`; `allow`
+        // checked that the four ports are in the window. Reading a register
+        // starts nothing (the DMA register returns its signature); `in`
+        // only writes EAX.
+        unsafe {
+            core::arch::asm!("in eax, dx", in("dx") port, out("eax") value,
+                options(nomem, nostack, preserves_flags));
+        }
+        value
+    }
+
     fn in8_string(&mut self, port: u16, buf: &mut [u8]) {
         if buf.is_empty() {
             return;
@@ -515,6 +582,26 @@ impl<B: PortBus> DmaKick for PortIo<B> {
             self.bus.out32_dma(port, high.to_be());
             self.bus.out32_dma(port.wrapping_add(4), low.to_be());
         }
+    }
+
+    unsafe fn kick_low(&mut self, descriptor_address: u32) {
+        let port = self.port(PIO_DMA_OFFSET).wrapping_add(4);
+        // SAFETY: our caller vouches for the address and for the latch's
+        // high half being 0, so this write starts the transfer at
+        // `descriptor_address`.
+        unsafe { self.bus.out32_dma(port, descriptor_address.to_be()) }
+    }
+
+    fn read_dma_signature(&mut self) -> u64 {
+        // One 32-bit `in` per half; the bytes in port order are the
+        // big-endian signature.
+        let port = self.port(PIO_DMA_OFFSET);
+        let high = self.bus.in32(port).to_le_bytes();
+        let low = self.bus.in32(port.wrapping_add(4)).to_le_bytes();
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&high);
+        b[4..].copy_from_slice(&low);
+        u64::from_be_bytes(b)
     }
 }
 
@@ -769,6 +856,11 @@ impl<B: MmioBus> DmaKick for Mmio<B> {
         // vouches for (`kick`'s contract is `write64_dma`'s).
         unsafe { self.bus.write64_dma(MMIO_DMA_OFFSET, value) }
     }
+
+    fn read_dma_signature(&mut self) -> u64 {
+        // One 64-bit read; its bytes in address order are big-endian.
+        u64::from_be_bytes(self.bus.read64(MMIO_DMA_OFFSET).to_ne_bytes())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -951,6 +1043,7 @@ pub struct Dma<T, M> {
     pending_select: Option<u16>,
     max_polls: u32,
     transfers: u64,
+    latch_high_zero: bool,
 }
 
 impl<T: FwCfgTransport + DmaKick, M: DmaMemory> Dma<T, M> {
@@ -965,7 +1058,20 @@ impl<T: FwCfgTransport + DmaKick, M: DmaMemory> Dma<T, M> {
             pending_select: None,
             max_polls: DMA_DEFAULT_MAX_POLLS,
             transfers: 0,
+            latch_high_zero: true,
         }
+    }
+
+    /// Makes the next transfer write both halves of the descriptor address.
+    ///
+    /// By default the transport relies on the documented state of the
+    /// device's address latch (0 at startup and after every transfer, see
+    /// [`DmaKick::kick_low`]) and, for a descriptor below 4 GiB, writes only
+    /// the low half: one register write per transfer instead of two. Call
+    /// this when earlier code may have written a high half without its low
+    /// half.
+    pub fn forget_address_latch(&mut self) {
+        self.latch_high_zero = false;
     }
 
     /// Sets how many times the control word is read before a transfer is
@@ -1014,12 +1120,22 @@ impl<T: FwCfgTransport + DmaKick, M: DmaMemory> Dma<T, M> {
         // The descriptor must be in memory before the device looks.
         fence(Ordering::SeqCst);
         self.transfers += 1;
+        let address = self.mem.descriptor_address();
+        let low = u32::try_from(address).ok().filter(|_| self.latch_high_zero);
         // SAFETY: the descriptor just stored in `self.mem`'s slot is a READ
         // of at most `self.mem`'s buffer length into that buffer (`read`
         // chunks to it) or a SKIP, which touches no memory; `M: DmaMemory`
         // promises that the slot and the buffer are handed over to the
-        // device at those addresses.
-        unsafe { self.inner.kick(self.mem.descriptor_address()) };
+        // device at those addresses. `kick_low` only when the address fits
+        // the low half and the latch's high half is 0: its documented
+        // state, which every kick restores.
+        unsafe {
+            match low {
+                Some(low) => self.inner.kick_low(low),
+                None => self.inner.kick(address),
+            }
+        }
+        self.latch_high_zero = true;
         fence(Ordering::SeqCst);
         let mut control = 0;
         for _ in 0..self.max_polls {
@@ -1093,6 +1209,13 @@ impl<T: FwCfgTransport + DmaKick, M: DmaMemory> FwCfgTransport for Dma<T, M> {
     fn uses_dma(&self) -> bool {
         self.enabled
     }
+
+    fn dma_signature(&mut self) -> Option<u64> {
+        if self.poisoned {
+            return None;
+        }
+        Some(self.inner.read_dma_signature())
+    }
 }
 
 #[cfg(test)]
@@ -1144,6 +1267,31 @@ mod tests {
         assert_eq!(bus.writes32[0].1.to_le_bytes(), [0x11, 0x22, 0x33, 0x44]);
         assert_eq!(bus.writes32[1].0, PIO_DMA_PORT + 4);
         assert_eq!(bus.writes32[1].1.to_le_bytes(), [0x55, 0x66, 0x77, 0x88]);
+    }
+
+    #[test]
+    fn port_io_low_kick_and_dma_signature() {
+        struct SigPorts(RecPorts);
+        impl PortBus for SigPorts {
+            fn out16(&mut self, port: u16, value: u16) {
+                self.0.out16(port, value)
+            }
+            fn out32(&mut self, port: u16, value: u32) {
+                self.0.out32(port, value)
+            }
+            fn in8(&mut self, port: u16) -> u8 {
+                // The DMA register, byte by byte (the default `in32`).
+                DMA_SIGNATURE.to_be_bytes()[usize::from(port - PIO_DMA_PORT)]
+            }
+        }
+        let mut t = PortIo::with_bus(SigPorts(RecPorts::default()));
+        assert_eq!(t.read_dma_signature(), DMA_SIGNATURE);
+        // SAFETY: `RecPorts` only records the writes; no device does DMA.
+        unsafe { t.kick_low(0x5566_7788) };
+        let bus = t.into_bus().0;
+        assert_eq!(bus.n32, 1, "the low half only");
+        assert_eq!(bus.writes32[0].0, PIO_DMA_PORT + 4);
+        assert_eq!(bus.writes32[0].1.to_le_bytes(), [0x55, 0x66, 0x77, 0x88]);
     }
 
     /// The MMIO window as plain memory: reads of the data register return
@@ -1292,6 +1440,8 @@ mod tests {
         mem: &'m core::cell::RefCell<([u8; 16], [u8; 32])>,
         result: u32,
         selects: u32,
+        low_kicks: u32,
+        full_kicks: u32,
     }
 
     impl FwCfgTransport for FakeDmaDev<'_> {
@@ -1305,7 +1455,14 @@ mod tests {
     }
 
     impl DmaKick for FakeDmaDev<'_> {
+        unsafe fn kick_low(&mut self, addr: u32) {
+            self.low_kicks += 1;
+            self.full_kicks = self.full_kicks.wrapping_sub(1);
+            // SAFETY: the fake device only writes the test's cell.
+            unsafe { self.kick(u64::from(addr)) }
+        }
         unsafe fn kick(&mut self, addr: u64) {
+            self.full_kicks = self.full_kicks.wrapping_add(1);
             assert_eq!(addr, 0xd000);
             let mut m = self.mem.borrow_mut();
             let d = DmaAccess::from_be_bytes(&m.0);
@@ -1353,6 +1510,8 @@ mod tests {
             mem: &cell,
             result: 0,
             selects: 0,
+            low_kicks: 0,
+            full_kicks: 0,
         };
         let mut t = Dma::new(dev, FakeMem(&cell));
         // Off: falls through to the register interface.
@@ -1370,6 +1529,14 @@ mod tests {
         // The second chunk is a plain READ: no selector in the control word.
         assert_eq!(big[32], 0);
         assert_eq!(t.inner().selects, 1);
+        // Below 4 GiB the latch's documented state saves the high half;
+        // after `forget_address_latch` one kick writes both.
+        assert_eq!((t.inner().low_kicks, t.inner().full_kicks), (2, 0));
+        t.forget_address_latch();
+        t.read(&mut b).unwrap();
+        t.read(&mut b).unwrap();
+        assert_eq!((t.inner().low_kicks, t.inner().full_kicks), (3, 1));
+        assert_eq!(t.dma_signature(), Some(0));
     }
 
     #[test]
@@ -1379,6 +1546,8 @@ mod tests {
             mem: &cell,
             result: DMA_CTL_ERROR,
             selects: 0,
+            low_kicks: 0,
+            full_kicks: 0,
         };
         let mut t = Dma::new(dev, FakeMem(&cell));
         t.set_dma(true);

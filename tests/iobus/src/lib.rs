@@ -167,6 +167,21 @@ impl<O: AccessObserver> PortBus for IoPorts<'_, O> {
         });
         b[0]
     }
+
+    fn in32(&mut self, port: u16) -> u32 {
+        let mut b = [0xffu8; 4];
+        let assigned = self.io.pio_read(PioAddress(port), &mut b).is_ok();
+        if !assigned {
+            b = [0xff; 4];
+        }
+        self.observer.access(BusAccess {
+            kind: AccessKind::PortRead,
+            addr: u64::from(port),
+            bytes: 4,
+            assigned,
+        });
+        u32::from_le_bytes(b)
+    }
 }
 
 /// The guest reader's MMIO bus: a window at `base` of an [`IoManager`].

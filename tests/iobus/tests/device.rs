@@ -488,3 +488,40 @@ fn decision_matrix_through_every_transport() {
         (36, DecidedBy::ConservativeDefault, Rule::HeuristicInvalid)
     );
 }
+
+/// The DMA decision against the real device, access by access: the DMA
+/// register's signature (two 32-bit reads by port I/O, one 64-bit read by
+/// MMIO), the ID by one transfer, the directory with its count by one, the
+/// file by one; each transfer one register write (the low half by port).
+#[test]
+fn dma_decision_takes_the_floor_of_accesses() {
+    let m = Machine::new(&sample_builder());
+    for (dma_pio, sig, want) in [(true, 2, 5), (false, 1, 4)] {
+        m.counters.reset();
+        let state = if dma_pio {
+            let mut r = FwCfgReader::new(Dma::new(m.pio(), m.dma_mem(BUF_GPA))).unwrap();
+            assert!(r.uses_dma());
+            assert_eq!(m.counters.accesses(), sig + 1, "open, dma over pio");
+            let state = read_phys_bits_file(&mut r);
+            assert_eq!(r.into_transport().transfers(), 3);
+            state
+        } else {
+            let mut r = FwCfgReader::new(Dma::new(m.mmio(), m.dma_mem(BUF_GPA))).unwrap();
+            assert!(r.uses_dma());
+            assert_eq!(m.counters.accesses(), sig + 1, "open, dma over mmio");
+            let state = read_phys_bits_file(&mut r);
+            assert_eq!(r.into_transport().transfers(), 3);
+            state
+        };
+        assert!(matches!(state, FileState::Present(_)), "{state:?}");
+        assert_eq!(m.counters.accesses(), want, "dma over pio: {dma_pio}");
+        assert_eq!(m.counters.unassigned(), 0);
+    }
+    // With the latch forgotten, the first kick writes both halves.
+    m.counters.reset();
+    let mut dma = Dma::new(m.pio(), m.dma_mem(BUF_GPA));
+    dma.forget_address_latch();
+    let r = FwCfgReader::new(dma).unwrap();
+    assert!(r.uses_dma());
+    assert_eq!(m.counters.accesses(), 2 + 2);
+}
