@@ -17,7 +17,7 @@ use vm_device::device_manager::{IoManager, MmioManager, PioManager};
 use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
 
 use crate::Error;
-use crate::devices::{self, DebugExitFlag};
+use crate::devices::{self, DebugExitFlag, PowerFlag, PowerRequest};
 use crate::hook::{ExitHook, HookAction};
 use crate::stats::{ExitKind, ExitStats, ExitTarget};
 
@@ -35,15 +35,27 @@ pub enum ExitReason {
     Shutdown,
     /// The timeout expired.
     Timeout,
+    /// The guest entered S5 through the ACPI sleep control register
+    /// (Linux's `poweroff`).
+    PowerOff,
+    /// The guest wrote the ACPI reset register (Linux's `reboot`); the VMM
+    /// does not restart it.
+    Reset,
 }
 
+/// Exit status of a run the guest ended with a reset: even, so no
+/// debug-exit write (`(value << 1) | 1`) gives it.
+pub const RESET_EXIT_STATUS: u32 = 64;
+
 impl ExitReason {
-    /// The process exit status QEMU would give (`(value << 1) | 1` for the
-    /// debug-exit port, 0 for halt and shutdown); `None` for a timeout.
+    /// The process exit status (`(value << 1) | 1` for the debug-exit
+    /// port, as QEMU; 0 for halt, shutdown and power-off;
+    /// [`RESET_EXIT_STATUS`] for a reset); `None` for a timeout.
     pub fn status(&self) -> Option<u32> {
         match self {
             ExitReason::DebugExit { value } => Some(devices::debug_exit_status(*value)),
-            ExitReason::Halted | ExitReason::Shutdown => Some(0),
+            ExitReason::Halted | ExitReason::Shutdown | ExitReason::PowerOff => Some(0),
+            ExitReason::Reset => Some(RESET_EXIT_STATUS),
             ExitReason::Timeout => None,
         }
     }
@@ -78,6 +90,7 @@ extern "C" fn kick_handler(
 pub(crate) struct RunLoop {
     pub(crate) io: IoManager,
     pub(crate) debug_exit: DebugExitFlag,
+    pub(crate) power: PowerFlag,
     pub(crate) hook: Box<dyn ExitHook>,
 }
 
@@ -252,6 +265,11 @@ impl RunLoop {
                 self.port_io(vcpu, stats, t0);
                 if let Some(value) = self.debug_exit.value() {
                     return Ok(Step::Stop(ExitReason::DebugExit { value }));
+                }
+                match self.power.request() {
+                    Some(PowerRequest::PowerOff) => return Ok(Step::Stop(ExitReason::PowerOff)),
+                    Some(PowerRequest::Reset) => return Ok(Step::Stop(ExitReason::Reset)),
+                    None => {}
                 }
             }
             e @ (VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..)) => self.mmio(e, stats, t0),
