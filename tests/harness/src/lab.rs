@@ -42,7 +42,8 @@
 //! `fw-cfg-vmm` (its own target directory, `lab/` in cargo's), the static
 //! probe and the PVH test firmware ([`build::LabTools`]); [`firmware`]
 //! runs that firmware under QEMU microvm and under `fw-cfg-vmm` in one
-//! boot.
+//! boot, [`linux`] the distribution kernel with Linux's `qemu_fw_cfg`
+//! driver and the probe.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -72,6 +73,7 @@ pub mod build;
 mod error;
 pub mod firmware;
 pub mod init;
+pub mod linux;
 mod script;
 
 use std::collections::BTreeMap;

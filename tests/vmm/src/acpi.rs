@@ -11,40 +11,62 @@
 //!
 //! - a FADT for a hardware-reduced ACPI platform (no PM timer, SCI, GPE
 //!   or PM1 blocks, no legacy PIC/PIT: the layout cloud-hypervisor and
-//!   Firecracker use), pointing to the DSDT;
+//!   Firecracker use), pointing to the DSDT, with the hardware-reduced
+//!   sleep control and status registers and the reset register
+//!   ([`crate::devices::AcpiPower`] at [`ACPI_POWER_PORT`]: Linux's
+//!   `poweroff` and `reboot` reach the VMM), and "CMOS RTC not present"
+//!   in its IA-PC boot flags (see below);
 //! - a MADT with one local APIC (processor UID 0, APIC ID 0) and the
 //!   IO-APIC of KVM's in-kernel irqchip at [`IOAPIC_ADDRESS`], GSI base 0
 //!   (ISA IRQs map one to one, so COM1's IRQ 4 is GSI 4);
-//! - a DSDT whose `\_SB` scope holds the fw_cfg node of the device crate
-//!   (`fw_cfg_device::acpi`): `Device (FWCF)` for the port-I/O front end,
-//!   byte for byte QEMU's node, and, when the MMIO front end is
-//!   registered, the device crate's MMIO node renamed `FWCM` (two devices
-//!   cannot share a name in one scope).
+//! - a DSDT whose `\_SB` scope holds exactly one fw_cfg node, as QEMU's
+//!   x86 machines describe: the device crate's `Device (FWCF)`
+//!   (`fw_cfg_device::acpi`) for the port-I/O front end, byte for byte
+//!   QEMU's node (the MMIO window, registered for the PVH firmware's
+//!   tests, is not described: Linux's driver supports one device and
+//!   refuses a second with `-EBUSY`); `Device (COM1)` (`PNP0501`, ports
+//!   0x3F8..0x3FF, edge-triggered GSI 4), as QEMU's microvm, Firecracker
+//!   and Cloud Hypervisor describe it; and `_S5_`, the soft-off sleep
+//!   type.
+//!
+//! Why COM1 is described: on a hardware-reduced platform Linux has no
+//! legacy PIC and sets up no ISA IRQ mappings, so the 8250 driver's
+//! built-in legacy port gets no working interrupt. Kernel messages still
+//! appear (the console writes by polling), but a tty write (everything
+//! userspace prints) waits for the transmitter-empty interrupt that never
+//! comes. Through the `PNP0501` node the driver takes GSI 4, which the
+//! VMM's irqfd raises.
+//!
+//! Why no RTC: the mini VMM has no CMOS/RTC device (the ports float
+//! high), and a Linux guest's wall clock comes from kvmclock. The FADT
+//! says so (IA-PC boot architecture flag "CMOS RTC not present", ACPI
+//! 5.0+), so Linux registers no `rtc_cmos` device and never probes the
+//! ports, instead of some 20 000 accesses ending in `rtc_cmos: broken or
+//! not accessible`.
 //!
 //! The tables sit in the legacy BIOS area at [`ACPI_START`] (the RSDP
 //! first, 16-byte aligned, so a guest that scans 0xE0000..0xFFFFF finds it
 //! too), which the e820 map marks reserved; the RSDP's address also goes
 //! into `boot_params.acpi_rsdp_addr`.
-//!
-//! Linux's driver supports one fw_cfg device: with both front ends
-//! described, it binds the first in namespace order (`FWCF`, port I/O) and
-//! refuses the second with `-EBUSY` (a warning in the kernel log). Without
-//! the MMIO window (`--no-fw-cfg-mmio`) there is only `FWCF`, as under
-//! QEMU's `-M pc` and `-M q35`.
 
 use acpi_tables::Aml;
-use acpi_tables::aml::{Path, Scope};
+use acpi_tables::aml::{
+    Device, EISAName, IO, Interrupt, Name, Package, Path, ResourceTemplate, Scope,
+};
 use acpi_tables::fadt::{FADTBuilder, Flags};
+use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
 use acpi_tables::madt::{
     EnabledStatus, IoApic, LocalInterruptController, MADT, ProcessorLocalApic,
 };
 use acpi_tables::rsdp::Rsdp;
 use acpi_tables::sdt::Sdt;
 use acpi_tables::xsdt::XSDT;
-use fw_cfg_device::acpi::{AcpiName, FwCfgAcpi, RawAml as Raw, aml_bytes};
+use fw_cfg_device::acpi::{FwCfgAcpi, RawAml as Raw, aml_bytes};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::Error;
+use crate::devices::{RESET_VALUE, S5_SLEEP_TYPE};
+use crate::layout::{ACPI_POWER_PORT, SERIAL_PORT, SERIAL_PORT_SIZE};
 
 /// Guest-physical address of the RSDP; the other tables follow it.
 pub const ACPI_START: u64 = 0xe_0000;
@@ -59,15 +81,18 @@ pub const IOAPIC_ADDRESS: u32 = 0xfec0_0000;
 pub const OEM_ID: [u8; 6] = *b"FWCFGT";
 /// OEM revision of every table.
 pub const OEM_REVISION: u32 = 1;
-/// ACPI name of the MMIO front end's node.
-pub const MMIO_DEVICE_NAME: &str = "FWCM";
+/// COM1's GSI (ISA IRQ 4).
+pub const SERIAL_GSI: u32 = 4;
+/// FADT IA-PC boot architecture flag: CMOS RTC not present (bit 5).
+pub const IAPC_BOOT_ARCH_NO_CMOS_RTC: u16 = 1 << 5;
 
 /// What the tables describe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AcpiConfig {
     /// The port-I/O fw_cfg device, `Some(dma)` when registered.
     pub fw_cfg_pio: Option<bool>,
-    /// The MMIO fw_cfg window's base, when registered.
+    /// The MMIO fw_cfg window's base, when registered; described only
+    /// when there is no port-I/O device (one fw_cfg node, as QEMU's).
     pub fw_cfg_mmio: Option<u32>,
 }
 
@@ -114,41 +139,81 @@ impl AcpiTables {
     }
 }
 
-/// [`MMIO_DEVICE_NAME`] as an ACPI name segment, checked at compile time.
-const MMIO_ACPI_NAME: AcpiName = match AcpiName::new(MMIO_DEVICE_NAME) {
-    Ok(name) => name,
-    Err(_) => panic!("MMIO_DEVICE_NAME is not an ACPI name"),
-};
-
-/// The device crate's node for the MMIO window at `base`, named
-/// [`MMIO_DEVICE_NAME`].
-pub fn mmio_node(base: u32) -> Vec<u8> {
-    FwCfgAcpi::mmio(base).with_name(MMIO_ACPI_NAME).to_bytes()
+/// The fw_cfg node: the port-I/O device when registered, else the MMIO
+/// window's, else none.
+fn fw_cfg_node(config: &AcpiConfig) -> Option<Vec<u8>> {
+    match (config.fw_cfg_pio, config.fw_cfg_mmio) {
+        (Some(dma), _) => Some(FwCfgAcpi::x86(dma).to_bytes()),
+        (None, Some(base)) => Some(FwCfgAcpi::mmio(base).to_bytes()),
+        (None, None) => None,
+    }
 }
 
-/// The DSDT: `Scope (\_SB) { Device (FWCF) {...} Device (FWCM) {...} }`
-/// with the devices `config` registers.
+/// `Device (COM1)`: a 16550 (`PNP0501`) at [`SERIAL_PORT`] on the
+/// edge-triggered, active-high [`SERIAL_GSI`].
+pub fn serial_node() -> Vec<u8> {
+    let port = SERIAL_PORT;
+    let len = SERIAL_PORT_SIZE as u8;
+    let hid = EISAName::new("PNP0501");
+    let uid = 0u8;
+    let io = IO::new(port, port, 1, len);
+    let irq = Interrupt::new(true, true, false, false, SERIAL_GSI);
+    let crs = ResourceTemplate::new(vec![&io, &irq]);
+    let hid_name = Name::new(Path::new("_HID"), &hid);
+    let uid_name = Name::new(Path::new("_UID"), &uid);
+    let crs_name = Name::new(Path::new("_CRS"), &crs);
+    aml_bytes(&Device::new(
+        Path::new("COM1"),
+        vec![&hid_name, &uid_name, &crs_name],
+    ))
+}
+
+/// `Name (_S5_, Package () { 5 })`: the `SLP_TYP` of soft off.
+pub fn s5_name() -> Vec<u8> {
+    let sleep_type = S5_SLEEP_TYPE;
+    let package = Package::new(vec![&sleep_type]);
+    aml_bytes(&Name::new(Path::new("_S5_"), &package))
+}
+
+/// The DSDT: `Scope (\_SB) { Device (FWCF) {...} Device (COM1) {...} }`
+/// and `_S5_`.
 pub fn dsdt(config: &AcpiConfig) -> Result<Vec<u8>, Error> {
     let mut table = Sdt::new(*b"DSDT", 36, 2, OEM_ID, *b"FWCFGDSD", OEM_REVISION);
     let mut devices: Vec<Raw> = Vec::new();
-    if let Some(dma) = config.fw_cfg_pio {
-        devices.push(Raw(FwCfgAcpi::x86(dma).to_bytes()));
-    }
-    if let Some(base) = config.fw_cfg_mmio {
-        devices.push(Raw(mmio_node(base)));
-    }
+    devices.extend(fw_cfg_node(config).map(Raw));
+    devices.push(Raw(serial_node()));
     let children: Vec<&dyn Aml> = devices.iter().map(|d| d as &dyn Aml).collect();
     Scope::new(Path::new("\\_SB_"), children).to_aml_bytes(&mut table);
+    Raw(s5_name()).to_aml_bytes(&mut table);
     table.update_checksum();
     Ok(table.as_slice().to_vec())
 }
 
-/// A hardware-reduced FADT pointing to the DSDT at `dsdt_addr`.
+/// A one-byte register in port I/O space.
+fn io_register(port: u16) -> GAS {
+    GAS::new(
+        AddressSpace::SystemIo,
+        8,
+        0,
+        AccessSize::ByteAccess,
+        u64::from(port),
+    )
+}
+
+/// A hardware-reduced FADT pointing to the DSDT at `dsdt_addr`, with the
+/// sleep control, sleep status and reset registers of
+/// [`crate::devices::AcpiPower`] and no CMOS RTC.
 pub fn fadt(dsdt_addr: u64) -> Vec<u8> {
     let mut b = FADTBuilder::new(OEM_ID, *b"FWCFGFAC", OEM_REVISION)
         .flag(Flags::HwReducedAcpi)
+        .flag(Flags::ResetRegSup)
         .dsdt_64(dsdt_addr);
     b.hypervisor_vendor_identity = u64::from_le_bytes(*b"FWCFGVMM").into();
+    b.sleep_control_reg = io_register(ACPI_POWER_PORT);
+    b.sleep_status_reg = io_register(ACPI_POWER_PORT + 1);
+    b.reset_reg = io_register(ACPI_POWER_PORT + 2);
+    b.reset_value = RESET_VALUE;
+    b.iapc_boot_arch = IAPC_BOOT_ARCH_NO_CMOS_RTC.into();
     aml_bytes(&b.finalize())
 }
 
@@ -283,16 +348,18 @@ mod tests {
     }
 
     #[test]
-    fn dsdt_holds_the_device_crates_nodes() {
+    fn dsdt_holds_one_fw_cfg_node_com1_and_s5() {
         use fw_cfg_device::acpi::{DEVICE_NAME, find_device};
         let d = dsdt(&BOTH).unwrap();
         let pio = FwCfgAcpi::x86(true).to_bytes();
         assert_eq!(find_device(&d, DEVICE_NAME), Some(&pio[..]));
+        // The MMIO window is not described beside the port-I/O device.
         let mmio = FwCfgAcpi::mmio(0xd000_0000).to_bytes();
-        let renamed = find_device(&d, MMIO_DEVICE_NAME).unwrap();
-        assert_eq!(renamed.len(), mmio.len());
-        assert_eq!(&renamed[..3], &mmio[..3]);
-        assert_eq!(&renamed[7..], &mmio[7..]);
+        assert!(!d.windows(mmio.len()).any(|w| w == &mmio[..]));
+        assert_eq!(d.windows(8).filter(|w| w == b"QEMU0002").count(), 1);
+        let com1 = serial_node();
+        assert_eq!(find_device(&d, "COM1"), Some(&com1[..]));
+        assert!(d.windows(s5_name().len()).any(|w| w == &s5_name()[..]));
 
         let only_pio = dsdt(&AcpiConfig {
             fw_cfg_pio: Some(false),
@@ -303,9 +370,48 @@ mod tests {
             find_device(&only_pio, DEVICE_NAME),
             Some(&FwCfgAcpi::x86(false).to_bytes()[..])
         );
-        assert_eq!(find_device(&only_pio, MMIO_DEVICE_NAME), None);
-        // The same table the device crate builds for one node.
-        let alone = fw_cfg_device::acpi::dsdt(&FwCfgAcpi::x86(false), OEM_ID, *b"FWCFGDSD");
-        assert_eq!(only_pio, alone);
+        // Without the port-I/O device, the MMIO window is the one node.
+        let only_mmio = dsdt(&AcpiConfig {
+            fw_cfg_pio: None,
+            fw_cfg_mmio: Some(0xd000_0000),
+        })
+        .unwrap();
+        assert_eq!(find_device(&only_mmio, DEVICE_NAME), Some(&mmio[..]));
+    }
+
+    #[test]
+    fn com1_has_its_ports_and_an_edge_triggered_gsi_4() {
+        let n = serial_node();
+        // EISA ID of PNP0501 (a DWordConst).
+        assert!(n.windows(5).any(|w| w == [0x0c, 0x41, 0xd0, 0x05, 0x01]));
+        // IO (Decode16, 0x3F8, 0x3F8, 1, 8).
+        assert!(
+            n.windows(8)
+                .any(|w| w == [0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08])
+        );
+        // Extended IRQ: consumer, edge, active high, exclusive; GSI 4.
+        assert!(
+            n.windows(9)
+                .any(|w| w == [0x89, 0x06, 0x00, 0x03, 0x01, 0x04, 0, 0, 0])
+        );
+    }
+
+    #[test]
+    fn fadt_has_the_power_registers_and_no_cmos_rtc() {
+        let f = fadt(0x1000);
+        let gas = |at: usize| (f[at], f[at + 1], f[at + 2], f[at + 3], u64_at(&f, at + 4));
+        let io = |port: u16| (1u8, 8u8, 0u8, 1u8, u64::from(port));
+        // RESET_REG at 116, RESET_VALUE at 128, SLEEP_CONTROL_REG at 244,
+        // SLEEP_STATUS_REG at 256 (ACPI 6.5, table 5.9).
+        assert_eq!(gas(116), io(ACPI_POWER_PORT + 2));
+        assert_eq!(f[128], RESET_VALUE);
+        assert_eq!(gas(244), io(ACPI_POWER_PORT));
+        assert_eq!(gas(256), io(ACPI_POWER_PORT + 1));
+        // Flags at 112: RESET_REG_SUP (bit 10); IAPC_BOOT_ARCH at 109.
+        assert_ne!(u32_at(&f, 112) & (1 << 10), 0);
+        assert_eq!(
+            u16::from_le_bytes([f[109], f[110]]),
+            IAPC_BOOT_ARCH_NO_CMOS_RTC
+        );
     }
 }

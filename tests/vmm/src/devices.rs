@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! The legacy devices of the mini VMM: a 16550 UART (vm-superio) and QEMU's
-//! `isa-debug-exit`, both as `vm-device` port-I/O devices.
+//! The legacy devices of the mini VMM: a 16550 UART (vm-superio), QEMU's
+//! `isa-debug-exit` and the ACPI power registers ([`AcpiPower`]), all as
+//! `vm-device` port-I/O devices.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vm_device::MutDevicePio;
@@ -161,6 +162,103 @@ pub fn debug_exit_status(value: u32) -> u32 {
     (value << 1) | 1
 }
 
+/// `SLP_EN` in the hardware-reduced sleep control register (ACPI 6.5,
+/// 4.8.3.7).
+pub const SLEEP_ENABLE: u8 = 1 << 5;
+/// Position of `SLP_TYPx` in the sleep control register (bits 4:2).
+pub const SLEEP_TYPE_SHIFT: u8 = 2;
+/// The `SLP_TYPx` value of S5 (soft off), as the DSDT's `_S5_` states it.
+pub const S5_SLEEP_TYPE: u8 = 5;
+/// The value the FADT's `RESET_VALUE` names; written to the reset
+/// register, it resets the machine.
+pub const RESET_VALUE: u8 = 1;
+
+/// What the guest asked of [`AcpiPower`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerRequest {
+    /// S5 through the sleep control register.
+    PowerOff,
+    /// [`RESET_VALUE`] through the reset register.
+    Reset,
+}
+
+/// The ACPI hardware-reduced power registers, one byte each from its base
+/// (the FADT's `SLEEP_CONTROL_REG`, `SLEEP_STATUS_REG` and `RESET_REG`,
+/// as Cloud Hypervisor and QEMU's microvm give them):
+///
+/// - offset 0, sleep control: a write with `SLP_EN` and `SLP_TYP` =
+///   [`S5_SLEEP_TYPE`] powers off; other sleep states are not offered
+///   (the DSDT has only `_S5_`) and are ignored;
+/// - offset 1, sleep status: reads 0 (no wake event), writes (Linux
+///   clears `WAK_STS` before sleeping) are ignored;
+/// - offset 2, reset: a write of [`RESET_VALUE`] resets.
+///
+/// The run loop polls the [`PowerFlag`] after each port write.
+#[derive(Debug, Default)]
+pub struct AcpiPower {
+    requested: Arc<AtomicU8>,
+}
+
+/// Read side of [`AcpiPower`].
+#[derive(Debug, Clone)]
+pub struct PowerFlag(Arc<AtomicU8>);
+
+const REQUEST_NONE: u8 = 0;
+const REQUEST_POWER_OFF: u8 = 1;
+const REQUEST_RESET: u8 = 2;
+
+impl AcpiPower {
+    /// A device and the flag the run loop polls.
+    pub fn new() -> (Self, PowerFlag) {
+        let requested = Arc::new(AtomicU8::new(REQUEST_NONE));
+        (
+            AcpiPower {
+                requested: requested.clone(),
+            },
+            PowerFlag(requested),
+        )
+    }
+
+    /// What a write of `value` to register `offset` requests.
+    pub fn decode(offset: PioAddressOffset, value: u8) -> Option<PowerRequest> {
+        let sleep_type = (value >> SLEEP_TYPE_SHIFT) & 0x7;
+        match offset {
+            0 if value & SLEEP_ENABLE != 0 && sleep_type == S5_SLEEP_TYPE => {
+                Some(PowerRequest::PowerOff)
+            }
+            2 if value == RESET_VALUE => Some(PowerRequest::Reset),
+            _ => None,
+        }
+    }
+}
+
+impl MutDevicePio for AcpiPower {
+    fn pio_read(&mut self, _base: PioAddress, _offset: PioAddressOffset, data: &mut [u8]) {
+        data.fill(0);
+    }
+
+    fn pio_write(&mut self, _base: PioAddress, offset: PioAddressOffset, data: &[u8]) {
+        let request = data.first().and_then(|&v| AcpiPower::decode(offset, v));
+        let code = match request {
+            Some(PowerRequest::PowerOff) => REQUEST_POWER_OFF,
+            Some(PowerRequest::Reset) => REQUEST_RESET,
+            None => return,
+        };
+        self.requested.store(code, Ordering::SeqCst);
+    }
+}
+
+impl PowerFlag {
+    /// The guest's request, if it made one.
+    pub fn request(&self) -> Option<PowerRequest> {
+        match self.0.load(Ordering::SeqCst) {
+            REQUEST_POWER_OFF => Some(PowerRequest::PowerOff),
+            REQUEST_RESET => Some(PowerRequest::Reset),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +285,28 @@ mod tests {
         assert_eq!(flag.value(), Some(3));
         assert_eq!(debug_exit_status(3), 7);
         assert_eq!(debug_exit_status(0), 1);
+    }
+
+    #[test]
+    fn power_registers_decode_s5_and_the_reset_value() {
+        let (mut dev, flag) = AcpiPower::new();
+        let base = PioAddress(0x3c0);
+        // Linux clears WAK_STS first: no request.
+        dev.pio_write(base, 1, &[0x80]);
+        // Sleep types other than S5, or S5 without SLP_EN: no request.
+        dev.pio_write(base, 0, &[(3 << SLEEP_TYPE_SHIFT) | SLEEP_ENABLE]);
+        dev.pio_write(base, 0, &[S5_SLEEP_TYPE << SLEEP_TYPE_SHIFT]);
+        dev.pio_write(base, 2, &[RESET_VALUE + 1]);
+        assert_eq!(flag.request(), None);
+        let mut status = [0xffu8];
+        dev.pio_read(base, 1, &mut status);
+        assert_eq!(status, [0]);
+        // What acpi_hw_extended_sleep writes for S5: 0x34.
+        dev.pio_write(base, 0, &[0x34]);
+        assert_eq!(flag.request(), Some(PowerRequest::PowerOff));
+
+        let (mut dev, flag) = AcpiPower::new();
+        dev.pio_write(base, 2, &[RESET_VALUE]);
+        assert_eq!(flag.request(), Some(PowerRequest::Reset));
     }
 }

@@ -15,9 +15,10 @@
 //! 0x1_0000_0000 RAM above 3 GiB, if any
 //! ```
 //!
-//! Ports: COM1 at 0x3f8, fw_cfg at 0x510..0x51c (selector, data, DMA) and
-//! the `isa-debug-exit` port at 0xf4. Everything else is free for devices
-//! the embedder registers.
+//! Ports: COM1 at 0x3f8, fw_cfg at 0x510..0x51c (selector, data, DMA),
+//! the `isa-debug-exit` port at 0xf4 and, for Linux guests, the ACPI
+//! sleep control, sleep status and reset registers at 0x3c0..0x3c3.
+//! Everything else is free for devices the embedder registers.
 
 /// Guest-physical address of the PVH `hvm_start_info` structure.
 pub const PVH_START_INFO: u64 = 0x6000;
@@ -46,6 +47,11 @@ pub const SERIAL_PORT_SIZE: u16 = 8;
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
 /// Size of the debug-exit port window (QEMU's `iosize=4`).
 pub const DEBUG_EXIT_PORT_SIZE: u16 = 4;
+/// The ACPI power registers (hardware-reduced sleep control, sleep
+/// status, reset), one byte each, in this order.
+pub const ACPI_POWER_PORT: u16 = 0x3c0;
+/// Number of ACPI power registers.
+pub const ACPI_POWER_PORT_SIZE: u16 = 3;
 /// Default guest memory size in MiB.
 pub const DEFAULT_MEMORY_MIB: u64 = 128;
 /// PVH `hvm_start_info` magic.

@@ -16,8 +16,10 @@
 //! embedder can put more devices on the bus ([`Vm::register_pio`],
 //! [`Vm::register_mmio`]) and install an exit hook ([`hook`]) that sees the
 //! guest's writes first and labels exits with a phase. The run ends when the
-//! guest writes the debug-exit port, halts (there is no interrupt
-//! controller, so `hlt` always exits), shuts down, or the timeout expires (a
+//! guest writes the debug-exit port, powers off or resets through the ACPI
+//! power registers (Linux guests, [`devices::AcpiPower`]), halts (there is
+//! no interrupt controller for PVH, so `hlt` always exits), shuts down, or
+//! the timeout expires (a
 //! watchdog kicks the vCPU thread out of `KVM_RUN` with a signal).
 //!
 //! A Linux bzImage boots instead through the second loader branch
@@ -66,13 +68,13 @@ use vm_memory::{
     MemoryRegionAddress,
 };
 
-use devices::{DebugExit, DebugExitFlag, SerialDevice, SerialSink};
+use devices::{AcpiPower, DebugExit, DebugExitFlag, PowerFlag, SerialDevice, SerialSink};
 use hook::{ExitHook, NoHook};
 use layout::*;
 
 pub use error::{Error, error_chain};
 pub use fw_cfg::FwCfgSetup;
-pub use run::{ExitReason, RunOutcome};
+pub use run::{ExitReason, RESET_EXIT_STATUS, RunOutcome};
 
 /// What the mini VMM runs.
 #[derive(Debug, Clone)]
@@ -126,6 +128,7 @@ pub struct Vm {
     mappings: Mappings,
     io: IoManager,
     debug_exit: DebugExitFlag,
+    power: PowerFlag,
     hook: Box<dyn ExitHook>,
     /// The fw_cfg device's handles, kept for inspection after the run.
     pub fw_cfg: fw_cfg::FwCfgHandles,
@@ -152,7 +155,7 @@ impl Vm {
         register_memory(&mappings.vm, &mappings.memory)?;
 
         let mut io = IoManager::new();
-        let debug_exit = register_legacy_devices(&mut io, &mappings.vm, kind, config)?;
+        let (debug_exit, power) = register_legacy_devices(&mut io, &mappings.vm, kind, config)?;
         let mut cpuid = cpu::base_cpuid(&mappings._kvm)?;
         let fw_cfg = fw_cfg::setup(
             &config.fw_cfg,
@@ -171,6 +174,7 @@ impl Vm {
             mappings,
             io,
             debug_exit,
+            power,
             hook: Box::new(NoHook),
             fw_cfg,
         })
@@ -214,12 +218,14 @@ impl Vm {
             mappings,
             io,
             debug_exit,
+            power,
             hook,
             fw_cfg,
         } = self;
         let loop_state = run::RunLoop {
             io,
             debug_exit,
+            power,
             hook,
         };
         let result = run::run_on_thread(vcpu, loop_state, timeout);
@@ -231,14 +237,15 @@ impl Vm {
     }
 }
 
-/// Registers COM1 (polled for PVH, on IRQ 4 for Linux) and the debug-exit
-/// port; returns the debug-exit flag the run loop polls.
+/// Registers COM1 (polled for PVH, on IRQ 4 for Linux), the debug-exit
+/// port and, for Linux, the ACPI power registers; returns the flags the
+/// run loop polls.
 fn register_legacy_devices(
     io: &mut IoManager,
     vm: &VmFd,
     kind: linux::KernelKind,
     config: &VmConfig,
-) -> Result<DebugExitFlag, Error> {
+) -> Result<(DebugExitFlag, PowerFlag), Error> {
     let serial: Arc<dyn DevicePio + Send + Sync> = match kind {
         linux::KernelKind::Pvh => Arc::new(Mutex::new(SerialDevice::new(config.serial.clone()))),
         linux::KernelKind::BzImage => linux::irq_serial(vm, config.serial.clone())?,
@@ -252,7 +259,15 @@ fn register_legacy_devices(
         Arc::new(Mutex::new(sink_dev)),
     )
     .map_err(Error::Bus)?;
-    Ok(debug_exit)
+    let (power_dev, power) = AcpiPower::new();
+    if kind == linux::KernelKind::BzImage {
+        io.register_pio(
+            pio(ACPI_POWER_PORT, ACPI_POWER_PORT_SIZE)?,
+            Arc::new(Mutex::new(power_dev)),
+        )
+        .map_err(Error::Bus)?;
+    }
+    Ok((debug_exit, power))
 }
 
 /// Loads the kernel and boot data of `kind` and puts the vCPU at its entry.

@@ -20,12 +20,14 @@
 //! Unlike the PVH test firmware, Linux needs interrupts: [`create_irqchip`]
 //! gives the VM KVM's in-kernel irqchip (local APIC, IO-APIC, PIC), and
 //! [`irq_serial`] raises COM1's IRQ 4 through an irqfd so that the 8250
-//! driver's interrupt-driven output (everything after the boot console)
-//! works. The ACPI tables describe a hardware-reduced platform, so Linux
-//! uses neither the PIC nor a PIT. With the in-kernel local APIC, `hlt`
-//! no longer exits to the VMM: a Linux run ends with a reset (Linux's
-//! last reboot method is a triple fault, which KVM reports as a shutdown),
-//! a write to the debug-exit port, or the timeout.
+//! driver's interrupt-driven output (everything userspace writes to the
+//! console) works; the DSDT's `COM1` node gives the driver that GSI. The
+//! ACPI tables describe a hardware-reduced platform, so Linux uses neither
+//! the PIC nor a PIT. With the in-kernel local APIC, `hlt` no longer exits
+//! to the VMM: a Linux run ends with a power-off or a reset through the
+//! ACPI power registers ([`crate::devices::AcpiPower`]: `poweroff -f`,
+//! `reboot -f`, `panic=-1`), a triple fault (which KVM reports as a
+//! shutdown), a write to the debug-exit port, or the timeout.
 //!
 //! Guest-physical layout below 1 MiB:
 //!

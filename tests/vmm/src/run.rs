@@ -17,7 +17,7 @@ use vm_device::device_manager::{IoManager, MmioManager, PioManager};
 use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
 
 use crate::Error;
-use crate::devices::{self, DebugExitFlag};
+use crate::devices::{self, DebugExitFlag, PowerFlag, PowerRequest};
 use crate::hook::{ExitHook, HookAction};
 use crate::stats::{ExitKind, ExitStats, ExitTarget};
 
@@ -37,6 +37,12 @@ pub enum ExitReason {
     Shutdown,
     /// The timeout expired.
     Timeout,
+    /// The guest entered S5 through the ACPI sleep control register
+    /// (Linux's `poweroff`).
+    PowerOff,
+    /// The guest wrote the ACPI reset register (Linux's `reboot`); the VMM
+    /// does not restart it.
+    Reset,
 }
 
 /// The exit status of a triple fault or of a shutdown the VMM did not ask
@@ -44,15 +50,21 @@ pub enum ExitReason {
 /// and neither 0 (success), 2 (a VMM error) nor 124 (timeout).
 pub const UNREQUESTED_SHUTDOWN_STATUS: u32 = 4;
 
+/// Exit status of a run the guest ended with a reset: even, so no
+/// debug-exit write (`(value << 1) | 1`) gives it.
+pub const RESET_EXIT_STATUS: u32 = 64;
+
 impl ExitReason {
     /// The process exit status: QEMU's `(value << 1) | 1` for the
-    /// debug-exit port, 0 for halt, [`UNREQUESTED_SHUTDOWN_STATUS`] for a
-    /// triple fault or unrequested shutdown; `None` for a timeout.
+    /// debug-exit port, 0 for halt and power-off,
+    /// [`UNREQUESTED_SHUTDOWN_STATUS`] for a triple fault or unrequested
+    /// shutdown, [`RESET_EXIT_STATUS`] for a reset; `None` for a timeout.
     pub fn status(&self) -> Option<u32> {
         match self {
             ExitReason::DebugExit { value } => Some(devices::debug_exit_status(*value)),
-            ExitReason::Halted => Some(0),
+            ExitReason::Halted | ExitReason::PowerOff => Some(0),
             ExitReason::Shutdown => Some(UNREQUESTED_SHUTDOWN_STATUS),
+            ExitReason::Reset => Some(RESET_EXIT_STATUS),
             ExitReason::Timeout => None,
         }
     }
@@ -87,6 +99,7 @@ extern "C" fn kick_handler(
 pub(crate) struct RunLoop {
     pub(crate) io: IoManager,
     pub(crate) debug_exit: DebugExitFlag,
+    pub(crate) power: PowerFlag,
     pub(crate) hook: Box<dyn ExitHook>,
 }
 
@@ -262,6 +275,11 @@ impl RunLoop {
                 self.port_io(vcpu, stats, t0);
                 if let Some(value) = self.debug_exit.value() {
                     return Ok(Step::Stop(ExitReason::DebugExit { value }));
+                }
+                match self.power.request() {
+                    Some(PowerRequest::PowerOff) => return Ok(Step::Stop(ExitReason::PowerOff)),
+                    Some(PowerRequest::Reset) => return Ok(Step::Stop(ExitReason::Reset)),
+                    None => {}
                 }
             }
             e @ (VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..)) => self.mmio(e, stats, t0),

@@ -170,6 +170,25 @@ pub enum LabError {
         /// The end of its stderr.
         stderr: TextTail,
     },
+    /// A Linux guest did not reach the end of its `/init` report.
+    #[error(
+        "the Linux guest {guest} did not finish its /init report (status {status}); \
+         last console lines:\n{stdout}\nstderr:\n{stderr}"
+    )]
+    Linux {
+        /// The guest.
+        guest: GuestName,
+        /// Its exit status.
+        status: i32,
+        /// The end of its console.
+        stdout: TextTail,
+        /// The end of its stderr.
+        stderr: TextTail,
+    },
+    /// Linux guests need the static probe, and [`build::LabTools`] was
+    /// built without it.
+    #[error("the Linux guests need the static fw-cfg-probe: build LabTools with the probe")]
+    NoProbe,
     /// Building what the lab runs failed.
     #[error(transparent)]
     Build(#[from] build::BuildError),

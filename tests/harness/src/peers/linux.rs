@@ -376,6 +376,12 @@ pub struct GuestDump {
     pub sysfs: BTreeMap<u16, SysfsEntry>,
     /// QEMU's DSDT.
     pub dsdt: Option<Vec<u8>>,
+    /// The `user` line `/init` printed (the lab's init script).
+    pub user: Option<String>,
+    /// `/sys/firmware/qemu_fw_cfg/rev` (the lab's init script).
+    pub rev: Option<String>,
+    /// The kernel log, line by line (the lab's init script).
+    pub dmesg: Vec<String>,
     /// Whether the `begin` and `end` lines were seen.
     pub complete: bool,
 }
@@ -444,6 +450,9 @@ impl GuestDump {
                     }
                 }
                 "dsdt" => d.dsdt = unhex(value),
+                "user" => d.user = Some(value.to_string()),
+                "rev" => d.rev = Some(value.trim().to_string()),
+                "dmesg" => d.dmesg.push(value.to_string()),
                 _ => {}
             }
         }

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The distribution kernel as an inner guest: the same bzImage, busybox
+//! initramfs and command line under QEMU microvm (`-accel kvm`) and under
+//! the static `fw-cfg-vmm`, with the same fw_cfg items ([`items`]), in one
+//! outer boot.
+//!
+//! The initramfs is the Linux peer's ([`LinuxPeer::initramfs`]: busybox,
+//! `qemu_fw_cfg.ko`, the static probe) with [`INIT_SCRIPT`] as `/init`,
+//! which prints, on lines starting with [`MARKER`] that
+//! [`GuestDump::parse`] reads:
+//!
+//! 1. [`USER_LINE`], written by `/init` itself (a tty write: it needs the
+//!    UART's transmitter interrupt, unlike kernel messages);
+//! 2. the probe's `--json` report (files read up to 4 KiB by port I/O);
+//! 3. after `insmod qemu_fw_cfg.ko`: `rev`, and for every `by_key` entry
+//!    its key, size and name, the hex of files up to 4 KiB and the MD5 of
+//!    the first 4 KiB of `raw` (the driver re-reads and skips to the offset
+//!    on every page, so larger prefixes cost quadratic port exits);
+//! 4. every line of the kernel log (`dmesg`);
+//!
+//! then powers off (`poweroff -f`), or resets (`reboot -f`) when the
+//! command line has [`REBOOT_PARAM`].
+
+use std::time::Duration;
+
+use super::build::LabTools;
+use super::{GuestName, Lab, LabError, LabRun, TAIL_LINES, TextTail, inner_path};
+use crate::peers::linux::LinuxPeer;
+use crate::peers::qemu::Qemu;
+
+pub use crate::peers::linux::{GuestDump, MARKER};
+
+/// What `/init` prints itself, before anything else.
+pub const USER_LINE: &str = "hello from the init process";
+/// Kernel parameter (ignored by the kernel) that makes `/init` reset
+/// instead of powering off.
+pub const REBOOT_PARAM: &str = "lab_reboot";
+/// What the reset guest's command line adds: [`REBOOT_PARAM`], and
+/// `reboot=f`, which skips the kernel's `machine_shutdown()` (APIC and
+/// IO-APIC teardown) before the reboot methods. Without it Linux 6.1
+/// stops after `reboot: machine restart` under `fw-cfg-vmm` and never
+/// reaches the ACPI reset register (an open issue).
+pub const REBOOT_CMDLINE: &str = "reboot=f lab_reboot";
+/// The command line of both VMMs' guests.
+pub const CMDLINE: &str = "console=ttyS0 loglevel=4 panic=-1";
+/// Guest memory (MiB) under both VMMs.
+pub const MEMORY_MIB: u32 = 256;
+/// Wall-time limit of one Linux guest.
+pub const GUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// `fw-cfg-vmm`'s own `--timeout`, inside [`GUEST_TIMEOUT`], so that a
+/// hanging guest ends with the VMM's exit counters on its stderr.
+pub const VMM_TIMEOUT: Duration = Duration::from_secs(100);
+/// The initramfs in the work folder.
+pub const INITRD_FILE: &str = "linux/initrd.cpio";
+
+/// The guest's `/init`.
+pub const INIT_SCRIPT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+M="@@FWCFG"
+echo "$M begin"
+echo "$M user hello from the init process"
+/bin/fw-cfg-probe --json --sysfs-root /nonexistent --max-file-bytes 4096 > /tmp/probe.json
+echo "$M probe-rc $?"
+printf '%s probe-json ' "$M"; cat /tmp/probe.json; echo
+insmod /qemu_fw_cfg.ko
+echo "$M insmod-rc $?"
+echo "$M rev $(cat /sys/firmware/qemu_fw_cfg/rev)"
+for d in /sys/firmware/qemu_fw_cfg/by_key/*; do
+  [ -d "$d" ] || continue
+  k=$(cat $d/key); z=$(cat $d/size)
+  echo "$M sysfs $k $z $(cat $d/name)"
+  if [ "$z" -le 4096 ]; then echo "$M sysfs-hex $k $(xxd -p $d/raw | tr -d '\n')"; n=$z; else n=4096; fi
+  echo "$M sysfs-md5 $k $n $(dd if=$d/raw bs=4096 count=1 2>/dev/null | md5sum | cut -d' ' -f1)"
+done
+dmesg | while IFS= read -r l; do echo "$M dmesg $l"; done
+echo "$M end"
+if grep -q lab_reboot /proc/cmdline; then reboot -f; else poweroff -f; fi
+"#;
+
+/// One fw_cfg item both VMMs serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemData {
+    /// `name=NAME,file=PATH`, with these bytes in the file.
+    File(Vec<u8>),
+    /// `name=NAME,string=STR`.
+    String(String),
+}
+
+/// The items: files of 0, 3, 300 bytes and 1 MiB, one with a 55-byte
+/// name, and a string item.
+pub fn items() -> Vec<(String, ItemData)> {
+    let pattern = |n: usize| (0..n).map(|i| (i * 7 + i / 251) as u8).collect::<Vec<u8>>();
+    let long = format!("opt/lab/{}", "n".repeat(55 - "opt/lab/".len()));
+    vec![
+        ("opt/lab/empty".into(), ItemData::File(Vec::new())),
+        ("opt/lab/three".into(), ItemData::File(b"abc".to_vec())),
+        ("opt/lab/three-hundred".into(), ItemData::File(pattern(300))),
+        ("opt/lab/one-mib".into(), ItemData::File(pattern(1 << 20))),
+        (long, ItemData::File(b"a 55-byte name".to_vec())),
+        (
+            "opt/lab/string".into(),
+            ItemData::String("a string item".into()),
+        ),
+    ]
+}
+
+/// The guests [`add`] added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinuxGuests {
+    /// Under QEMU microvm (`-cpu host`).
+    pub qemu: GuestName,
+    /// Under `fw-cfg-vmm --host-phys-bits` with both phys-bits channels
+    /// off (what QEMU offers), powering off.
+    pub vmm: GuestName,
+    /// Under `fw-cfg-vmm --host-phys-bits` with both channels on,
+    /// resetting.
+    pub vmm_reboot: GuestName,
+}
+
+/// The `-fw_cfg` / `--fw-cfg` values of [`items`], with the files placed
+/// in `lab`.
+fn item_specs(mut lab: Lab) -> Result<(Lab, Vec<String>), LabError> {
+    let mut specs = Vec::new();
+    for (i, (name, data)) in items().into_iter().enumerate() {
+        match data {
+            ItemData::File(bytes) => {
+                let file = format!("linux/item{i}");
+                lab = lab.file(&file, bytes, false)?;
+                specs.push(format!("name={name},file={}", inner_path(&file)));
+            }
+            ItemData::String(s) => specs.push(format!("name={name},string={s}")),
+        }
+    }
+    Ok((lab, specs))
+}
+
+/// Adds guests `linux-qemu`, `linux-vmm` and `linux-vmm-reboot` to `lab`:
+/// `linux`'s kernel with [`INIT_SCRIPT`] under QEMU microvm and (twice)
+/// under the static `fw-cfg-vmm` of `tools` (which must have the probe).
+pub fn add(
+    lab: Lab,
+    linux: &LinuxPeer,
+    qemu: &Qemu,
+    tools: &LabTools,
+) -> Result<(Lab, LinuxGuests), LabError> {
+    let probe = tools.probe.as_ref().ok_or(LabError::NoProbe)?;
+    let initrd = linux
+        .initramfs(probe, INIT_SCRIPT)
+        .map_err(|source| LabError::Io {
+            action: "build the Linux guests' initramfs",
+            path: probe.clone(),
+            source,
+        })?;
+    let lab = lab
+        .copy(super::firmware::VMM_FILE, &tools.vmm)?
+        .file(INITRD_FILE, initrd, false)?;
+    let (mut lab, specs) = item_specs(lab)?;
+    let (kernel, initrd) = (linux.kernel.display().to_string(), inner_path(INITRD_FILE));
+    let mut q: Vec<String> = [
+        "-M",
+        "microvm",
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+    ]
+    .map(String::from)
+    .to_vec();
+    q.extend(["-m".into(), MEMORY_MIB.to_string()]);
+    q.extend([
+        "-kernel".into(),
+        kernel.clone(),
+        "-initrd".into(),
+        initrd.clone(),
+    ]);
+    q.extend(["-append".into(), CMDLINE.into()]);
+    let mut v: Vec<String> = vec![inner_path(super::firmware::VMM_FILE)];
+    v.extend(["--kernel".into(), kernel, "--initrd".into(), initrd]);
+    v.extend(["--memory".into(), MEMORY_MIB.to_string()]);
+    v.extend(["--timeout".into(), VMM_TIMEOUT.as_secs().to_string()]);
+    v.extend(["--stats".into(), "--host-phys-bits".into()]);
+    for s in &specs {
+        q.extend(["-fw_cfg".into(), s.clone()]);
+        v.extend(["--fw-cfg".into(), s.clone()]);
+    }
+    // The reboot guest keeps both phys-bits channels on; the power-off
+    // guest turns them off, so that it offers what QEMU does.
+    let mut reboot = v.clone();
+    v.extend(["--cmdline".into(), CMDLINE.into()]);
+    v.extend(["--phys-bits-hint", "off", "--phys-bits-file", "off"].map(String::from));
+    reboot.extend(["--cmdline".into(), format!("{CMDLINE} {REBOOT_CMDLINE}")]);
+    let qemu_argv = std::iter::once(qemu.path.display().to_string()).chain(q);
+    lab = lab.guest("linux-qemu", qemu_argv, GUEST_TIMEOUT)?;
+    lab = lab.guest("linux-vmm", v, GUEST_TIMEOUT)?;
+    lab = lab.guest("linux-vmm-reboot", reboot, GUEST_TIMEOUT)?;
+    Ok((
+        lab,
+        LinuxGuests {
+            qemu: GuestName::new("linux-qemu")?,
+            vmm: GuestName::new("linux-vmm")?,
+            vmm_reboot: GuestName::new("linux-vmm-reboot")?,
+        },
+    ))
+}
+
+/// What `/init` printed in guest `name`; an error with its last console
+/// lines unless the report is complete.
+pub fn dump(run: &LabRun, name: &GuestName) -> Result<GuestDump, LabError> {
+    let g = run.guest(name)?;
+    let console = String::from_utf8_lossy(&g.stdout);
+    let dump = GuestDump::parse(&console);
+    if dump.complete {
+        return Ok(dump);
+    }
+    Err(LabError::Linux {
+        guest: name.clone(),
+        status: g.status,
+        stdout: TextTail::last(&console, TAIL_LINES),
+        stderr: TextTail::last(&String::from_utf8_lossy(&g.stderr), TAIL_LINES),
+    })
+}
