@@ -164,7 +164,7 @@ names!(DecidedBy {
 wire! {
     /// Which row of the policy table fired (`distrusted`,
     /// `explicit-invalid`, `explicit-valid`, `no-information`,
-    /// `heuristic-valid`, `heuristic-invalid`).
+    /// `heuristic-valid`, `heuristic-invalid`, `backed-width`).
     #[serde(rename_all = "kebab-case")]
     pub enum Rule {
         /// A hard conflict: distrust.
@@ -179,6 +179,8 @@ wire! {
         HeuristicValid,
         /// The heuristic rejected the width.
         HeuristicInvalid,
+        /// The file says not backed and states the backed width.
+        BackedWidth,
     }
 }
 same_variants!(
@@ -189,7 +191,8 @@ same_variants!(
     ExplicitValid,
     NoInformation,
     HeuristicValid,
-    HeuristicInvalid
+    HeuristicInvalid,
+    BackedWidth
 );
 names!(Rule {
     Distrusted => "distrusted",
@@ -198,6 +201,7 @@ names!(Rule {
     NoInformation => "no-information",
     HeuristicValid => "heuristic-valid",
     HeuristicInvalid => "heuristic-invalid",
+    BackedWidth => "backed-width",
 });
 
 wire! {
@@ -215,7 +219,7 @@ wire! {
         CorruptFile,
         /// Valid without the address sizes leaf.
         ValidWithoutAddressSizes,
-        /// A CPUID width outside 36..=52.
+        /// A CPUID width outside 32..=52.
         WidthOutOfRange,
         /// The hint bit is clear while the file says valid.
         HintClearButFileValid,
@@ -223,6 +227,10 @@ wire! {
         FileUnreadable,
         /// The guest width is above the width.
         GuestPhysBitsAbovePhysBits,
+        /// The memory map reaches above a stated width.
+        MemoryAboveWidth,
+        /// A version-2 file's flag contradicts its backed width.
+        FileBackedContradictsFlag,
     }
 }
 same_variants!(
@@ -236,7 +244,9 @@ same_variants!(
     WidthOutOfRange,
     HintClearButFileValid,
     FileUnreadable,
-    GuestPhysBitsAbovePhysBits
+    GuestPhysBitsAbovePhysBits,
+    MemoryAboveWidth,
+    FileBackedContradictsFlag
 );
 names!(Conflict {
     FilePhysBitsDiffersFromCpuid => "file-phys-bits-differs-from-cpuid",
@@ -248,6 +258,8 @@ names!(Conflict {
     HintClearButFileValid => "hint-clear-but-file-valid",
     FileUnreadable => "file-unreadable",
     GuestPhysBitsAbovePhysBits => "guest-phys-bits-above-phys-bits",
+    MemoryAboveWidth => "memory-above-width",
+    FileBackedContradictsFlag => "file-backed-contradicts-flag",
 });
 
 /// A set of conflicts (the guest's bit set), serialized as an array of
@@ -303,6 +315,8 @@ wire! {
         BadGuestPhysBits,
         /// Reserved bytes are not zero.
         ReservedNotZero,
+        /// The backed width is above 64.
+        BadBackedBits,
         /// No fw_cfg signature.
         NoSignature,
         /// The directory count is impossible.
@@ -343,6 +357,7 @@ names!(ErrorKind {
     BadPhysBits => "bad-phys-bits",
     BadGuestPhysBits => "bad-guest-phys-bits",
     ReservedNotZero => "reserved-not-zero",
+    BadBackedBits => "bad-backed-bits",
     NoSignature => "no-signature",
     BadDirectoryCount => "bad-directory-count",
     DirectoryTruncated => "directory-truncated",
@@ -369,6 +384,7 @@ impl From<PhysBitsFileError> for ErrorKind {
             PhysBitsFileError::BadPhysBits(_) => ErrorKind::BadPhysBits,
             PhysBitsFileError::BadGuestPhysBits(_) => ErrorKind::BadGuestPhysBits,
             PhysBitsFileError::ReservedNotZero => ErrorKind::ReservedNotZero,
+            PhysBitsFileError::BadBackedBits(_) => ErrorKind::BadBackedBits,
         }
     }
 }
@@ -527,6 +543,7 @@ impl CpuidLine {
             file,
             five_level_paging: false,
             gb_pages: self.gb_pages,
+            memory_top: 0,
         }
     }
 }
@@ -571,6 +588,10 @@ wire! {
         /// For `present`: the guest width the file states.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub guest_phys_bits: Option<u8>,
+        /// For `present`: the backed width the file states (version 2
+        /// byte 4; 0 = not stated).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub backed_bits: Option<u8>,
         /// For `corrupt` and `unreadable`: why.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub error: Option<ErrorKind>,
@@ -592,6 +613,7 @@ impl From<&FileState> for FileLine {
             valid: None,
             phys_bits: None,
             guest_phys_bits: None,
+            backed_bits: None,
             error: None,
             size: None,
             bytes: Bytes::empty(),
@@ -604,6 +626,7 @@ impl From<&FileState> for FileLine {
                 l.valid = Some(f.valid);
                 l.phys_bits = Some(f.phys_bits);
                 l.guest_phys_bits = Some(f.guest_phys_bits);
+                l.backed_bits = Some(f.backed_bits);
             }
             FileState::Corrupt(e) => {
                 l.state = FileStateKind::Corrupt;
