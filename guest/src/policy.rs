@@ -4,13 +4,16 @@
 //! channel said so, and every disagreement between the channels.
 //!
 //! Inputs ([`ChannelInputs`]) are what the two channels said: the CPUID hint
-//! ([`HintState`]) with CPUID 0x8000_0008's widths and the vendor, and the
-//! state of the `etc/phys-bits-valid` file ([`FileState`]). The paging
-//! facts the heuristic needs (5-level paging in use, 1 GiB pages) are inputs
-//! too. [`decide`] is a pure function of them.
+//! ([`HintState`]) with CPUID 0x8000_0008's widths and the vendor, the
+//! state of the `etc/phys-bits-valid` file ([`FileState`]), and the top of
+//! the memory map ([`ChannelInputs::memory_top`]). The paging facts the
+//! heuristic needs (5-level paging in use, 1 GiB pages) are inputs too.
+//! [`decide`] is a pure function of them.
 //!
 //! # Terms
 //!
+//! - *Valid*, on both sides, in one sentence: every guest-physical address
+//!   below 2^W is backed, `W` being the effective CPUID width.
 //! - *CPUID width* `W`: `phys_bits` (0x8000_0008 EAX\[7:0\]), capped by
 //!   `guest_phys_bits` (EAX\[23:16\]) when that is non-zero.
 //! - *Explicit valid*: the hint bit is set, or the file is present with
@@ -18,6 +21,18 @@
 //!   A clear hint bit is **not** "invalid" (every KVM before the proposal
 //!   clears it), and a missing file means "unknown": a VMM that says nothing
 //!   is never called invalid.
+//! - *Backed width* `B`: byte 4 of a version-2 file, the widest width the
+//!   VMM knows its host backs (0 = not stated).
+//! - *Ceiling* ([`ChannelInputs::ceiling`]): the smallest of `W`, a valid
+//!   file's `W` and `B` (each counted when within 32..=52). No answer of
+//!   the strict and combined modes exceeds it: the guest cannot use
+//!   addresses above its MAXPHYADDR, nor ones a channel says are unbacked.
+//! - *Memory bits* `M`: the smallest `n` with 2^n >= the memory map's top
+//!   (RAM and declared hotplug; 0 when unknown).
+//! - *Fallback* ([`ChannelInputs::fallback`]): `max(36, M)` capped at the
+//!   ceiling (at 52 when there is none). Never below the RAM top unless a
+//!   statement forbids it, and then [`Conflict::MemoryAboveWidth`] says the
+//!   host contradicts itself.
 //! - *Hard conflict*: a disagreement that makes both channels suspect (see
 //!   [`Conflict::is_hard`]). Soft conflicts are listed but change nothing.
 //!
@@ -30,41 +45,44 @@
 //! | [`HintSetButFileInvalid`](Conflict::HintSetButFileInvalid) | hint set, file says invalid | yes |
 //! | [`CorruptFile`](Conflict::CorruptFile) | file present but unparsable | yes |
 //! | [`ValidWithoutAddressSizes`](Conflict::ValidWithoutAddressSizes) | explicit valid, but CPUID has no 0x8000_0008 (or it reports 0 bits) | yes |
-//! | [`WidthOutOfRange`](Conflict::WidthOutOfRange) | phys_bits, or a non-zero guest_phys_bits, outside 36..=52 | yes |
+//! | [`WidthOutOfRange`](Conflict::WidthOutOfRange) | phys_bits, or a non-zero guest_phys_bits, outside QEMU's 32..=52 | yes |
+//! | [`MemoryAboveWidth`](Conflict::MemoryAboveWidth) | `M` above the ceiling (or above 52) | yes |
+//! | [`FileBackedContradictsFlag`](Conflict::FileBackedContradictsFlag) | `B` ≠ 0 and the valid flag ≠ (file's `W` ≤ `B`) | yes |
 //! | [`HintClearButFileValid`](Conflict::HintClearButFileValid) | KVM features leaf present with the bit clear, file says valid | no |
 //! | [`FileUnreadable`](Conflict::FileUnreadable) | the file exists but could not be read (directory broken, DMA error) | no |
 //! | [`GuestPhysBitsAbovePhysBits`](Conflict::GuestPhysBitsAbovePhysBits) | guest_phys_bits > phys_bits | no |
 //!
 //! # Policy table
 //!
-//! Strict (the thread's rule: trust only an explicit "valid", else 36):
+//! Strict (the thread's rule: trust only an explicit "valid"):
 //!
 //! | # | condition (first match wins) | width | decided by |
 //! |---|---|---|---|
-//! | S1 | any hard conflict | 36 | `ConservativeDefault` (rule `Distrusted`) |
-//! | S2 | file says invalid | 36 | `FwCfgFile` (rule `ExplicitInvalid`) |
+//! | S1 | any hard conflict | fallback | `ConservativeDefault` (rule `Distrusted`) |
+//! | S2b | file says invalid and states `B` ≥ 32 | `min(B, W)` | `FwCfgFile` (rule `BackedWidth`) |
+//! | S2 | file says invalid, no `B` (version 1) | fallback | `FwCfgFile` (rule `ExplicitInvalid`) |
 //! | S3 | hint set and file valid | `W` | `BothChannels` |
 //! | S4 | hint set, file absent/unreadable | `W` | `CpuidHint` |
 //! | S5 | file valid, hint clear or no KVM leaf | `W` | `FwCfgFile` |
-//! | S6 | neither channel says anything | 36 | `ConservativeDefault` (rule `NoInformation`) |
+//! | S6 | neither channel says anything | fallback | `ConservativeDefault` (rule `NoInformation`) |
 //!
-//! Heuristic (OVMF `PlatformAddressWidthFromCpuid`; SeaBIOS `physbits()`
-//! applies the same rule but takes the vendor from leaf 0; ignores both
+//! Heuristic (OVMF `PlatformAddressWidthFromCpuid`; ignores both
 //! channels):
 //!
 //! | # | condition | width | decided by |
 //! |---|---|---|---|
-//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if `P` ≠ 0 and: guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it (SeaBIOS reads leaf 0's) | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
-//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | 36 | `ConservativeDefault` |
+//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if `P` ≠ 0 and: guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
+//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | `max(36, M)`, not capped (OVMF's memory-map fallback) | `ConservativeDefault` |
 //!
-//! OVMF's fallback for H2 guesses from the memory map and never goes below
-//! 36; without a memory map this crate answers the floor, 36.
+//! SeaBIOS's `physbits()` is a different rule (vendor from leaf 0, a
+//! PAE/long-mode precondition, no GuestPhysBits); see
+//! `spec/phys-bits-valid.md`. This mode reproduces OVMF only.
 //!
 //! The vendor's source matters. QEMU copies the vendor signature into
-//! CPUID 0x80000000 EBX/EDX/ECX, but Intel CPUs leave those registers 0, so
-//! a VMM that passes `KVM_GET_SUPPORTED_CPUID` through on an Intel host
-//! shows OVMF no vendor: OVMF rejects 36 and 39 there (H2), while SeaBIOS,
-//! which compares leaf 0's signature, accepts them. This crate follows OVMF
+//! CPUID 0x80000000 EBX/EDX/ECX, but Intel CPUs leave those registers 0
+//! (and QEMU 10.1 machine types zero them for Intel vCPUs), so OVMF sees
+//! no vendor there and rejects 36 and 39 (H2), while SeaBIOS, which
+//! compares leaf 0's signature, accepts them. This crate follows OVMF
 //! ([`ChannelInputs::ext_vendor`]).
 //!
 //! An 0x80000008 leaf that exists but reports 0 bits is not a missing leaf:
@@ -77,18 +95,19 @@
 //! |---|---|---|
 //! | C1 | any hard conflict | as S1 |
 //! | C2 | an explicit statement (hint set, or file present) | as S2–S5 |
-//! | C3 | neither channel says anything | as H1/H2 |
+//! | C3 | neither channel says anything | H1's width raised to the fallback, or H2 with the fallback (capped) |
 //!
 //! The width from an explicit "valid" is not capped by paging limits: the
 //! channels state what the platform backs; how much of it a consumer maps
 //! is the consumer's business. The heuristic applies OVMF's caps because it
 //! reproduces OVMF.
 //!
-//! On conflict the answer is 36 and the conflicts are listed: a host whose
-//! two statements disagree is not believed, and 36 bits is what every
-//! x86-64 CPU supports. A malicious host can always force this outcome (it
-//! can also simply clear the hint and delete the file), but it cannot make
-//! the guest use a width that one of its own channels contradicts.
+//! On conflict the answer is the fallback and the conflicts are listed: a
+//! host whose statements disagree is not believed beyond the smallest width
+//! any of them states, and the RAM it gave the guest is still addressed. A
+//! malicious host can always force this outcome (it can also simply clear
+//! the hint and delete the file), but it cannot make the guest use a width
+//! that one of its own channels contradicts.
 //!
 //! ```
 //! use fw_cfg_guest::abi::PhysBitsFile;
@@ -104,10 +123,17 @@
 //!     file: FileState::Present(PhysBitsFile::new(true, 39, 0)),
 //!     five_level_paging: false,
 //!     gb_pages: true,
+//!     memory_top: 0,
 //! };
 //! let d = decide(&inputs, PolicyMode::Strict);
 //! assert_eq!((d.phys_bits, d.decided_by), (39, DecidedBy::BothChannels));
 //! assert!(d.conflicts.is_empty());
+//!
+//! // QEMU's legacy 40 on a 39-bit host: the file says "not backed" and
+//! // states the backed 39, which the guest uses instead of 36.
+//! let file = PhysBitsFile::new(false, 40, 0).with_backed_bits(39);
+//! let inputs = ChannelInputs { phys_bits: 40, hint: HintState::Clear, file: FileState::Present(file), ..inputs };
+//! assert_eq!(decide(&inputs, PolicyMode::Strict).phys_bits, 39);
 //! ```
 
 use core::fmt;

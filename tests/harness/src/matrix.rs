@@ -334,7 +334,7 @@ mod tests {
         assert!(!invalid.phys_bits.file);
         assert_eq!(invalid.raw_files[0].1, vec![1, 2, 48, 0, 0, 0, 0, 0]);
         let conflicting = s(FileCase::Conflicting).setup(48);
-        assert_eq!(conflicting.raw_files[0].1, vec![1, 1, 47, 0, 0, 0, 0, 0]);
+        assert_eq!(conflicting.raw_files[0].1, vec![2, 1, 47, 0, 0, 0, 0, 0]);
         // Legacy default: the file carries 40, the conflict 39.
         let legacy = Scenario {
             host_phys_bits: false,

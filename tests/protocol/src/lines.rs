@@ -717,6 +717,10 @@ wire! {
         /// The CPUID report (CPUID channel only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub cpuid: Option<CpuidLine>,
+        /// The memory map's top the decisions used (CPUID channel only;
+        /// the firmware: its PVH memory map; 0 = unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory_top: Option<u64>,
         /// The file (fw_cfg channel only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file: Option<FileLine>,
@@ -776,6 +780,7 @@ impl ResultLine {
             dma: false,
             device_error: None,
             cpuid: None,
+            memory_top: None,
             file: None,
             decisions: None,
         }
