@@ -33,7 +33,10 @@ pub const E820_PRAM: u32 = 12;
 
 /// Whether a range of E820 type `kind` holds memory (module docs).
 pub const fn holds_memory(kind: u32) -> bool {
-    matches!(kind, E820_RAM | E820_ACPI | E820_NVS | E820_PMEM | E820_PRAM)
+    matches!(
+        kind,
+        E820_RAM | E820_ACPI | E820_NVS | E820_PMEM | E820_PRAM
+    )
 }
 
 /// The exclusive end of the highest range that holds memory; 0 for a map
@@ -73,7 +76,10 @@ mod tests {
             memory_top([(0, 1 << 30, E820_RAM), (1 << 40, 1 << 30, E820_RESERVED)]),
             1 << 30
         );
-        assert_eq!(memory_top([(1 << 36, 1 << 20, E820_PMEM)]), (1 << 36) + (1 << 20));
+        assert_eq!(
+            memory_top([(1 << 36, 1 << 20, E820_PMEM)]),
+            (1 << 36) + (1 << 20)
+        );
         assert_eq!(memory_top([(u64::MAX - 1, 4, E820_RAM)]), u64::MAX);
     }
 

@@ -590,7 +590,7 @@ mod tests {
                 name: "etc/phys-bits-valid".into(),
                 size: 8,
                 select: 0x20,
-                bytes: Ok(vec![1, 1, 39, 0, 0, 0, 0, 0]),
+                bytes: Ok(vec![2, 1, 39, 0, 0, 0, 0, 0]),
                 truncated: false,
                 over_budget: false,
                 sysfs: Some(SysfsFile {
@@ -670,7 +670,7 @@ mod tests {
         assert_eq!(r.decisions[0].mode, PolicyMode::Strict);
         assert_eq!(r.decisions[0].phys_bits, 39);
         let json = render_json(&r);
-        assert!(json.contains(r#""pio_hex":"0101270000000000""#), "{json}");
+        assert!(json.contains(r#""pio_hex":"0201270000000000""#), "{json}");
         assert!(json.contains(r#""sysfs_equal":true"#));
         assert!(json.contains(r#""decided_by":"both-channels""#));
         assert!(json.starts_with('{') && json.ends_with('}'));

@@ -185,6 +185,9 @@ pub struct Outcome {
     pub advertised_phys_bits: u8,
     /// Whether `PhysBitsConfig` called the width valid.
     pub config_valid: bool,
+    /// The width the host backs (`PhysBitsConfig::backed_bits`): the
+    /// right answer is this, capped at the guest's effective CPUID width.
+    pub backed_bits: u8,
     /// What the guest printed (or, in process, computed).
     pub report: FirmwareReport,
     /// Exits (KVM) or device accesses (in process), per phase.
@@ -290,6 +293,7 @@ pub fn run_kvm(
         host_phys_bits: host.phys_bits,
         advertised_phys_bits: config.phys_bits(),
         config_valid: config.valid(),
+        backed_bits: config.backed_bits(),
         report: run.report,
         stats: run.stats,
         reason: Some(run.reason),

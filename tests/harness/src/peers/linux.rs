@@ -591,7 +591,10 @@ mod tests {
         assert_eq!(d.probe_rc, Some(0));
         let p = d.probe.expect("probe JSON parses");
         assert_eq!(p.cpuid.phys_bits, 40);
-        assert_eq!(p.decisions, expected_decisions(&p.cpuid, None, p.memory_top));
+        assert_eq!(
+            p.decisions,
+            expected_decisions(&p.cpuid, None, p.memory_top)
+        );
         assert_eq!(d.probe_full.as_ref(), Some(&p));
         assert_eq!(d.probe_full_rc, Some(0));
         let files = p.fw_cfg.files.unwrap();
