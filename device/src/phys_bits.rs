@@ -23,7 +23,7 @@
 //! One sentence, the same on both sides: the advertised width is *valid*
 //! when every guest-physical address below 2^W is backed, W being the
 //! effective width the guest sees (EAX\[7:0\] capped by a non-zero
-//! EAX\[23:16\], [`effective_width`](crate::abi::effective_width)). The VMM
+//! EAX\[23:16\], [`effective_width`]). The VMM
 //! decides it from what it knows of the host in every mode: the host backs
 //! its own effective width ([`PhysBitsConfig::backed_bits`]: KVM's
 //! MAXPHYADDR capped by KVM's non-zero guest width), so the configuration

@@ -86,6 +86,11 @@ pub struct CpuidResult {
 }
 
 /// Anything that answers CPUID queries: the instruction, or a test fake.
+///
+/// Under SEV-ES and SEV-SNP the `cpuid` instruction traps (#VC) and its
+/// answer comes from the hypervisor; a source used there must answer from
+/// the firmware-validated SNP CPUID page instead of executing the
+/// instruction ([`HardwareCpuid`] does not).
 pub trait CpuidSource {
     /// Executes CPUID with EAX = `leaf` and ECX = `subleaf`.
     fn cpuid(&self, leaf: u32, subleaf: u32) -> CpuidResult;

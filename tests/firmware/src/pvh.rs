@@ -140,7 +140,10 @@ pub fn record_memory_top(start_info: u64) {
             )
         }
     };
-    MEMORY_TOP.store(memmap::memory_top((0..entries).map(entry)), Ordering::Relaxed);
+    MEMORY_TOP.store(
+        memmap::memory_top((0..entries).map(entry)),
+        Ordering::Relaxed,
+    );
 }
 
 /// The memory map's top [`record_memory_top`] found (0 = unknown).
