@@ -15,7 +15,8 @@
 //! - *Valid*, on both sides, in one sentence: every guest-physical address
 //!   below 2^W is backed, `W` being the effective CPUID width.
 //! - *CPUID width* `W`: `phys_bits` (0x8000_0008 EAX\[7:0\]), capped by
-//!   `guest_phys_bits` (EAX\[23:16\]) when that is non-zero.
+//!   `guest_phys_bits` (EAX\[23:16\]) when that is non-zero, then at SEV's
+//!   C-bit position and below TDX's shared bit (phys_bits - 1).
 //! - *Explicit valid*: the hint bit is set, or the file is present with
 //!   valid = 1. *Explicit invalid*: the file is present with valid = 0.
 //!   A clear hint bit is **not** "invalid" (every KVM before the proposal
@@ -124,6 +125,8 @@
 //!     five_level_paging: false,
 //!     gb_pages: true,
 //!     memory_top: 0,
+//!     sev_c_bit: None,
+//!     tdx: false,
 //! };
 //! let d = decide(&inputs, PolicyMode::Strict);
 //! assert_eq!((d.phys_bits, d.decided_by), (39, DecidedBy::BothChannels));
@@ -212,6 +215,12 @@ pub struct ChannelInputs {
     /// area in the memory map (firmware: the PVH memory map; Linux:
     /// `/sys/firmware/memmap`); 0 when unknown. No fallback goes below it.
     pub memory_top: u64,
+    /// SEV's C-bit position ([`CpuidReport::sev_c_bit`]): `W` stays below
+    /// it.
+    pub sev_c_bit: Option<u8>,
+    /// A TDX guest ([`CpuidReport::tdx`]): `W` stays below the shared bit,
+    /// phys_bits - 1.
+    pub tdx: bool,
 }
 
 impl ChannelInputs {
@@ -228,6 +237,8 @@ impl ChannelInputs {
             five_level_paging: false,
             gb_pages: cpuid.gb_pages,
             memory_top: 0,
+            sev_c_bit: cpuid.sev_c_bit,
+            tdx: cpuid.tdx,
         }
     }
 
@@ -238,9 +249,19 @@ impl ChannelInputs {
         self
     }
 
-    /// `W`: phys_bits capped by a non-zero guest_phys_bits.
+    /// `W`: phys_bits capped by a non-zero guest_phys_bits, then below
+    /// SEV's C-bit (at most its position) and TDX's shared bit (at most
+    /// phys_bits - 1): addresses with those bits set are not private
+    /// memory.
     pub fn cpuid_width(&self) -> u8 {
-        effective_width(self.phys_bits, self.guest_phys_bits)
+        let mut w = effective_width(self.phys_bits, self.guest_phys_bits);
+        if let Some(c) = self.sev_c_bit.filter(|&c| c != 0) {
+            w = w.min(c);
+        }
+        if self.tdx {
+            w = w.min(self.phys_bits.saturating_sub(1));
+        }
+        w
     }
 
     /// The width the memory map needs: the smallest `n` with
@@ -704,6 +725,8 @@ mod tests {
             five_level_paging: false,
             gb_pages: true,
             memory_top: 0,
+            sev_c_bit: None,
+            tdx: false,
         }
     }
 
@@ -1256,6 +1279,30 @@ mod tests {
                 By::ConservativeDefault,
                 Rule::Distrusted,
                 &[C::FilePhysBitsDiffersFromCpuid],
+            ),
+            (
+                "SEV: W stays below the C-bit",
+                ChannelInputs {
+                    sev_c_bit: Some(47),
+                    ..inputs(Hs::Set, 48, 0, valid(48, 0))
+                },
+                M::Strict,
+                47,
+                By::BothChannels,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "TDX: W stays below the shared bit",
+                ChannelInputs {
+                    tdx: true,
+                    ..inputs(Hs::Set, 52, 0, F::Absent)
+                },
+                M::Combined,
+                51,
+                By::CpuidHint,
+                Rule::ExplicitValid,
+                &[],
             ),
             (
                 "31 is out of QEMU's range",

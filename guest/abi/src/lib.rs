@@ -301,6 +301,16 @@ pub const KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID: u32 = 1 << 1;
 pub const CPUID_1_ECX_HYPERVISOR: u32 = 1 << 31;
 /// Extended leaf with the address sizes.
 pub const CPUID_ADDRESS_SIZES_LEAF: u32 = 0x8000_0008;
+/// AMD's encrypted-memory leaf (EAX bit 1: SEV; EBX\[5:0\]: C-bit).
+pub const CPUID_SEV_LEAF: u32 = 0x8000_001f;
+/// CPUID 0x8000001F EAX bit 1: SEV.
+pub const CPUID_SEV_EAX_SEV: u32 = 1 << 1;
+/// CPUID 0x8000001F EBX\[5:0\]: the C-bit's position.
+pub const CPUID_SEV_EBX_C_BIT_MASK: u32 = 0x3f;
+/// Intel TDX's identification leaf.
+pub const CPUID_TDX_LEAF: u32 = 0x21;
+/// Leaf 0x21's signature (EBX, EDX, ECX, as leaf 0's vendor).
+pub const TDX_SIGNATURE: [u8; 12] = *b"IntelTDX    ";
 
 /// Physical address width from CPUID 0x80000008 EAX (bits 7..0).
 pub const fn cpuid_phys_bits(eax: u32) -> u8 {

@@ -572,6 +572,8 @@ mod tests {
             ext_vendor: Some(Vendor::Intel),
             gb_pages: true,
             la57: false,
+            sev_c_bit: None,
+            tdx: false,
         };
         Report {
             cpuid,

@@ -506,6 +506,12 @@ wire! {
         pub gb_pages: bool,
         /// 5-level paging supported.
         pub la57: bool,
+        /// SEV's C-bit position, when CPUID 0x8000001F reports SEV.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sev_c_bit: Option<u8>,
+        /// Leaf 0x21 says TDX.
+        #[serde(default)]
+        pub tdx: bool,
     }
 }
 
@@ -526,6 +532,8 @@ impl From<&CpuidReport> for CpuidLine {
             ext_vendor: r.ext_vendor.map(Vendor::from),
             gb_pages: r.gb_pages,
             la57: r.la57,
+            sev_c_bit: r.sev_c_bit,
+            tdx: r.tdx,
         }
     }
 }
@@ -544,6 +552,8 @@ impl CpuidLine {
             five_level_paging: false,
             gb_pages: self.gb_pages,
             memory_top: 0,
+            sev_c_bit: self.sev_c_bit,
+            tdx: self.tdx,
         }
     }
 }
