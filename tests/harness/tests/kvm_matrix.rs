@@ -64,6 +64,14 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
         // KVM's guest width, as QEMU would pass it on.
         let guest_phys_bits = s.phys_bits_config(host).guest_phys_bits();
         assert_eq!(c.guest_phys_bits, guest_phys_bits, "{label}");
+        // The firmware read the top of the PVH memory map the VMM wrote:
+        // the end of the highest RAM range.
+        let layout = |mib: u64| fw_cfg_tests::vmm::layout::ram_ranges(mib << 20);
+        let ram_top = layout(fw_cfg_tests::vmm::layout::DEFAULT_MEMORY_MIB)
+            .iter()
+            .map(|(start, len)| start + len)
+            .max();
+        assert_eq!(cpuid.memory_top, ram_top, "{label}: memory map top");
         let hint_set = s.hint && o.config_valid;
         assert_eq!(
             c.hint.as_str(),
