@@ -20,22 +20,32 @@
 //!
 //! # Validity
 //!
-//! The modes mirror QEMU's x86 CPU options:
+//! One sentence, the same on both sides: the advertised width is *valid*
+//! when every guest-physical address below 2^W is backed, W being the
+//! effective width the guest sees (EAX\[7:0\] capped by a non-zero
+//! EAX\[23:16\], [`effective_width`]). The VMM
+//! decides it from what it knows of the host in every mode: the host backs
+//! its own effective width ([`PhysBitsConfig::backed_bits`]: KVM's
+//! MAXPHYADDR capped by KVM's non-zero guest width), so the configuration
+//! is valid iff `32 <= W`, the advertised widths are within QEMU's range
+//! 32..=52 (the guest-physical width 0 or at most the physical one), and
+//! `W <= backed`. The modes mirror QEMU's x86 CPU options:
 //!
 //! - [`host_passthrough`](PhysBitsConfig::host_passthrough)
 //!   (`host-phys-bits=on`): the guest sees the host's width; valid.
 //! - [`legacy_default`](PhysBitsConfig::legacy_default) (QEMU's historical
 //!   default without `host-phys-bits`): the guest sees 40 bits whatever the
-//!   host has; valid only when the host really has 40.
-//! - [`explicit`](PhysBitsConfig::explicit) (`phys-bits=N`): valid iff
-//!   `32 <= N <= host`. QEMU refuses widths outside 32..=52 and warns when
-//!   `N` differs from the host; a width above the host's promises addresses
-//!   the host cannot map (invalid), while a smaller one is safe because the
-//!   guest only uses addresses the host can map.
+//!   host has; valid when the host backs at least 40 (a 48-bit host backs
+//!   every address below 2^40), not valid on a 39-bit host.
+//! - [`explicit`](PhysBitsConfig::explicit) (`phys-bits=N`): valid when the
+//!   resulting W is backed. `phys-bits=42` on a 39-bit host whose KVM
+//!   reports a guest width of 39 gives W = 39 (QEMU 9.1 caps the guest
+//!   width at KVM's): valid at 39. Without KVM's guest width, W = 42 is not
+//!   backed.
 //!
-//! In every mode the configuration is also invalid when a width is out of
-//! range (physical width 0 or above 64) or the guest-physical width exceeds
-//! the physical width.
+//! The file also states the backed width itself (version 2, byte 4), so a
+//! guest of a misconfigured VMM (legacy 40 on a 39-bit host) can use 39
+//! instead of a blind fallback.
 //!
 //! # Guest-physical width
 //!
@@ -71,7 +81,10 @@
 //! wins over KVM's. QEMU rejects it unless `32 <= N <= phys-bits` (or 0);
 //! here a width above the advertised one makes the configuration invalid.
 
-use crate::abi::{PHYS_BITS_FILE_NAME, PHYS_BITS_FILE_V1_SIZE, PhysBitsFile};
+use crate::abi::{
+    MAX_PHYS_BITS, MIN_PHYS_BITS, PHYS_BITS_FILE_NAME, PHYS_BITS_FILE_V2_SIZE, PhysBitsFile,
+    effective_width,
+};
 use crate::builder::FwCfgBuilder;
 use crate::error::PhysBitsError;
 
@@ -81,7 +94,7 @@ pub type Result<T> = std::result::Result<T, PhysBitsError>;
 /// The width QEMU advertised by default before `host-phys-bits`.
 pub const LEGACY_DEFAULT_PHYS_BITS: u8 = 40;
 /// The smallest width QEMU accepts for `phys-bits`.
-pub const MIN_EXPLICIT_PHYS_BITS: u8 = 32;
+pub const MIN_EXPLICIT_PHYS_BITS: u8 = MIN_PHYS_BITS;
 
 /// The host's address sizes as KVM reports them in CPUID 0x80000008 EAX.
 ///
@@ -93,7 +106,7 @@ pub const MIN_EXPLICIT_PHYS_BITS: u8 = 32;
 /// assert_eq!(host, HostAddressSizes::new(52, 48));
 /// let c = PhysBitsConfig::host_passthrough(host);
 /// assert_eq!((c.phys_bits(), c.guest_phys_bits()), (52, 48));
-/// assert_eq!(c.file_bytes(), [1, 1, 52, 48, 0, 0, 0, 0]);
+/// assert_eq!(c.file_bytes(), [2, 1, 52, 48, 48, 0, 0, 0]);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HostAddressSizes {
@@ -120,6 +133,12 @@ impl HostAddressSizes {
             phys_bits: crate::abi::cpuid_phys_bits(eax),
             guest_phys_bits: crate::abi::cpuid_guest_phys_bits(eax),
         }
+    }
+
+    /// The width this host backs for a guest: MAXPHYADDR capped by KVM's
+    /// non-zero guest width.
+    pub const fn backed_bits(&self) -> u8 {
+        effective_width(self.phys_bits, self.guest_phys_bits)
     }
 }
 
@@ -152,15 +171,17 @@ pub enum PhysBitsMode {
 ///
 /// let c = PhysBitsConfig::host_passthrough(39).with_guest_phys_bits(37);
 /// assert!(c.valid());
-/// assert_eq!(c.file_bytes(), [1, 1, 39, 37, 0, 0, 0, 0]);
-/// assert!(!PhysBitsConfig::legacy_default(46).valid());
+/// assert_eq!(c.file_bytes(), [2, 1, 39, 37, 39, 0, 0, 0]);
+/// // QEMU's legacy 40 is backed on a 46-bit host, not on a 39-bit one.
+/// assert!(PhysBitsConfig::legacy_default(46).valid());
+/// assert!(!PhysBitsConfig::legacy_default(39).valid());
 /// assert!(PhysBitsConfig::explicit(46, 40).valid());
 /// assert!(!PhysBitsConfig::explicit(39, 40).valid());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhysBitsConfig {
     mode: PhysBitsMode,
-    host_phys_bits: u8,
+    host: HostAddressSizes,
     phys_bits: u8,
     guest_phys_bits: u8,
     cpuid_hint: bool,
@@ -168,10 +189,10 @@ pub struct PhysBitsConfig {
 }
 
 impl PhysBitsConfig {
-    fn new(mode: PhysBitsMode, host_phys_bits: u8, phys_bits: u8) -> Self {
+    fn new(mode: PhysBitsMode, host: HostAddressSizes, phys_bits: u8) -> Self {
         PhysBitsConfig {
             mode,
-            host_phys_bits,
+            host,
             phys_bits,
             guest_phys_bits: 0,
             cpuid_hint: true,
@@ -185,29 +206,25 @@ impl PhysBitsConfig {
     /// Both channels on.
     pub fn host_passthrough(host: impl Into<HostAddressSizes>) -> Self {
         let host = host.into();
-        Self::new(PhysBitsMode::HostPhysBits, host.phys_bits, host.phys_bits)
+        Self::new(PhysBitsMode::HostPhysBits, host, host.phys_bits)
             .with_host_guest_phys_bits(host.guest_phys_bits)
     }
 
     /// QEMU's historical default without `host-phys-bits`: advertise 40
-    /// bits (valid only if the host has 40) and no guest-physical width.
-    /// Both channels on.
+    /// bits (valid iff the host backs at least 40) and no guest-physical
+    /// width. Both channels on.
     pub fn legacy_default(host: impl Into<HostAddressSizes>) -> Self {
         let host = host.into();
-        Self::new(
-            PhysBitsMode::LegacyDefault,
-            host.phys_bits,
-            LEGACY_DEFAULT_PHYS_BITS,
-        )
-        .with_host_guest_phys_bits(host.guest_phys_bits)
+        Self::new(PhysBitsMode::LegacyDefault, host, LEGACY_DEFAULT_PHYS_BITS)
+            .with_host_guest_phys_bits(host.guest_phys_bits)
     }
 
-    /// QEMU's `phys-bits=N`: advertise `phys_bits` (valid iff
-    /// `32 <= phys_bits <= host`) and the host's guest-physical width
-    /// capped at `phys_bits`. Both channels on.
+    /// QEMU's `phys-bits=N`: advertise `phys_bits` and the host's
+    /// guest-physical width capped at `phys_bits`; valid iff the resulting
+    /// effective width is backed (module documentation). Both channels on.
     pub fn explicit(host: impl Into<HostAddressSizes>, phys_bits: u8) -> Self {
         let host = host.into();
-        Self::new(PhysBitsMode::Explicit, host.phys_bits, phys_bits)
+        Self::new(PhysBitsMode::Explicit, host, phys_bits)
             .with_host_guest_phys_bits(host.guest_phys_bits)
     }
 
@@ -256,7 +273,24 @@ impl PhysBitsConfig {
 
     /// The host's MAXPHYADDR.
     pub fn host_bits(&self) -> u8 {
-        self.host_phys_bits
+        self.host.phys_bits
+    }
+
+    /// The host's address sizes the configuration was made for.
+    pub fn host(&self) -> HostAddressSizes {
+        self.host
+    }
+
+    /// The widest effective width the host backs
+    /// ([`HostAddressSizes::backed_bits`]); byte 4 of the file.
+    pub fn backed_bits(&self) -> u8 {
+        self.host.backed_bits()
+    }
+
+    /// The effective width W the guest sees: the advertised width capped
+    /// by a non-zero advertised guest-physical width.
+    pub fn width(&self) -> u8 {
+        effective_width(self.phys_bits, self.guest_phys_bits)
     }
 
     /// The width advertised to the guest.
@@ -280,31 +314,29 @@ impl PhysBitsConfig {
     }
 
     fn widths_in_range(&self) -> bool {
-        (1..=64).contains(&self.phys_bits)
-            && (1..=64).contains(&self.host_phys_bits)
-            && self.guest_phys_bits <= self.phys_bits
+        let range = MIN_PHYS_BITS..=MAX_PHYS_BITS;
+        range.contains(&self.phys_bits)
+            && (self.guest_phys_bits == 0
+                || (range.contains(&self.guest_phys_bits)
+                    && self.guest_phys_bits <= self.phys_bits))
     }
 
-    /// Whether the advertised width is backed by the host (see the module
-    /// documentation for each mode's rule).
+    /// Whether every guest-physical address below 2^[`width`](Self::width)
+    /// is backed by the host, the same rule in every mode (module
+    /// documentation).
     pub fn valid(&self) -> bool {
-        self.widths_in_range()
-            && match self.mode {
-                PhysBitsMode::HostPhysBits => self.phys_bits == self.host_phys_bits,
-                PhysBitsMode::LegacyDefault => self.host_phys_bits == LEGACY_DEFAULT_PHYS_BITS,
-                PhysBitsMode::Explicit => {
-                    (MIN_EXPLICIT_PHYS_BITS..=self.host_phys_bits).contains(&self.phys_bits)
-                }
-            }
+        self.widths_in_range() && self.width() <= self.backed_bits()
     }
 
-    /// The statement the file channel carries.
+    /// The statement the file channel carries (version 2, with the backed
+    /// width).
     pub fn file(&self) -> PhysBitsFile {
         PhysBitsFile::new(self.valid(), self.phys_bits, self.guest_phys_bits)
+            .with_backed_bits(self.backed_bits().min(64))
     }
 
     /// The bytes of `etc/phys-bits-valid`.
-    pub fn file_bytes(&self) -> [u8; PHYS_BITS_FILE_V1_SIZE] {
+    pub fn file_bytes(&self) -> [u8; PHYS_BITS_FILE_V2_SIZE] {
         self.file().to_bytes()
     }
 
@@ -468,12 +500,30 @@ mod tests {
         assert!(PhysBitsConfig::host_passthrough(52).valid());
         assert!(PhysBitsConfig::legacy_default(40).valid());
         assert!(!PhysBitsConfig::legacy_default(39).valid());
-        assert!(!PhysBitsConfig::legacy_default(46).valid());
+        // Every address below 2^40 is backed on a 46- or 48-bit host.
+        assert!(PhysBitsConfig::legacy_default(46).valid());
+        assert!(PhysBitsConfig::legacy_default(HostAddressSizes::new(52, 48)).valid());
+        // ... but not when KVM maps only 39 bits of guest-physical space.
+        assert!(!PhysBitsConfig::legacy_default(HostAddressSizes::new(46, 39)).valid());
         assert_eq!(PhysBitsConfig::legacy_default(46).phys_bits(), 40);
         assert!(PhysBitsConfig::explicit(46, 46).valid());
         assert!(PhysBitsConfig::explicit(46, 36).valid());
+        // QEMU's whole range, 32..=52, on both sides.
+        for n in 32..=35 {
+            assert!(PhysBitsConfig::explicit(46, n).valid(), "{n}");
+        }
         assert!(!PhysBitsConfig::explicit(39, 40).valid());
         assert!(!PhysBitsConfig::explicit(46, 31).valid());
+        assert!(!PhysBitsConfig::explicit(52, 53).valid());
+        // phys-bits=42 on a 39-bit host whose KVM maps 39: W = 39, backed.
+        let c = PhysBitsConfig::explicit(HostAddressSizes::new(39, 39), 42);
+        assert_eq!(
+            (c.phys_bits(), c.guest_phys_bits(), c.width()),
+            (42, 39, 39)
+        );
+        assert!(c.valid());
+        // Without KVM's guest width W = 42 is not backed.
+        assert!(!PhysBitsConfig::explicit(39, 42).valid());
         assert!(!PhysBitsConfig::explicit(46, 0).valid());
         assert!(!PhysBitsConfig::host_passthrough(0).valid());
         assert!(!PhysBitsConfig::host_passthrough(65).valid());
@@ -528,6 +578,13 @@ mod tests {
         // A width the user gives afterwards wins; every default is valid.
         let c = PhysBitsConfig::host_passthrough(host).with_guest_phys_bits(40);
         assert_eq!(c.guest_phys_bits(), 40);
+        assert!(c.valid());
+        // A guest width above the host's guest width is not backed.
+        assert!(
+            !PhysBitsConfig::host_passthrough(host)
+                .with_guest_phys_bits(50)
+                .valid()
+        );
         for c in [
             PhysBitsConfig::host_passthrough(host),
             PhysBitsConfig::explicit(52, 44).with_host_guest_phys_bits(48),
@@ -543,11 +600,16 @@ mod tests {
             PhysBitsConfig::host_passthrough(39)
                 .with_guest_phys_bits(37)
                 .file_bytes(),
-            [1, 1, 39, 37, 0, 0, 0, 0]
+            [2, 1, 39, 37, 39, 0, 0, 0]
         );
         assert_eq!(
             PhysBitsConfig::legacy_default(46).file_bytes(),
-            [1, 0, 40, 0, 0, 0, 0, 0]
+            [2, 1, 40, 0, 46, 0, 0, 0]
+        );
+        // Legacy 40 on a 39-bit host: not backed, but 39 is.
+        assert_eq!(
+            PhysBitsConfig::legacy_default(39).file_bytes(),
+            [2, 0, 40, 0, 39, 0, 0, 0]
         );
         let f = PhysBitsConfig::explicit(46, 44).file();
         assert_eq!(PhysBitsFile::parse(&f.to_bytes()), Ok(f));
@@ -561,7 +623,7 @@ mod tests {
         PhysBitsConfig::host_passthrough(46).add_to(&mut b).unwrap();
         let dev = b.build(&m);
         let key = dev.file_key(PHYS_BITS_FILE_NAME).unwrap();
-        assert_eq!(dev.item_bytes(key).unwrap(), [1, 1, 46, 0, 0, 0, 0, 0]);
+        assert_eq!(dev.item_bytes(key).unwrap(), [2, 1, 46, 0, 46, 0, 0, 0]);
 
         let mut b = FwCfgBuilder::new();
         PhysBitsConfig::host_passthrough(46)
@@ -642,7 +704,7 @@ mod tests {
             PhysBitsConfig::host_passthrough(46)
                 .patch_cpuid(&mut c)
                 .unwrap();
-            PhysBitsConfig::legacy_default(46)
+            PhysBitsConfig::legacy_default(39)
                 .patch_cpuid(&mut c)
                 .unwrap();
             assert_eq!(leaf(&c, 0x4000_0001).edx, KVM_HINTS_REALTIME);
@@ -756,7 +818,7 @@ mod tests {
             assert_eq!(eax, 0x0030_3034);
             assert_eq!(cpuid_guest_phys_bits(eax), 48);
             assert_eq!(cfg.file_bytes()[3], 48);
-            assert_eq!(cfg.file_bytes(), [1, 1, 52, 48, 0, 0, 0, 0]);
+            assert_eq!(cfg.file_bytes(), [2, 1, 52, 48, 48, 0, 0, 0]);
             assert_ne!(
                 leaf(&c, CPUID_HYPERVISOR_BASE + 1).edx & KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID,
                 0

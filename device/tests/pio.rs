@@ -72,7 +72,7 @@ fn directory_through_ports_and_files_by_key() {
             ("opt/z".to_string(), 0x22, 2),
         ]
     );
-    assert_eq!(g.item(0x20, 8), [1, 1, 39, 0, 0, 0, 0, 0]);
+    assert_eq!(g.item(0x20, 8), [2, 1, 39, 0, 39, 0, 0, 0]);
     assert_eq!(g.item(0x22, 3), [b'z', b'z', 0]);
     // Bytes past the listed entries are zero, up to 4 + 64 * slots.
     g.select(KEY_FILE_DIR);

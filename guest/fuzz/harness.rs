@@ -308,10 +308,17 @@ fn check_decisions(inputs: &ChannelInputs) {
         assert_eq!(d, decide(inputs, mode), "decide is not a function");
         assert_eq!(d.mode, mode);
         if mode != PolicyMode::Heuristic && d.conflicts.has_hard() {
-            assert_eq!(d.phys_bits, 36, "hard conflict but not 36: {d:?}");
+            assert_eq!(
+                d.phys_bits,
+                inputs.fallback(),
+                "hard conflict, not the fallback: {d:?}"
+            );
         }
-        if mode == PolicyMode::Strict {
-            assert!((36..=52).contains(&d.phys_bits), "strict width {d:?}");
+        if mode != PolicyMode::Heuristic {
+            assert!((32..=52).contains(&d.phys_bits), "{mode:?} width {d:?}");
+            if let Some(c) = inputs.ceiling() {
+                assert!(d.phys_bits <= c, "above a stated width: {d:?}");
+            }
         }
     }
 }
@@ -477,7 +484,7 @@ fn check_phys_bits_read<T: FwCfgTransport>(reader: &mut FwCfgReader<T>) -> FileS
 /// bytes.
 ///
 /// Checked: no panic; a parsed file has a version >= 1, a width of
-/// 1..=64, a guest width of at most 64; version-1 files round-trip through
+/// 1..=64, guest and backed widths of at most 64; version-1 and -2 files round-trip through
 /// `to_bytes`; shorter than 8 bytes is always `TooShort`; the parse only
 /// depends on the first 8 bytes for version 1.
 pub fn phys_bits_file(data: &[u8]) {
@@ -493,9 +500,10 @@ pub fn phys_bits_file(data: &[u8]) {
     if let Ok(f) = parsed {
         assert!(f.version >= 1);
         assert!((1..=64).contains(&f.phys_bits));
-        assert!(f.guest_phys_bits <= 64);
-        if f.version == 1 {
-            assert_eq!(&f.to_bytes()[..], &data[..PHYS_BITS_FILE_V1_SIZE]);
+        assert!(f.guest_phys_bits <= 64 && f.backed_bits <= 64);
+        if f.version <= 2 {
+            // Version 1 renders as version 2 with no backed width.
+            assert_eq!(&f.to_bytes()[1..], &data[1..PHYS_BITS_FILE_V1_SIZE]);
             assert_eq!(PhysBitsFile::parse(&data[..PHYS_BITS_FILE_V1_SIZE]), Ok(f));
         }
         // Longer files are tolerated: the prefix decides.

@@ -18,7 +18,10 @@
 //!    the leaf exists. When it does not, both widths are reported as 0 and
 //!    [`CpuidReport::has_address_sizes`] is false: the architectural answer
 //!    is then 36 bits, which the policy applies.
-//! 4. The vendor signatures of leaf 0 ([`CpuidReport::vendor`]) and of leaf
+//! 4. SEV's C-bit (CPUID 0x8000_001F EBX\[5:0\], when EAX bit 1 says SEV)
+//!    and TDX (leaf 0x21 says `IntelTDX    `): both shrink the usable
+//!    width ([`CpuidReport::sev_c_bit`], [`CpuidReport::tdx`]).
+//! 5. The vendor signatures of leaf 0 ([`CpuidReport::vendor`]) and of leaf
 //!    0x8000_0000 ([`CpuidReport::ext_vendor`]), 1 GiB page support
 //!    (0x8000_0001 EDX\[26\]) and LA57 support (leaf 7 ECX\[16\]) feed the
 //!    OVMF-style heuristic. OVMF compares the signature of leaf 0x8000_0000,
@@ -56,9 +59,10 @@
 
 use crate::abi::{
     CPUID_1_ECX_HYPERVISOR, CPUID_ADDRESS_SIZES_LEAF, CPUID_HYPERVISOR_BASE, CPUID_HYPERVISOR_END,
-    CPUID_HYPERVISOR_STEP, KVM_FEATURES_LEAF_OFFSET, KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID,
-    KVM_SIGNATURE, cpuid_guest_phys_bits, cpuid_phys_bits, hypervisor_signature_from_regs,
-    vendor_signature_from_regs,
+    CPUID_HYPERVISOR_STEP, CPUID_SEV_EAX_SEV, CPUID_SEV_EBX_C_BIT_MASK, CPUID_SEV_LEAF,
+    CPUID_TDX_LEAF, KVM_FEATURES_LEAF_OFFSET, KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID,
+    KVM_SIGNATURE, TDX_SIGNATURE, cpuid_guest_phys_bits, cpuid_phys_bits,
+    hypervisor_signature_from_regs, vendor_signature_from_regs,
 };
 
 /// Highest extended leaf, in EAX of this leaf.
@@ -86,6 +90,11 @@ pub struct CpuidResult {
 }
 
 /// Anything that answers CPUID queries: the instruction, or a test fake.
+///
+/// Under SEV-ES and SEV-SNP the `cpuid` instruction traps (#VC) and its
+/// answer comes from the hypervisor; a source used there must answer from
+/// the firmware-validated SNP CPUID page instead of executing the
+/// instruction ([`HardwareCpuid`] does not).
 pub trait CpuidSource {
     /// Executes CPUID with EAX = `leaf` and ECX = `subleaf`.
     fn cpuid(&self, leaf: u32, subleaf: u32) -> CpuidResult;
@@ -210,6 +219,14 @@ pub struct CpuidReport {
     pub gb_pages: bool,
     /// LA57, 5-level paging (CPUID 7.0 ECX\[16\]); support, not use.
     pub la57: bool,
+    /// SEV's C-bit position (CPUID 0x8000001F EBX\[5:0\]) when that leaf
+    /// reports SEV (EAX bit 1). QEMU exposes the leaf only to SEV guests;
+    /// a VMM that passes KVM's supported CPUID through on an SEV-capable
+    /// host shows it to every guest, so the cap it implies is conservative.
+    pub sev_c_bit: Option<u8>,
+    /// Leaf 0x21 carries `IntelTDX    `: a TDX guest, whose shared bit is
+    /// GPAW - 1 (GPAW being the width in 0x80000008).
+    pub tdx: bool,
 }
 
 /// Finds the KVM base leaf: `KVMKVMKVM\0\0\0` in EBX, ECX, EDX of one of
@@ -279,6 +296,14 @@ pub fn read_cpuid_channel(src: &impl CpuidSource) -> CpuidReport {
     } else {
         0
     };
+    let sev_c_bit = ext_ok(CPUID_SEV_LEAF)
+        .then(|| src.cpuid(CPUID_SEV_LEAF, 0))
+        .filter(|r| r.eax & CPUID_SEV_EAX_SEV != 0)
+        .map(|r| (r.ebx & CPUID_SEV_EBX_C_BIT_MASK) as u8);
+    let tdx = max_basic >= CPUID_TDX_LEAF && {
+        let r = src.cpuid(CPUID_TDX_LEAF, 0);
+        vendor_signature_from_regs(r.ebx, r.ecx, r.edx) == TDX_SIGNATURE
+    };
 
     CpuidReport {
         hypervisor_present,
@@ -295,6 +320,8 @@ pub fn read_cpuid_channel(src: &impl CpuidSource) -> CpuidReport {
         ext_vendor,
         gb_pages,
         la57,
+        sev_c_bit,
+        tdx,
     }
 }
 
@@ -376,6 +403,38 @@ mod tests {
         assert_eq!(rep.hint, HintState::Clear);
         assert_eq!(rep.vendor, Vendor::Amd);
         assert_eq!((rep.phys_bits, rep.guest_phys_bits), (48, 0));
+    }
+
+    #[test]
+    fn sev_and_tdx_leaves() {
+        let sev = Table(&[
+            (0, AMD),
+            (0x8000_0000, r(0x8000_001f, 0, 0, 0)),
+            (0x8000_0008, r(0x3030, 0, 0, 0)),
+            (0x8000_001f, r(0b11, 47 | (5 << 6), 0, 0)),
+        ]);
+        let rep = read_cpuid_channel(&sev);
+        assert_eq!((rep.sev_c_bit, rep.tdx), (Some(47), false));
+        // SME alone (EAX bit 0) is not SEV; a maximum below the leaf hides it.
+        let sme = Table(&[
+            (0x8000_0000, r(0x8000_001f, 0, 0, 0)),
+            (0x8000_001f, r(0b01, 47, 0, 0)),
+        ]);
+        assert_eq!(read_cpuid_channel(&sme).sev_c_bit, None);
+        let low = Table(&[
+            (0x8000_0000, r(0x8000_0008, 0, 0, 0)),
+            (0x8000_001f, r(0b11, 47, 0, 0)),
+        ]);
+        assert_eq!(read_cpuid_channel(&low).sev_c_bit, None);
+        let [ebx, ecx, edx] = [
+            u32::from_le_bytes(*b"Inte"),
+            u32::from_le_bytes(*b"    "),
+            u32::from_le_bytes(*b"lTDX"),
+        ];
+        let tdx = Table(&[(0, r(0x21, 0, 0, 0)), (0x21, r(0, ebx, ecx, edx))]);
+        assert!(read_cpuid_channel(&tdx).tdx);
+        let below = Table(&[(0, r(0x20, 0, 0, 0)), (0x21, r(0, ebx, ecx, edx))]);
+        assert!(!read_cpuid_channel(&below).tdx);
     }
 
     #[test]

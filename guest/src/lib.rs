@@ -61,6 +61,7 @@
 /// shared with the VMM-side device.
 pub use fw_cfg_abi as abi;
 pub mod cpuid;
+pub mod memmap;
 pub mod policy;
 pub mod reader;
 pub mod transport;

@@ -4,20 +4,36 @@
 //! channel said so, and every disagreement between the channels.
 //!
 //! Inputs ([`ChannelInputs`]) are what the two channels said: the CPUID hint
-//! ([`HintState`]) with CPUID 0x8000_0008's widths and the vendor, and the
-//! state of the `etc/phys-bits-valid` file ([`FileState`]). The paging
-//! facts the heuristic needs (5-level paging in use, 1 GiB pages) are inputs
-//! too. [`decide`] is a pure function of them.
+//! ([`HintState`]) with CPUID 0x8000_0008's widths and the vendor, the
+//! state of the `etc/phys-bits-valid` file ([`FileState`]), and the top of
+//! the memory map ([`ChannelInputs::memory_top`]). The paging facts the
+//! heuristic needs (5-level paging in use, 1 GiB pages) are inputs too.
+//! [`decide`] is a pure function of them.
 //!
 //! # Terms
 //!
+//! - *Valid*, on both sides, in one sentence: every guest-physical address
+//!   below 2^W is backed, `W` being the effective CPUID width.
 //! - *CPUID width* `W`: `phys_bits` (0x8000_0008 EAX\[7:0\]), capped by
-//!   `guest_phys_bits` (EAX\[23:16\]) when that is non-zero.
+//!   `guest_phys_bits` (EAX\[23:16\]) when that is non-zero, then at SEV's
+//!   C-bit position and below TDX's shared bit (phys_bits - 1).
 //! - *Explicit valid*: the hint bit is set, or the file is present with
 //!   valid = 1. *Explicit invalid*: the file is present with valid = 0.
 //!   A clear hint bit is **not** "invalid" (every KVM before the proposal
 //!   clears it), and a missing file means "unknown": a VMM that says nothing
 //!   is never called invalid.
+//! - *Backed width* `B`: byte 4 of a version-2 file, the widest width the
+//!   VMM knows its host backs (0 = not stated).
+//! - *Ceiling* ([`ChannelInputs::ceiling`]): the smallest of `W`, a valid
+//!   file's `W` and `B` (each counted when within 32..=52). No answer of
+//!   the strict and combined modes exceeds it: the guest cannot use
+//!   addresses above its MAXPHYADDR, nor ones a channel says are unbacked.
+//! - *Memory bits* `M`: the smallest `n` with 2^n >= the memory map's top
+//!   (RAM and declared hotplug; 0 when unknown).
+//! - *Fallback* ([`ChannelInputs::fallback`]): `max(36, M)` capped at the
+//!   ceiling (at 52 when there is none). Never below the RAM top unless a
+//!   statement forbids it, and then [`Conflict::MemoryAboveWidth`] says the
+//!   host contradicts itself.
 //! - *Hard conflict*: a disagreement that makes both channels suspect (see
 //!   [`Conflict::is_hard`]). Soft conflicts are listed but change nothing.
 //!
@@ -30,41 +46,44 @@
 //! | [`HintSetButFileInvalid`](Conflict::HintSetButFileInvalid) | hint set, file says invalid | yes |
 //! | [`CorruptFile`](Conflict::CorruptFile) | file present but unparsable | yes |
 //! | [`ValidWithoutAddressSizes`](Conflict::ValidWithoutAddressSizes) | explicit valid, but CPUID has no 0x8000_0008 (or it reports 0 bits) | yes |
-//! | [`WidthOutOfRange`](Conflict::WidthOutOfRange) | phys_bits, or a non-zero guest_phys_bits, outside 36..=52 | yes |
+//! | [`WidthOutOfRange`](Conflict::WidthOutOfRange) | phys_bits, or a non-zero guest_phys_bits, outside QEMU's 32..=52 | yes |
+//! | [`MemoryAboveWidth`](Conflict::MemoryAboveWidth) | `M` above the ceiling (or above 52) | yes |
+//! | [`FileBackedContradictsFlag`](Conflict::FileBackedContradictsFlag) | `B` ≠ 0 and the valid flag ≠ (file's `W` ≤ `B`) | yes |
 //! | [`HintClearButFileValid`](Conflict::HintClearButFileValid) | KVM features leaf present with the bit clear, file says valid | no |
 //! | [`FileUnreadable`](Conflict::FileUnreadable) | the file exists but could not be read (directory broken, DMA error) | no |
 //! | [`GuestPhysBitsAbovePhysBits`](Conflict::GuestPhysBitsAbovePhysBits) | guest_phys_bits > phys_bits | no |
 //!
 //! # Policy table
 //!
-//! Strict (the thread's rule: trust only an explicit "valid", else 36):
+//! Strict (the thread's rule: trust only an explicit "valid"):
 //!
 //! | # | condition (first match wins) | width | decided by |
 //! |---|---|---|---|
-//! | S1 | any hard conflict | 36 | `ConservativeDefault` (rule `Distrusted`) |
-//! | S2 | file says invalid | 36 | `FwCfgFile` (rule `ExplicitInvalid`) |
+//! | S1 | any hard conflict | fallback | `ConservativeDefault` (rule `Distrusted`) |
+//! | S2b | file says invalid and states `B` ≥ 32 | `min(B, W)` | `FwCfgFile` (rule `BackedWidth`) |
+//! | S2 | file says invalid, no `B` (version 1) | fallback | `FwCfgFile` (rule `ExplicitInvalid`) |
 //! | S3 | hint set and file valid | `W` | `BothChannels` |
 //! | S4 | hint set, file absent/unreadable | `W` | `CpuidHint` |
 //! | S5 | file valid, hint clear or no KVM leaf | `W` | `FwCfgFile` |
-//! | S6 | neither channel says anything | 36 | `ConservativeDefault` (rule `NoInformation`) |
+//! | S6 | neither channel says anything | fallback | `ConservativeDefault` (rule `NoInformation`) |
 //!
-//! Heuristic (OVMF `PlatformAddressWidthFromCpuid`; SeaBIOS `physbits()`
-//! applies the same rule but takes the vendor from leaf 0; ignores both
+//! Heuristic (OVMF `PlatformAddressWidthFromCpuid`; ignores both
 //! channels):
 //!
 //! | # | condition | width | decided by |
 //! |---|---|---|---|
-//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if `P` ≠ 0 and: guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it (SeaBIOS reads leaf 0's) | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
-//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | 36 | `ConservativeDefault` |
+//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if `P` ≠ 0 and: guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
+//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | `max(36, M)`, not capped (OVMF's memory-map fallback) | `ConservativeDefault` |
 //!
-//! OVMF's fallback for H2 guesses from the memory map and never goes below
-//! 36; without a memory map this crate answers the floor, 36.
+//! SeaBIOS's `physbits()` is a different rule (vendor from leaf 0, a
+//! PAE/long-mode precondition, no GuestPhysBits); see
+//! `spec/phys-bits-valid.md`. This mode reproduces OVMF only.
 //!
 //! The vendor's source matters. QEMU copies the vendor signature into
-//! CPUID 0x80000000 EBX/EDX/ECX, but Intel CPUs leave those registers 0, so
-//! a VMM that passes `KVM_GET_SUPPORTED_CPUID` through on an Intel host
-//! shows OVMF no vendor: OVMF rejects 36 and 39 there (H2), while SeaBIOS,
-//! which compares leaf 0's signature, accepts them. This crate follows OVMF
+//! CPUID 0x80000000 EBX/EDX/ECX, but Intel CPUs leave those registers 0
+//! (and QEMU 10.1 machine types zero them for Intel vCPUs), so OVMF sees
+//! no vendor there and rejects 36 and 39 (H2), while SeaBIOS, which
+//! compares leaf 0's signature, accepts them. This crate follows OVMF
 //! ([`ChannelInputs::ext_vendor`]).
 //!
 //! An 0x80000008 leaf that exists but reports 0 bits is not a missing leaf:
@@ -77,18 +96,19 @@
 //! |---|---|---|
 //! | C1 | any hard conflict | as S1 |
 //! | C2 | an explicit statement (hint set, or file present) | as S2–S5 |
-//! | C3 | neither channel says anything | as H1/H2 |
+//! | C3 | neither channel says anything | H1's width raised to the fallback, or H2 with the fallback (capped) |
 //!
 //! The width from an explicit "valid" is not capped by paging limits: the
 //! channels state what the platform backs; how much of it a consumer maps
 //! is the consumer's business. The heuristic applies OVMF's caps because it
 //! reproduces OVMF.
 //!
-//! On conflict the answer is 36 and the conflicts are listed: a host whose
-//! two statements disagree is not believed, and 36 bits is what every
-//! x86-64 CPU supports. A malicious host can always force this outcome (it
-//! can also simply clear the hint and delete the file), but it cannot make
-//! the guest use a width that one of its own channels contradicts.
+//! On conflict the answer is the fallback and the conflicts are listed: a
+//! host whose statements disagree is not believed beyond the smallest width
+//! any of them states, and the RAM it gave the guest is still addressed. A
+//! malicious host can always force this outcome (it can also simply clear
+//! the hint and delete the file), but it cannot make the guest use a width
+//! that one of its own channels contradicts.
 //!
 //! ```
 //! use fw_cfg_guest::abi::PhysBitsFile;
@@ -104,21 +124,31 @@
 //!     file: FileState::Present(PhysBitsFile::new(true, 39, 0)),
 //!     five_level_paging: false,
 //!     gb_pages: true,
+//!     memory_top: 0,
+//!     sev_c_bit: None,
+//!     tdx: false,
 //! };
 //! let d = decide(&inputs, PolicyMode::Strict);
 //! assert_eq!((d.phys_bits, d.decided_by), (39, DecidedBy::BothChannels));
 //! assert!(d.conflicts.is_empty());
+//!
+//! // QEMU's legacy 40 on a 39-bit host: the file says "not backed" and
+//! // states the backed 39, which the guest uses instead of 36.
+//! let file = PhysBitsFile::new(false, 40, 0).with_backed_bits(39);
+//! let inputs = ChannelInputs { phys_bits: 40, hint: HintState::Clear, file: FileState::Present(file), ..inputs };
+//! assert_eq!(decide(&inputs, PolicyMode::Strict).phys_bits, 39);
 //! ```
 
 use core::fmt;
 
-use crate::abi::{CONSERVATIVE_PHYS_BITS, PhysBitsFile, PhysBitsFileError};
+pub use crate::abi::MAX_PHYS_BITS;
+use crate::abi::{
+    CONSERVATIVE_PHYS_BITS, MIN_PHYS_BITS, PhysBitsFile, PhysBitsFileError, effective_width,
+};
 use crate::cpuid::{CpuidReport, HintState, Vendor};
 use crate::reader::{FwCfgReader, ReadError};
 use crate::transport::FwCfgTransport;
 
-/// Largest physical address width x86-64 defines.
-pub const MAX_PHYS_BITS: u8 = 52;
 /// OVMF's cap with 4-level paging.
 pub const HEURISTIC_CAP_4LEVEL: u8 = 46;
 /// OVMF's cap with 5-level paging when CPUID has no guest-physical width.
@@ -181,6 +211,16 @@ pub struct ChannelInputs {
     pub five_level_paging: bool,
     /// Whether 1 GiB pages are available (heuristic only).
     pub gb_pages: bool,
+    /// The exclusive end of the highest guest RAM range or declared hotplug
+    /// area in the memory map (firmware: the PVH memory map; Linux:
+    /// `/sys/firmware/memmap`); 0 when unknown. No fallback goes below it.
+    pub memory_top: u64,
+    /// SEV's C-bit position ([`CpuidReport::sev_c_bit`]): `W` stays below
+    /// it.
+    pub sev_c_bit: Option<u8>,
+    /// A TDX guest ([`CpuidReport::tdx`]): `W` stays below the shared bit,
+    /// phys_bits - 1.
+    pub tdx: bool,
 }
 
 impl ChannelInputs {
@@ -196,16 +236,78 @@ impl ChannelInputs {
             file,
             five_level_paging: false,
             gb_pages: cpuid.gb_pages,
+            memory_top: 0,
+            sev_c_bit: cpuid.sev_c_bit,
+            tdx: cpuid.tdx,
         }
     }
 
-    /// `W`: phys_bits capped by a non-zero guest_phys_bits.
+    /// The same inputs with the memory map's top (exclusive end of the
+    /// highest RAM or hotplug range; 0 = unknown).
+    pub fn with_memory_top(mut self, memory_top: u64) -> Self {
+        self.memory_top = memory_top;
+        self
+    }
+
+    /// `W`: phys_bits capped by a non-zero guest_phys_bits, then below
+    /// SEV's C-bit (at most its position) and TDX's shared bit (at most
+    /// phys_bits - 1): addresses with those bits set are not private
+    /// memory.
     pub fn cpuid_width(&self) -> u8 {
-        if self.guest_phys_bits != 0 {
-            self.phys_bits.min(self.guest_phys_bits)
-        } else {
-            self.phys_bits
+        let mut w = effective_width(self.phys_bits, self.guest_phys_bits);
+        if let Some(c) = self.sev_c_bit.filter(|&c| c != 0) {
+            w = w.min(c);
         }
+        if self.tdx {
+            w = w.min(self.phys_bits.saturating_sub(1));
+        }
+        w
+    }
+
+    /// The width the memory map needs: the smallest `n` with
+    /// `2^n >= memory_top` (0 when the top is unknown).
+    pub fn memory_bits(&self) -> u8 {
+        bits_to_reach(self.memory_top)
+    }
+
+    /// The smallest width any statement bounds the answer by: CPUID's `W`
+    /// (the guest cannot use addresses above its MAXPHYADDR), a valid
+    /// file's `W`, and a version-2 file's backed width. Widths outside
+    /// 32..=52 are ignored (they are [`Conflict::WidthOutOfRange`] or
+    /// beyond x86-64); `None` when nothing states a width.
+    pub fn ceiling(&self) -> Option<u8> {
+        let plausible = |w: u8| (w >= MIN_PHYS_BITS).then_some(w.min(MAX_PHYS_BITS));
+        let cpuid = (self.has_address_sizes && self.phys_bits != 0)
+            .then(|| plausible(self.cpuid_width()))
+            .flatten();
+        let (file_width, file_backed) = match self.file {
+            FileState::Present(f) => (
+                f.valid.then(|| plausible(f.width())).flatten(),
+                plausible(f.backed_bits),
+            ),
+            _ => (None, None),
+        };
+        [cpuid, file_width, file_backed].into_iter().flatten().min()
+    }
+
+    /// The fallback width: 36 or the memory map's need, whichever is
+    /// larger, capped at [`ceiling`](Self::ceiling) (52 when nothing states
+    /// a width): never above a stated width, never below the RAM top unless
+    /// a statement forbids it (then [`Conflict::MemoryAboveWidth`] is
+    /// listed).
+    pub fn fallback(&self) -> u8 {
+        CONSERVATIVE_PHYS_BITS
+            .max(self.memory_bits())
+            .min(self.ceiling().unwrap_or(MAX_PHYS_BITS))
+    }
+}
+
+/// The smallest `n` with `2^n >= top` (0 for a top of 0 or 1).
+pub const fn bits_to_reach(top: u64) -> u8 {
+    if top <= 1 {
+        0
+    } else {
+        (64 - (top - 1).leading_zeros()) as u8
     }
 }
 
@@ -282,17 +384,23 @@ pub enum Rule {
     HeuristicValid,
     /// The heuristic rejected the width (H2).
     HeuristicInvalid,
+    /// The file says the CPUID width is not backed and states the width
+    /// that is (version 2): that width (S2b).
+    BackedWidth,
 }
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Rule::Distrusted => "channels conflict: distrusted, 36 bits",
-            Rule::ExplicitInvalid => "fw_cfg file says the CPUID width is not backed: 36 bits",
+            Rule::Distrusted => "channels conflict: distrusted, fallback width",
+            Rule::ExplicitInvalid => {
+                "fw_cfg file says the CPUID width is not backed: fallback width"
+            }
             Rule::ExplicitValid => "explicitly valid: CPUID width",
-            Rule::NoInformation => "no channel says anything: 36 bits",
+            Rule::NoInformation => "no channel says anything: fallback width",
             Rule::HeuristicValid => "heuristic accepts the CPUID width",
-            Rule::HeuristicInvalid => "heuristic rejects the CPUID width: 36 bits",
+            Rule::HeuristicInvalid => "heuristic rejects the CPUID width: memory-map fallback",
+            Rule::BackedWidth => "fw_cfg file says the CPUID width is not backed: backed width",
         })
     }
 }
@@ -311,7 +419,7 @@ pub enum Conflict {
     CorruptFile = 3,
     /// A channel says valid but CPUID has no address sizes leaf.
     ValidWithoutAddressSizes = 4,
-    /// A CPUID width outside 36..=52.
+    /// A CPUID width outside QEMU's 32..=52.
     WidthOutOfRange = 5,
     /// The KVM leaf has the bit clear while the file says valid.
     HintClearButFileValid = 6,
@@ -319,11 +427,18 @@ pub enum Conflict {
     FileUnreadable = 7,
     /// guest_phys_bits above phys_bits.
     GuestPhysBitsAbovePhysBits = 8,
+    /// The memory map reaches above a width a statement bounds the answer
+    /// by ([`ChannelInputs::ceiling`]), or above 2^52: the host contradicts
+    /// itself.
+    MemoryAboveWidth = 9,
+    /// A version-2 file's valid flag disagrees with its own backed width
+    /// (valid with `W` above it, or invalid with `W` within it).
+    FileBackedContradictsFlag = 10,
 }
 
 impl Conflict {
     /// Every conflict, in bit order.
-    pub const ALL: [Conflict; 9] = [
+    pub const ALL: [Conflict; 11] = [
         Conflict::FilePhysBitsDiffersFromCpuid,
         Conflict::FileGuestPhysBitsDiffers,
         Conflict::HintSetButFileInvalid,
@@ -333,6 +448,8 @@ impl Conflict {
         Conflict::HintClearButFileValid,
         Conflict::FileUnreadable,
         Conflict::GuestPhysBitsAbovePhysBits,
+        Conflict::MemoryAboveWidth,
+        Conflict::FileBackedContradictsFlag,
     ];
 
     /// Whether the conflict makes the explicit modes distrust both channels.
@@ -357,6 +474,8 @@ impl Conflict {
             Conflict::HintClearButFileValid => "hint-clear-but-file-valid",
             Conflict::FileUnreadable => "file-unreadable",
             Conflict::GuestPhysBitsAbovePhysBits => "guest-phys-bits-above-phys-bits",
+            Conflict::MemoryAboveWidth => "memory-above-width",
+            Conflict::FileBackedContradictsFlag => "file-backed-contradicts-flag",
         }
     }
 }
@@ -456,6 +575,9 @@ pub fn conflicts(inputs: &ChannelInputs) -> Conflicts {
             if f.valid && inputs.hint == HintState::Clear {
                 c.insert(Conflict::HintClearButFileValid);
             }
+            if f.backed_bits != 0 && f.valid != (f.width() <= f.backed_bits) {
+                c.insert(Conflict::FileBackedContradictsFlag);
+            }
         }
         FileState::Corrupt(_) => c.insert(Conflict::CorruptFile),
         FileState::Unreadable(_) => c.insert(Conflict::FileUnreadable),
@@ -464,7 +586,7 @@ pub fn conflicts(inputs: &ChannelInputs) -> Conflicts {
     if (file_valid || inputs.hint == HintState::Set) && inputs.phys_bits == 0 {
         c.insert(Conflict::ValidWithoutAddressSizes);
     }
-    let range = CONSERVATIVE_PHYS_BITS..=MAX_PHYS_BITS;
+    let range = MIN_PHYS_BITS..=MAX_PHYS_BITS;
     if (inputs.phys_bits != 0 && !range.contains(&inputs.phys_bits))
         || (inputs.guest_phys_bits != 0 && !range.contains(&inputs.guest_phys_bits))
     {
@@ -472,6 +594,9 @@ pub fn conflicts(inputs: &ChannelInputs) -> Conflicts {
     }
     if inputs.phys_bits != 0 && inputs.guest_phys_bits > inputs.phys_bits {
         c.insert(Conflict::GuestPhysBitsAbovePhysBits);
+    }
+    if inputs.memory_bits() > inputs.ceiling().unwrap_or(MAX_PHYS_BITS) {
+        c.insert(Conflict::MemoryAboveWidth);
     }
     c
 }
@@ -525,43 +650,47 @@ pub fn decide(inputs: &ChannelInputs, mode: PolicyMode) -> Decision {
         mode,
         conflicts,
     };
-    let heuristic = || match heuristic_width(inputs) {
+    // Rejected, OVMF falls back to the memory map's need, never below 36,
+    // uncapped, and keeps an accepted width as it is (heuristic mode
+    // reproduces that); combined mode raises both to its capped fallback.
+    let heuristic = |fallback: u8, raise: bool| match heuristic_width(inputs) {
+        Some(w) if raise => make(w.max(fallback), DecidedBy::Heuristic, Rule::HeuristicValid),
         Some(w) => make(w, DecidedBy::Heuristic, Rule::HeuristicValid),
         None => make(
-            CONSERVATIVE_PHYS_BITS,
+            fallback,
             DecidedBy::ConservativeDefault,
             Rule::HeuristicInvalid,
         ),
     };
     if mode == PolicyMode::Heuristic {
-        return heuristic();
+        return heuristic(CONSERVATIVE_PHYS_BITS.max(inputs.memory_bits()), false);
     }
+    let fallback = inputs.fallback();
     if conflicts.has_hard() {
-        return make(
-            CONSERVATIVE_PHYS_BITS,
-            DecidedBy::ConservativeDefault,
-            Rule::Distrusted,
-        );
+        return make(fallback, DecidedBy::ConservativeDefault, Rule::Distrusted);
     }
     let hint = inputs.hint == HintState::Set;
     let file = match inputs.file {
-        FileState::Present(f) => Some(f.valid),
+        FileState::Present(f) => Some(f),
         _ => None,
     };
     let width = inputs.cpuid_width();
-    match (hint, file) {
-        (_, Some(false)) => make(
-            CONSERVATIVE_PHYS_BITS,
-            DecidedBy::FwCfgFile,
-            Rule::ExplicitInvalid,
-        ),
+    match (hint, file.map(|f| f.valid)) {
+        (_, Some(false)) => match file.map(|f| f.backed_bits) {
+            Some(b) if b >= MIN_PHYS_BITS => make(
+                b.min(width).min(MAX_PHYS_BITS),
+                DecidedBy::FwCfgFile,
+                Rule::BackedWidth,
+            ),
+            _ => make(fallback, DecidedBy::FwCfgFile, Rule::ExplicitInvalid),
+        },
         (true, Some(true)) => make(width, DecidedBy::BothChannels, Rule::ExplicitValid),
         (true, None) => make(width, DecidedBy::CpuidHint, Rule::ExplicitValid),
         (false, Some(true)) => make(width, DecidedBy::FwCfgFile, Rule::ExplicitValid),
         (false, None) => match mode {
-            PolicyMode::Combined => heuristic(),
+            PolicyMode::Combined => heuristic(fallback, true),
             _ => make(
-                CONSERVATIVE_PHYS_BITS,
+                fallback,
                 DecidedBy::ConservativeDefault,
                 Rule::NoInformation,
             ),
@@ -595,6 +724,9 @@ mod tests {
             file,
             five_level_paging: false,
             gb_pages: true,
+            memory_top: 0,
+            sev_c_bit: None,
+            tdx: false,
         }
     }
 
@@ -1027,6 +1159,180 @@ mod tests {
         }
     }
 
+    /// Issue 14's semantics: valid means every address below 2^W is
+    /// backed; QEMU's range; never above a stated width; never below the
+    /// RAM top, a collision being a conflict.
+    #[test]
+    fn effective_width_backed_width_and_memory_top() {
+        const GIB: u64 = 1 << 30;
+        let backed = |p, g, b| F::Present(PhysBitsFile::new(false, p, g).with_backed_bits(b));
+        // (row, inputs, mode, width, decided by, rule, conflicts)
+        type Row<'a> = (
+            &'a str,
+            ChannelInputs,
+            PolicyMode,
+            u8,
+            DecidedBy,
+            Rule,
+            &'a [Conflict],
+        );
+        let rows: &[Row] = &[
+            (
+                "phys-bits=34, valid: 34, not 36",
+                inputs(Hs::Set, 34, 0, valid(34, 0)),
+                M::Strict,
+                34,
+                By::BothChannels,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "phys-bits=42 on a 39-bit host: W = 39, backed",
+                inputs(Hs::Set, 42, 39, valid(42, 39)),
+                M::Strict,
+                39,
+                By::BothChannels,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "legacy 40 on a 39-bit host: the backed 39",
+                inputs(Hs::Clear, 40, 0, backed(40, 0, 39)),
+                M::Strict,
+                39,
+                By::FwCfgFile,
+                Rule::BackedWidth,
+                &[],
+            ),
+            (
+                "invalid v1, RAM to 320 GiB: 39, not 36",
+                inputs(Hs::Clear, 40, 0, invalid(40, 0)).with_memory_top(320 * GIB),
+                M::Combined,
+                39,
+                By::FwCfgFile,
+                Rule::ExplicitInvalid,
+                &[],
+            ),
+            (
+                "silent, RAM to 100 GiB: 37",
+                inputs(Hs::Clear, 48, 0, F::Absent).with_memory_top(100 * GIB),
+                M::Strict,
+                37,
+                By::ConservativeDefault,
+                Rule::NoInformation,
+                &[],
+            ),
+            (
+                "heuristic caps at 40 (no 1 GiB pages), RAM to 4 TiB: combined raises to 42",
+                ChannelInputs {
+                    gb_pages: false,
+                    ..inputs(Hs::NoKvmLeaf, 48, 0, F::Absent)
+                }
+                .with_memory_top(4096 * GIB),
+                M::Combined,
+                42,
+                By::Heuristic,
+                Rule::HeuristicValid,
+                &[],
+            ),
+            (
+                "OVMF's fallback follows the RAM top, uncapped",
+                inputs(Hs::NoKvmLeaf, 40, 0, F::Absent).with_memory_top(1 << 41),
+                M::Heuristic,
+                41,
+                By::ConservativeDefault,
+                Rule::HeuristicInvalid,
+                &[C::MemoryAboveWidth],
+            ),
+            (
+                "valid 39 but RAM above 2^39: a conflict, never above 39",
+                inputs(Hs::Set, 39, 0, valid(39, 0)).with_memory_top(768 * GIB),
+                M::Strict,
+                39,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::MemoryAboveWidth],
+            ),
+            (
+                "backed 39 but RAM above 2^39: 39 and a conflict",
+                inputs(Hs::Clear, 40, 0, backed(40, 0, 39)).with_memory_top(768 * GIB),
+                M::Combined,
+                39,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::MemoryAboveWidth],
+            ),
+            (
+                "valid flag against its own backed width",
+                inputs(Hs::Clear, 40, 0, backed(40, 0, 46)),
+                M::Strict,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::FileBackedContradictsFlag],
+            ),
+            (
+                "a distrusted 34 stays at 34",
+                inputs(Hs::Set, 34, 0, valid(36, 0)),
+                M::Strict,
+                34,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::FilePhysBitsDiffersFromCpuid],
+            ),
+            (
+                "SEV: W stays below the C-bit",
+                ChannelInputs {
+                    sev_c_bit: Some(47),
+                    ..inputs(Hs::Set, 48, 0, valid(48, 0))
+                },
+                M::Strict,
+                47,
+                By::BothChannels,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "TDX: W stays below the shared bit",
+                ChannelInputs {
+                    tdx: true,
+                    ..inputs(Hs::Set, 52, 0, F::Absent)
+                },
+                M::Combined,
+                51,
+                By::CpuidHint,
+                Rule::ExplicitValid,
+                &[],
+            ),
+            (
+                "31 is out of QEMU's range",
+                inputs(Hs::Set, 31, 0, F::Absent),
+                M::Combined,
+                36,
+                By::ConservativeDefault,
+                Rule::Distrusted,
+                &[C::WidthOutOfRange],
+            ),
+        ];
+        for (name, inp, mode, width, by, rule, confl) in rows {
+            let d = decide(inp, *mode);
+            assert_eq!(
+                (d.phys_bits, d.decided_by, d.rule),
+                (*width, *by, *rule),
+                "{name}"
+            );
+            let mut want = Conflicts::empty();
+            for c in *confl {
+                want.insert(*c);
+            }
+            assert_eq!(d.conflicts, want, "{name}: conflicts");
+        }
+        assert_eq!(bits_to_reach(0), 0);
+        assert_eq!(bits_to_reach(1 << 36), 36);
+        assert_eq!(bits_to_reach((1 << 36) + 1), 37);
+        assert_eq!(bits_to_reach(u64::MAX), 64);
+    }
+
     #[test]
     fn heuristic_vendor_and_paging_rows() {
         let mut i = inputs(Hs::NoKvmLeaf, 40, 0, F::Absent);
@@ -1219,19 +1525,27 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn decide_is_total(hint in 0u8..3, phys in proptest::prelude::any::<u8>(), guest in proptest::prelude::any::<u8>(),
-                           bytes in proptest::prelude::any::<[u8; 8]>(), present in proptest::prelude::any::<bool>()) {
+                           bytes in proptest::prelude::any::<[u8; 8]>(), present in proptest::prelude::any::<bool>(),
+                           top_bits in 0u32..64) {
             let hint = [Hs::NoKvmLeaf, Hs::Clear, Hs::Set][hint as usize];
             let file = if present { FileState::from_bytes(&bytes) } else { F::Absent };
-            let i = inputs(hint, phys, guest, file);
+            let i = inputs(hint, phys, guest, file).with_memory_top(1u64 << top_bits);
             for d in decide_all(&i) {
-                proptest::prop_assert!(d.phys_bits >= 36 || d.decided_by != By::ConservativeDefault);
-                proptest::prop_assert!(d.phys_bits <= 52 || d.mode != M::Heuristic);
-                if d.mode != M::Heuristic {
-                    // Explicit answers never exceed a valid range.
-                    proptest::prop_assert!(d.phys_bits >= 36 && d.phys_bits <= 52);
-                    if d.conflicts.has_hard() {
-                        proptest::prop_assert_eq!(d.phys_bits, 36);
-                    }
+                if d.mode == M::Heuristic {
+                    proptest::prop_assert!(d.phys_bits <= 52 || d.decided_by == By::ConservativeDefault);
+                    continue;
+                }
+                // Never above a stated width, within QEMU's range.
+                if let Some(c) = i.ceiling() {
+                    proptest::prop_assert!(d.phys_bits <= c);
+                }
+                proptest::prop_assert!((32..=52).contains(&d.phys_bits));
+                if d.conflicts.has_hard() {
+                    proptest::prop_assert_eq!(d.phys_bits, i.fallback());
+                }
+                // Never below the RAM top unless that is a listed conflict.
+                if i.memory_bits() > d.phys_bits {
+                    proptest::prop_assert!(d.conflicts.contains(C::MemoryAboveWidth));
                 }
             }
         }

@@ -1001,6 +1001,7 @@ pub(crate) mod tests {
             valid: false,
             phys_bits: 40,
             guest_phys_bits: 0,
+            backed_bits: 0,
         };
         // (file bytes, buffer size, bytes read, state)
         let cases: &[(&[u8], usize, usize, FileState)] = &[

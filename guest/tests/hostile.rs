@@ -262,7 +262,7 @@ fn random_host_speaks_the_abi() {
         read.state,
         FileState::Present(PhysBitsFile::new(true, 39, 0))
     );
-    assert_eq!(read.raw, &[1, 1, 39, 0, 0, 0, 0, 0]);
+    assert_eq!(read.raw, &[2, 1, 39, 0, 0, 0, 0, 0]);
     assert_eq!(read.entry.map(|e| (e.size, e.select)), Some((8, 0x20)));
     // Without the honest signature the same stream is no fw_cfg device.
     assert!(matches!(

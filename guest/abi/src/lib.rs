@@ -362,6 +362,16 @@ pub const KVM_HINTS_PHYS_ADDRESS_SIZE_DATA_VALID: u32 = 1 << 1;
 pub const CPUID_1_ECX_HYPERVISOR: u32 = 1 << 31;
 /// Extended leaf with the address sizes.
 pub const CPUID_ADDRESS_SIZES_LEAF: u32 = 0x8000_0008;
+/// AMD's encrypted-memory leaf (EAX bit 1: SEV; EBX\[5:0\]: C-bit).
+pub const CPUID_SEV_LEAF: u32 = 0x8000_001f;
+/// CPUID 0x8000001F EAX bit 1: SEV.
+pub const CPUID_SEV_EAX_SEV: u32 = 1 << 1;
+/// CPUID 0x8000001F EBX\[5:0\]: the C-bit's position.
+pub const CPUID_SEV_EBX_C_BIT_MASK: u32 = 0x3f;
+/// Intel TDX's identification leaf.
+pub const CPUID_TDX_LEAF: u32 = 0x21;
+/// Leaf 0x21's signature (EBX, EDX, ECX, as leaf 0's vendor).
+pub const TDX_SIGNATURE: [u8; 12] = *b"IntelTDX    ";
 
 /// Physical address width from CPUID 0x80000008 EAX (bits 7..0).
 pub const fn cpuid_phys_bits(eax: u32) -> u8 {
@@ -432,8 +442,25 @@ pub const CONSERVATIVE_PHYS_BITS: u8 = 36;
 pub const PHYS_BITS_FILE_NAME: &str = "etc/phys-bits-valid";
 /// Size of a version-1 file.
 pub const PHYS_BITS_FILE_V1_SIZE: usize = 8;
+/// Size of a version-2 file (the same 8 bytes; byte 4 gains a meaning).
+pub const PHYS_BITS_FILE_V2_SIZE: usize = 8;
 /// The format version this crate writes.
-pub const PHYS_BITS_FILE_VERSION: u8 = 1;
+pub const PHYS_BITS_FILE_VERSION: u8 = 2;
+/// The smallest physical width QEMU accepts (`phys-bits`, `guest-phys-bits`).
+pub const MIN_PHYS_BITS: u8 = 32;
+/// The largest physical width x86-64 defines, and QEMU's upper bound.
+pub const MAX_PHYS_BITS: u8 = 52;
+
+/// The effective width `W` of CPUID 0x80000008: EAX\[7:0\] capped by a
+/// non-zero EAX\[23:16\]. "Valid" means every guest-physical address
+/// below 2^W is backed.
+pub const fn effective_width(phys_bits: u8, guest_phys_bits: u8) -> u8 {
+    if guest_phys_bits != 0 && guest_phys_bits < phys_bits {
+        guest_phys_bits
+    } else {
+        phys_bits
+    }
+}
 
 /// Why bytes are not a usable `etc/phys-bits-valid` file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,8 +476,12 @@ pub enum PhysBitsFileError {
     BadPhysBits(u8),
     /// The guest-physical width is larger than 64.
     BadGuestPhysBits(u8),
-    /// A version-1 file has non-zero reserved bytes 4..8.
+    /// A version-1 file has non-zero reserved bytes 4..8, or a version-2
+    /// file non-zero reserved bytes 5..8.
     ReservedNotZero,
+    /// A version-2 backed width that is neither 0 (not stated) nor within
+    /// 1..=64.
+    BadBackedBits(u8),
 }
 
 impl core::fmt::Display for PhysBitsFileError {
@@ -471,7 +502,10 @@ impl core::fmt::Display for PhysBitsFileError {
                 write!(f, "phys-bits-valid guest-physical width {v} is above 64")
             }
             PhysBitsFileError::ReservedNotZero => {
-                write!(f, "phys-bits-valid version 1 has non-zero reserved bytes")
+                write!(f, "phys-bits-valid has non-zero reserved bytes")
+            }
+            PhysBitsFileError::BadBackedBits(v) => {
+                write!(f, "phys-bits-valid backed width {v} is above 64")
             }
         }
     }
@@ -481,51 +515,76 @@ impl core::error::Error for PhysBitsFileError {}
 
 /// The contents of `etc/phys-bits-valid`.
 ///
-/// Version 1 layout (8 bytes): byte 0 version, byte 1 valid flag (1 = the
-/// width in CPUID is backed by the host, 0 = the VMM knows it is not), byte 2
-/// the physical width the VMM put in CPUID 0x80000008 EAX\[7:0\], byte 3 the
+/// Version 1 layout (8 bytes): byte 0 version, byte 1 valid flag (1 = every
+/// guest-physical address below 2^W is backed by the host, W being the
+/// effective width of the CPUID values in bytes 2 and 3, see
+/// [`effective_width`]; 0 = the VMM knows it is not), byte 2 the physical
+/// width the VMM put in CPUID 0x80000008 EAX\[7:0\], byte 3 the
 /// guest-physical width it put in EAX\[23:16\] (0 = none), bytes 4..8 zero.
-/// Later versions may only append or use the reserved bytes; readers accept
-/// any version >= 1 and read the version-1 fields.
+///
+/// Version 2 (this crate writes it) gives byte 4 a meaning: the widest
+/// effective width the VMM knows the host backs (0 = not stated); bytes
+/// 5..8 stay zero. The valid flag is then exactly "W <= byte 4". A
+/// version-1 reader accepts version 2 (it reads the version-1 fields), so
+/// the change is backward compatible. Later versions may only append or use
+/// the reserved bytes; readers accept any version >= 1, read the fields
+/// their version defines, and ignore the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhysBitsFile {
-    /// Format version (1 for files this crate writes).
+    /// Format version ([`PHYS_BITS_FILE_VERSION`] for files this crate
+    /// writes).
     pub version: u8,
-    /// Whether the CPUID width is backed by the host.
+    /// Whether every address below 2^W (the CPUID width) is backed.
     pub valid: bool,
     /// The physical width the VMM advertised in CPUID.
     pub phys_bits: u8,
     /// The guest-physical width the VMM advertised, 0 for none.
     pub guest_phys_bits: u8,
+    /// The widest width the VMM knows the host backs (version 2 byte 4);
+    /// 0 when not stated (always 0 in version 1).
+    pub backed_bits: u8,
 }
 
 impl PhysBitsFile {
-    /// A version-1 statement.
+    /// A version-2 statement that does not state the backed width.
     pub const fn new(valid: bool, phys_bits: u8, guest_phys_bits: u8) -> Self {
         PhysBitsFile {
             version: PHYS_BITS_FILE_VERSION,
             valid,
             phys_bits,
             guest_phys_bits,
+            backed_bits: 0,
         }
     }
 
-    /// Renders the version-1 bytes.
-    pub const fn to_bytes(&self) -> [u8; PHYS_BITS_FILE_V1_SIZE] {
+    /// The same statement, also stating the backed width.
+    pub const fn with_backed_bits(mut self, backed_bits: u8) -> Self {
+        self.backed_bits = backed_bits;
+        self
+    }
+
+    /// The effective width `W` the file's CPUID values give.
+    pub const fn width(&self) -> u8 {
+        effective_width(self.phys_bits, self.guest_phys_bits)
+    }
+
+    /// Renders the bytes of [`PHYS_BITS_FILE_VERSION`] (2).
+    pub const fn to_bytes(&self) -> [u8; PHYS_BITS_FILE_V2_SIZE] {
         [
             PHYS_BITS_FILE_VERSION,
             self.valid as u8,
             self.phys_bits,
             self.guest_phys_bits,
-            0,
+            self.backed_bits,
             0,
             0,
             0,
         ]
     }
 
-    /// Parses a file: strict about anything shorter than version 1, tolerant
-    /// of longer files and of later versions.
+    /// Parses a file: strict about anything shorter than version 1 and
+    /// about the reserved bytes of versions 1 and 2, tolerant of longer
+    /// files and of later versions.
     pub fn parse(bytes: &[u8]) -> Result<Self, PhysBitsFileError> {
         if bytes.len() < PHYS_BITS_FILE_V1_SIZE {
             return Err(PhysBitsFileError::TooShort(bytes.len()));
@@ -547,14 +606,24 @@ impl PhysBitsFile {
         if guest_phys_bits > 64 {
             return Err(PhysBitsFileError::BadGuestPhysBits(guest_phys_bits));
         }
-        if version == 1 && bytes[4..PHYS_BITS_FILE_V1_SIZE].iter().any(|&b| b != 0) {
+        let reserved_from = if version == 1 { 4 } else { 5 };
+        if version <= 2
+            && bytes[reserved_from..PHYS_BITS_FILE_V1_SIZE]
+                .iter()
+                .any(|&b| b != 0)
+        {
             return Err(PhysBitsFileError::ReservedNotZero);
+        }
+        let backed_bits = if version >= 2 { bytes[4] } else { 0 };
+        if backed_bits > 64 {
+            return Err(PhysBitsFileError::BadBackedBits(backed_bits));
         }
         Ok(PhysBitsFile {
             version,
             valid,
             phys_bits,
             guest_phys_bits,
+            backed_bits,
         })
     }
 }
@@ -602,6 +671,14 @@ mod tests {
     }
 
     #[test]
+    fn effective_width_caps_at_a_non_zero_guest_width() {
+        assert_eq!(effective_width(42, 39), 39);
+        assert_eq!(effective_width(40, 0), 40);
+        // A guest width above the physical one does not widen it.
+        assert_eq!(effective_width(39, 48), 39);
+    }
+
+    #[test]
     fn cpuid_width_fields() {
         assert_eq!(cpuid_phys_bits(0x0025_3027), 39);
         assert_eq!(cpuid_guest_phys_bits(0x0025_3027), 37);
@@ -634,10 +711,26 @@ mod tests {
     #[test]
     fn phys_bits_file_v1_round_trip() {
         let f = PhysBitsFile::new(true, 39, 37);
-        assert_eq!(f.to_bytes(), [1, 1, 39, 37, 0, 0, 0, 0]);
+        assert_eq!(f.to_bytes(), [2, 1, 39, 37, 0, 0, 0, 0]);
         assert_eq!(PhysBitsFile::parse(&f.to_bytes()), Ok(f));
-        let invalid = PhysBitsFile::new(false, 40, 0);
+        let invalid = PhysBitsFile::new(false, 40, 0).with_backed_bits(39);
+        assert_eq!(invalid.to_bytes(), [2, 0, 40, 0, 39, 0, 0, 0]);
         assert_eq!(PhysBitsFile::parse(&invalid.to_bytes()), Ok(invalid));
+        // A version-1 file has no backed width.
+        let v1 = PhysBitsFile::parse(&[1, 1, 39, 37, 0, 0, 0, 0]).unwrap();
+        assert_eq!((v1.version, v1.backed_bits, v1.width()), (1, 0, 37));
+        assert_eq!(
+            PhysBitsFile::parse(&[1, 0, 40, 0, 39, 0, 0, 0]),
+            Err(PhysBitsFileError::ReservedNotZero)
+        );
+        assert_eq!(
+            PhysBitsFile::parse(&[2, 0, 40, 0, 39, 1, 0, 0]),
+            Err(PhysBitsFileError::ReservedNotZero)
+        );
+        assert_eq!(
+            PhysBitsFile::parse(&[2, 0, 40, 0, 65, 0, 0, 0]),
+            Err(PhysBitsFileError::BadBackedBits(65))
+        );
     }
 
     #[test]
@@ -678,11 +771,14 @@ mod tests {
 
     #[test]
     fn phys_bits_file_tolerates_future_versions() {
-        let v2 = [2, 1, 46, 44, 9, 9, 9, 9, 0xaa, 0xbb];
-        let f = PhysBitsFile::parse(&v2).expect("future version accepted");
-        assert_eq!(f.version, 2);
+        let v3 = [3, 1, 46, 44, 46, 9, 9, 9, 0xaa, 0xbb];
+        let f = PhysBitsFile::parse(&v3).expect("future version accepted");
+        assert_eq!(f.version, 3);
         assert!(f.valid);
-        assert_eq!((f.phys_bits, f.guest_phys_bits), (46, 44));
+        assert_eq!(
+            (f.phys_bits, f.guest_phys_bits, f.backed_bits),
+            (46, 44, 46)
+        );
         // Version 1 with trailing bytes is also accepted.
         assert!(PhysBitsFile::parse(&[1, 0, 40, 0, 0, 0, 0, 0, 7]).is_ok());
     }

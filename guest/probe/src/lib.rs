@@ -12,7 +12,7 @@
 //! same type.
 //!
 //! ```text
-//! fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--max-total-bytes N] [--sysfs-root DIR]
+//! fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--max-total-bytes N] [--sysfs-root DIR] [--memmap-root DIR]
 //! ```
 //!
 //! The host chooses how many files there are (up to 0x3fe0) and how large
@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 
 use fw_cfg_guest::abi::{PIO_SELECTOR_PORT, PIO_WINDOW_SIZE};
 use fw_cfg_guest::cpuid::{CpuidReport, HardwareCpuid, read_cpuid_channel};
+use fw_cfg_guest::memmap::{e820_type_from_linux_name, memory_top};
 use fw_cfg_guest::policy::{ChannelInputs, Decision, FileState, decide_all, read_phys_bits_file};
 use fw_cfg_guest::reader::{FwCfgReader, ReadError};
 use fw_cfg_guest::transport::PortIo;
@@ -67,6 +68,9 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code: fw_cfg present but unreadable.
 pub const EXIT_FW_CFG_ERROR: i32 = 3;
 
+/// Default directory of Linux's firmware memory map (one directory per
+/// range with `start`, `end` (inclusive) and `type`).
+pub const MEMMAP_ROOT: &str = "/sys/firmware/memmap";
 /// Default sysfs directory of Linux's `qemu_fw_cfg` driver.
 pub const SYSFS_ROOT: &str = "/sys/firmware/qemu_fw_cfg";
 
@@ -75,7 +79,7 @@ pub const DEFAULT_MAX_FILE_BYTES: usize = 1 << 20;
 /// Default [`Options::max_total_bytes`]: 16 MiB.
 pub const DEFAULT_MAX_TOTAL_BYTES: usize = 16 << 20;
 
-const USAGE: &str = "usage: fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--max-total-bytes N] [--sysfs-root DIR]
+const USAGE: &str = "usage: fw-cfg-probe [--json] [--five-level] [--max-file-bytes N] [--max-total-bytes N] [--sysfs-root DIR] [--memmap-root DIR]
   Reads the CPUID and fw_cfg phys-bits channels (run as root) and prints the
   decision of every policy mode.
   --json              machine-readable output
@@ -84,6 +88,7 @@ const USAGE: &str = "usage: fw-cfg-probe [--json] [--five-level] [--max-file-byt
   --max-total-bytes N read at most N bytes of fw_cfg file contents in all (default 16777216); once
                       spent, the remaining files are listed (name, size) but their contents not read
   --sysfs-root DIR    qemu_fw_cfg sysfs directory (default /sys/firmware/qemu_fw_cfg)
+  --memmap-root DIR   firmware memory map directory (default /sys/firmware/memmap)
 exit codes: 0 ok, 1 conflict or sysfs mismatch, 2 usage/permission, 3 fw_cfg unreadable";
 
 /// Command-line options.
@@ -99,6 +104,8 @@ pub struct Options {
     pub max_total_bytes: usize,
     /// Sysfs directory.
     pub sysfs_root: PathBuf,
+    /// The firmware memory map directory (`/sys/firmware/memmap`).
+    pub memmap_root: PathBuf,
 }
 
 impl Default for Options {
@@ -109,6 +116,7 @@ impl Default for Options {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             sysfs_root: PathBuf::from(SYSFS_ROOT),
+            memmap_root: PathBuf::from(MEMMAP_ROOT),
         }
     }
 }
@@ -152,6 +160,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Us
                     .next()
                     .map(PathBuf::from)
                     .ok_or(UsageError::BadValue("--sysfs-root"))?
+            }
+            "--memmap-root" => {
+                o.memmap_root = it
+                    .next()
+                    .map(PathBuf::from)
+                    .ok_or(UsageError::BadValue("--memmap-root"))?
             }
             "-h" | "--help" => return Err(UsageError::Help),
             _ => return Err(UsageError::Unknown(a)),
@@ -241,6 +255,8 @@ pub struct Report {
     pub sysfs_present: bool,
     /// The fw_cfg channel's state.
     pub file: FileState,
+    /// The memory map's top ([`read_memmap_top`]; 0 = unknown).
+    pub memory_top: u64,
     /// Strict, heuristic, combined.
     pub decisions: [Decision; 3],
 }
@@ -412,15 +428,38 @@ pub fn probe(opts: &Options) -> Report {
             }
         }
     };
-    let mut inputs = ChannelInputs::new(&cpuid, file);
+    let memory_top = read_memmap_top(&opts.memmap_root);
+    let mut inputs = ChannelInputs::new(&cpuid, file).with_memory_top(memory_top);
     inputs.five_level_paging = opts.five_level;
     Report {
         cpuid,
         fw_cfg,
         sysfs_present,
         file,
+        memory_top,
         decisions: decide_all(&inputs),
     }
+}
+
+/// The top of Linux's firmware memory map under `root`
+/// (`/sys/firmware/memmap/N/{start,end,type}`, hexadecimal, `end`
+/// inclusive), as [`fw_cfg_guest::memmap::memory_top`] counts it. Ranges
+/// that do not parse are skipped; a missing directory gives 0 (unknown).
+pub fn read_memmap_top(root: &Path) -> u64 {
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).ok();
+    let hex = |t: String| u64::from_str_radix(t.trim().trim_start_matches("0x"), 16).ok();
+    let ranges = dir.filter_map(|e| {
+        let d = e.ok()?.path();
+        let start = hex(read(&d, "start")?)?;
+        let end = hex(read(&d, "end")?)?;
+        let kind = e820_type_from_linux_name(&read(&d, "type")?)?;
+        let size = end.checked_sub(start)?.saturating_add(1);
+        Some((start, size, kind))
+    });
+    memory_top(ranges)
 }
 
 /// Runs the binary: parses `args`, probes, prints; returns the exit code.
@@ -553,12 +592,15 @@ mod tests {
             ext_vendor: Some(Vendor::Intel),
             gb_pages: true,
             la57: false,
+            sev_c_bit: None,
+            tdx: false,
         };
         Report {
             cpuid,
             fw_cfg,
             sysfs_present: true,
             file,
+            memory_top: 0,
             decisions: decide_all(&ChannelInputs::new(&cpuid, file)),
         }
     }
@@ -570,7 +612,7 @@ mod tests {
                 name: "etc/phys-bits-valid".into(),
                 size: 8,
                 select: 0x20,
-                bytes: Ok(vec![1, 1, 39, 0, 0, 0, 0, 0]),
+                bytes: Ok(vec![2, 1, 39, 0, 0, 0, 0, 0]),
                 truncated: false,
                 over_budget: false,
                 sysfs: Some(SysfsFile {
@@ -606,6 +648,37 @@ mod tests {
             Err(UsageError::BadValue("--max-file-bytes"))
         );
         assert_eq!(main_with_args(["--nope".to_string()]), EXIT_USAGE);
+        let o = parse_args(["--memmap-root", "/x"].map(String::from)).unwrap();
+        assert_eq!(o.memmap_root, PathBuf::from("/x"));
+        assert_eq!(
+            parse_args(["--memmap-root".to_string()]),
+            Err(UsageError::BadValue("--memmap-root"))
+        );
+    }
+
+    /// `/sys/firmware/memmap` as Linux lays it out: RAM to 96 GiB above
+    /// 4 GiB, a reserved range near 1 TiB that does not count, and a range
+    /// that does not parse.
+    #[test]
+    fn memmap_top_from_sysfs() {
+        let root = std::env::temp_dir().join(format!("fw-cfg-probe-memmap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let ranges = [
+            ("0", "0x0", "0x9fbff", "System RAM\n"),
+            ("1", "0x100000000", "0x18ffffffff", "System RAM\n"),
+            ("2", "0xfd00000000", "0xffffffffff", "Reserved\n"),
+            ("3", "zz", "0x1ffffffffff", "System RAM\n"),
+        ];
+        for (n, start, end, kind) in ranges {
+            let d = root.join(n);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("start"), format!("{start}\n")).unwrap();
+            std::fs::write(d.join("end"), format!("{end}\n")).unwrap();
+            std::fs::write(d.join("type"), kind).unwrap();
+        }
+        assert_eq!(read_memmap_top(&root), 0x19_0000_0000);
+        assert_eq!(read_memmap_top(&root.join("missing")), 0);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -619,7 +692,7 @@ mod tests {
         assert_eq!(r.decisions[0].mode, PolicyMode::Strict);
         assert_eq!(r.decisions[0].phys_bits, 39);
         let json = render_json(&r);
-        assert!(json.contains(r#""pio_hex":"0101270000000000""#), "{json}");
+        assert!(json.contains(r#""pio_hex":"0201270000000000""#), "{json}");
         assert!(json.contains(r#""sysfs_equal":true"#));
         assert!(json.contains(r#""decided_by":"both-channels""#));
         assert!(json.starts_with('{') && json.ends_with('}'));
@@ -724,6 +797,7 @@ mod tests {
             },
             sysfs_present: false,
             file: FileState::Absent,
+            memory_top: 0,
             decisions: decide_all(&ChannelInputs::new(&cpu, FileState::Absent)),
         };
         let table = render_table(&rep);

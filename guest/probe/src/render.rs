@@ -19,6 +19,7 @@ pub fn to_protocol(r: &Report) -> ProbeReport {
         cpuid: CpuidLine::from(&r.cpuid),
         fw_cfg: fw_cfg_doc(r),
         phys_bits_file: FileLine::from(&r.file),
+        memory_top: r.memory_top,
         decisions: Decisions::from(&r.decisions),
         exit_code: r.exit_code(),
     }

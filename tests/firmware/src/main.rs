@@ -44,6 +44,7 @@ extern "C" fn fw_main(start_info: u64) -> ! {
         serial::exit(0x7e)
     };
     let cmdline = pvh::cmdline(start_info);
+    pvh::record_memory_top(start_info);
     let mmio = pvh::mmio_window(cmdline);
     probes::boot(start_info, cmdline, mmio);
     if let Some(area) = bench::param(cmdline) {

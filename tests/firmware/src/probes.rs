@@ -75,12 +75,15 @@ pub fn cpuid() -> CpuidReport {
     mark(phase);
     let t0 = rdtsc();
     let report = read_cpuid_channel(&HardwareCpuid);
-    let decisions = decide_all(&ChannelInputs::new(&report, FileState::Absent));
+    let memory_top = crate::pvh::memory_top();
+    let inputs = ChannelInputs::new(&report, FileState::Absent).with_memory_top(memory_top);
+    let decisions = decide_all(&inputs);
     let t1 = rdtsc();
     mark(Phase::Idle);
     let mut l = ResultLine::new(Transport::Cpuid);
     l.cycles = Some(t1 - t0);
     l.cpuid = Some(CpuidLine::from(&report));
+    l.memory_top = Some(memory_top);
     l.decisions = Some(Decisions::from(&decisions));
     emit(&Line::Result(l));
     report
@@ -99,7 +102,8 @@ fn read_file_via<T: FwCfgTransport>(
     let t0 = rdtsc();
     let mut reader = FwCfgReader::new(transport);
     let state = line.read_file_channel(reader.as_mut().map_err(|e| *e));
-    let decisions = decide_all(&ChannelInputs::new(cpuid, state));
+    let inputs = ChannelInputs::new(cpuid, state).with_memory_top(crate::pvh::memory_top());
+    let decisions = decide_all(&inputs);
     let t1 = rdtsc();
     mark(Phase::Idle);
 

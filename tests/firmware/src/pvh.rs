@@ -1,12 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! The PVH `hvm_start_info` the loader left, and the one command-line
-//! parameter the firmware understands.
+//! The PVH `hvm_start_info` the loader left (its command line and memory
+//! map), and the one command-line parameter the firmware understands.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use fw_cfg_guest::memmap;
 
 /// `hvm_start_info.magic`.
 const XEN_HVM_START_MAGIC_VALUE: u32 = 0x336e_c578;
 /// Longest command line read.
 const CMDLINE_MAX: usize = 4096;
+/// Most memory map entries read.
+const MEMMAP_MAX_ENTRIES: u32 = 128;
+/// Size of one `hvm_memmap_table_entry` (addr, size, type, reserved).
+const MEMMAP_ENTRY_SIZE: u64 = 24;
+/// The memory map's top, recorded once at entry ([`record_memory_top`]).
+static MEMORY_TOP: AtomicU64 = AtomicU64::new(0);
+
 /// The parameter announcing the fw_cfg MMIO window, in Linux's syntax
 /// (`qemu_fw_cfg.mmio=SIZE@BASE[:...]`).
 const MMIO_PARAM: &[u8] = b"qemu_fw_cfg.mmio=";
@@ -90,4 +101,52 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
         v = v.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
     }
     Some(v)
+}
+
+/// Reads the top of the PVH memory map (start info version >= 1:
+/// `memmap_paddr` at offset 40, `memmap_entries` at 48) as
+/// [`memmap::memory_top`] counts it, and records it for
+/// [`memory_top`]. 0 when there is no map or it lies outside the 4 GiB
+/// identity map.
+pub fn record_memory_top(start_info: u64) {
+    if start_info == 0 || start_info >= 1 << 32 || start_info % 8 != 0 {
+        return;
+    }
+    let base = start_info as *const u8;
+    // SAFETY: as in `cmdline`: the start info (at least 56 bytes in
+    // version 1) is inside the identity map; only plain reads.
+    let (magic, version, paddr, entries) = unsafe {
+        (
+            base.cast::<u32>().read_volatile(),
+            base.add(4).cast::<u32>().read_volatile(),
+            base.add(40).cast::<u64>().read_volatile(),
+            base.add(48).cast::<u32>().read_volatile(),
+        )
+    };
+    let entries = entries.min(MEMMAP_MAX_ENTRIES);
+    let end = paddr.saturating_add(u64::from(entries) * MEMMAP_ENTRY_SIZE);
+    if magic != XEN_HVM_START_MAGIC_VALUE || version < 1 || paddr % 8 != 0 || end > 1 << 32 {
+        return;
+    }
+    let entry = |i: u32| {
+        let e = (paddr + u64::from(i) * MEMMAP_ENTRY_SIZE) as *const u8;
+        // SAFETY: entry `i` < `entries` lies within [paddr, end), checked
+        // to be inside the identity map and 8-byte aligned; plain reads.
+        unsafe {
+            (
+                e.cast::<u64>().read_volatile(),
+                e.add(8).cast::<u64>().read_volatile(),
+                e.add(16).cast::<u32>().read_volatile(),
+            )
+        }
+    };
+    MEMORY_TOP.store(
+        memmap::memory_top((0..entries).map(entry)),
+        Ordering::Relaxed,
+    );
+}
+
+/// The memory map's top [`record_memory_top`] found (0 = unknown).
+pub fn memory_top() -> u64 {
+    MEMORY_TOP.load(Ordering::Relaxed)
 }

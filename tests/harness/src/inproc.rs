@@ -246,6 +246,7 @@ pub fn run_in_process(
         host_phys_bits: host.phys_bits,
         advertised_phys_bits: config.phys_bits(),
         config_valid: config.valid(),
+        backed_bits: config.backed_bits(),
         report,
         stats: machine.stats(),
         reason: None,

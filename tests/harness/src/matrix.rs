@@ -185,6 +185,9 @@ pub struct Outcome {
     pub advertised_phys_bits: u8,
     /// Whether `PhysBitsConfig` called the width valid.
     pub config_valid: bool,
+    /// The width the host backs (`PhysBitsConfig::backed_bits`): the
+    /// right answer is this, capped at the guest's effective CPUID width.
+    pub backed_bits: u8,
     /// What the guest printed (or, in process, computed).
     pub report: FirmwareReport,
     /// Exits (KVM) or device accesses (in process), per phase.
@@ -287,6 +290,7 @@ pub fn run_kvm(
         host_phys_bits: host.phys_bits,
         advertised_phys_bits: config.phys_bits(),
         config_valid: config.valid(),
+        backed_bits: config.backed_bits(),
         report: run.report,
         stats: run.stats,
         reason: Some(run.reason),
@@ -331,7 +335,7 @@ mod tests {
         assert!(!invalid.phys_bits.file);
         assert_eq!(invalid.raw_files[0].1, vec![1, 2, 48, 0, 0, 0, 0, 0]);
         let conflicting = s(FileCase::Conflicting).setup(48);
-        assert_eq!(conflicting.raw_files[0].1, vec![1, 1, 47, 0, 0, 0, 0, 0]);
+        assert_eq!(conflicting.raw_files[0].1, vec![2, 1, 47, 0, 0, 0, 0, 0]);
         // Legacy default: the file carries 40, the conflict 39.
         let legacy = Scenario {
             host_phys_bits: false,

@@ -10,19 +10,25 @@ use fw_cfg_protocol::{DecisionLine, Phase, Transport};
 use fw_cfg_tests::inproc::run_in_process;
 use fw_cfg_tests::matrix::{self, DEFAULT_TIMEOUT, FileCase, Scenario};
 
-/// What strict and combined must decide: `(width, decided_by, rule)`;
-/// `None` for combined means "whatever the heuristic says".
+/// What strict and combined must decide: `(width, decided_by, rule)`,
+/// and whether both channels are silent (combined = the heuristic then).
+/// `W` is the effective width (the guest width caps the advertised one);
+/// a fallback is 36 (the firmware passes no memory map top), never above
+/// `W`; an invalid file states the width the host backs, which is used.
 fn expected(s: &Scenario, host: HostAddressSizes) -> ((u8, &'static str, &'static str), bool) {
     let config = s.phys_bits_config(host);
-    let (advertised, valid) = (config.phys_bits(), config.valid());
+    let (w, valid) = (config.width(), config.valid());
     let hint_set = s.hint && valid;
+    let fallback = 36.min(w);
     let strict = match s.file {
-        FileCase::Corrupt | FileCase::Conflicting => (36, "conservative-default", "distrusted"),
-        FileCase::Stated if !valid => (36, "fw-cfg-file", "explicit-invalid"),
-        FileCase::Stated if hint_set => (advertised, "both-channels", "explicit-valid"),
-        FileCase::Stated => (advertised, "fw-cfg-file", "explicit-valid"),
-        FileCase::Absent if hint_set => (advertised, "cpuid-hint", "explicit-valid"),
-        FileCase::Absent => (36, "conservative-default", "no-information"),
+        FileCase::Corrupt | FileCase::Conflicting => {
+            (fallback, "conservative-default", "distrusted")
+        }
+        FileCase::Stated if !valid => (config.backed_bits().min(w), "fw-cfg-file", "backed-width"),
+        FileCase::Stated if hint_set => (w, "both-channels", "explicit-valid"),
+        FileCase::Stated => (w, "fw-cfg-file", "explicit-valid"),
+        FileCase::Absent if hint_set => (w, "cpuid-hint", "explicit-valid"),
+        FileCase::Absent => (fallback, "conservative-default", "no-information"),
     };
     let silent = s.file == FileCase::Absent && !hint_set;
     (strict, silent)
@@ -58,6 +64,14 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
         // KVM's guest width, as QEMU would pass it on.
         let guest_phys_bits = s.phys_bits_config(host).guest_phys_bits();
         assert_eq!(c.guest_phys_bits, guest_phys_bits, "{label}");
+        // The firmware read the top of the PVH memory map the VMM wrote:
+        // the end of the highest RAM range.
+        let layout = |mib: u64| fw_cfg_tests::vmm::layout::ram_ranges(mib << 20);
+        let ram_top = layout(fw_cfg_tests::vmm::layout::DEFAULT_MEMORY_MIB)
+            .iter()
+            .map(|(start, len)| start + len)
+            .max();
+        assert_eq!(cpuid.memory_top, ram_top, "{label}: memory map top");
         let hint_set = s.hint && o.config_valid;
         assert_eq!(
             c.hint.as_str(),
@@ -79,6 +93,8 @@ fn every_configuration_decides_as_the_policy_says_with_transport_exact_exits() {
                     assert_eq!(f.valid, Some(o.config_valid), "{what}");
                     assert_eq!(f.phys_bits, Some(o.advertised_phys_bits), "{what}");
                     assert_eq!(f.guest_phys_bits, Some(guest_phys_bits), "{what}");
+                    let backed = s.phys_bits_config(host).backed_bits();
+                    assert_eq!(f.backed_bits, Some(backed), "{what}");
                 }
                 FileCase::Corrupt => {
                     assert_eq!(f.state.as_str(), "corrupt", "{what}");

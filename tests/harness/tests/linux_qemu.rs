@@ -116,7 +116,7 @@ fn check_decisions<'a>(run: &'a LinuxRun, file: Option<&[u8]>, phys_bits: u8) ->
             Err(_) => assert_eq!(p.phys_bits_file.state.as_str(), "corrupt"),
         },
     }
-    let expected = expected_decisions(&p.cpuid, file);
+    let expected = expected_decisions(&p.cpuid, file, p.memory_top);
     assert_eq!(p.decisions, expected, "probe decisions vs the policy");
     let code = if expected.as_array().iter().any(|d| !d.conflicts.is_empty()) {
         1

@@ -227,7 +227,10 @@ fn every_transport_reads_the_same_bytes() {
     );
     let big = names.iter().position(|n| n.0 == "etc/big").unwrap();
     assert_eq!(files[big][9_999], (9_999u32 * 7) as u8);
-    assert_eq!(*state, FileState::Present(PhysBitsFile::new(true, 46, 44)));
+    assert_eq!(
+        *state,
+        FileState::Present(PhysBitsFile::new(true, 46, 44).with_backed_bits(46))
+    );
     for (i, ((dma, n, f, s), _)) in results.iter().enumerate() {
         assert_eq!(*dma, i >= 2, "transport {i} DMA use");
         assert_eq!(n, names, "transport {i} directory");
@@ -317,7 +320,7 @@ fn decision_matrix_through_every_transport() {
             cfg: valid39,
             file_override: None,
             hint: HintState::Set,
-            file: FileState::Present(PhysBitsFile::new(true, 39, 0)),
+            file: FileState::Present(PhysBitsFile::new(true, 39, 0).with_backed_bits(39)),
             strict: (39, DecidedBy::BothChannels, Rule::ExplicitValid),
             combined: (39, DecidedBy::BothChannels, Rule::ExplicitValid),
             conflicts: &[],
@@ -337,7 +340,7 @@ fn decision_matrix_through_every_transport() {
             cfg: valid39.with_cpuid_hint(false),
             file_override: None,
             hint: HintState::Clear,
-            file: FileState::Present(PhysBitsFile::new(true, 39, 0)),
+            file: FileState::Present(PhysBitsFile::new(true, 39, 0).with_backed_bits(39)),
             strict: (39, DecidedBy::FwCfgFile, Rule::ExplicitValid),
             combined: (39, DecidedBy::FwCfgFile, Rule::ExplicitValid),
             conflicts: &[Conflict::HintClearButFileValid],
@@ -353,13 +356,36 @@ fn decision_matrix_through_every_transport() {
             conflicts: &[],
         },
         Case {
-            name: "invalid, file says so",
+            name: "invalid, file says so and states the backed 39",
             cfg: invalid40,
             file_override: None,
             hint: HintState::Clear,
-            file: FileState::Present(PhysBitsFile::new(false, 40, 0)),
+            file: FileState::Present(PhysBitsFile::new(false, 40, 0).with_backed_bits(39)),
+            strict: (39, DecidedBy::FwCfgFile, Rule::BackedWidth),
+            combined: (39, DecidedBy::FwCfgFile, Rule::BackedWidth),
+            conflicts: &[],
+        },
+        Case {
+            name: "invalid, version-1 file without a backed width",
+            cfg: invalid40.with_fw_cfg_file(false),
+            file_override: Some(vec![1, 0, 40, 0, 0, 0, 0, 0]),
+            hint: HintState::Clear,
+            file: FileState::Present(PhysBitsFile {
+                version: 1,
+                ..PhysBitsFile::new(false, 40, 0)
+            }),
             strict: (36, DecidedBy::FwCfgFile, Rule::ExplicitInvalid),
             combined: (36, DecidedBy::FwCfgFile, Rule::ExplicitInvalid),
+            conflicts: &[],
+        },
+        Case {
+            name: "legacy 40 on a 48-bit host: backed",
+            cfg: PhysBitsConfig::legacy_default(48),
+            file_override: None,
+            hint: HintState::Set,
+            file: FileState::Present(PhysBitsFile::new(true, 40, 0).with_backed_bits(48)),
+            strict: (40, DecidedBy::BothChannels, Rule::ExplicitValid),
+            combined: (40, DecidedBy::BothChannels, Rule::ExplicitValid),
             conflicts: &[],
         },
         Case {
@@ -415,13 +441,14 @@ fn decision_matrix_through_every_transport() {
         Case {
             name: "future version, longer file",
             cfg: valid39.with_fw_cfg_file(false),
-            file_override: Some(vec![2, 1, 39, 0, 5, 5, 5, 5, 9, 9, 9, 9]),
+            file_override: Some(vec![3, 1, 39, 0, 39, 5, 5, 5, 9, 9, 9, 9]),
             hint: HintState::Set,
             file: FileState::Present(PhysBitsFile {
-                version: 2,
+                version: 3,
                 valid: true,
                 phys_bits: 39,
                 guest_phys_bits: 0,
+                backed_bits: 39,
             }),
             strict: (39, DecidedBy::BothChannels, Rule::ExplicitValid),
             combined: (39, DecidedBy::BothChannels, Rule::ExplicitValid),
@@ -432,7 +459,7 @@ fn decision_matrix_through_every_transport() {
             cfg: PhysBitsConfig::host_passthrough(46).with_guest_phys_bits(41),
             file_override: None,
             hint: HintState::Set,
-            file: FileState::Present(PhysBitsFile::new(true, 46, 41)),
+            file: FileState::Present(PhysBitsFile::new(true, 46, 41).with_backed_bits(46)),
             strict: (41, DecidedBy::BothChannels, Rule::ExplicitValid),
             combined: (41, DecidedBy::BothChannels, Rule::ExplicitValid),
             conflicts: &[],

@@ -164,7 +164,7 @@ names!(DecidedBy {
 wire! {
     /// Which row of the policy table fired (`distrusted`,
     /// `explicit-invalid`, `explicit-valid`, `no-information`,
-    /// `heuristic-valid`, `heuristic-invalid`).
+    /// `heuristic-valid`, `heuristic-invalid`, `backed-width`).
     #[serde(rename_all = "kebab-case")]
     pub enum Rule {
         /// A hard conflict: distrust.
@@ -179,6 +179,8 @@ wire! {
         HeuristicValid,
         /// The heuristic rejected the width.
         HeuristicInvalid,
+        /// The file says not backed and states the backed width.
+        BackedWidth,
     }
 }
 same_variants!(
@@ -189,7 +191,8 @@ same_variants!(
     ExplicitValid,
     NoInformation,
     HeuristicValid,
-    HeuristicInvalid
+    HeuristicInvalid,
+    BackedWidth
 );
 names!(Rule {
     Distrusted => "distrusted",
@@ -198,6 +201,7 @@ names!(Rule {
     NoInformation => "no-information",
     HeuristicValid => "heuristic-valid",
     HeuristicInvalid => "heuristic-invalid",
+    BackedWidth => "backed-width",
 });
 
 wire! {
@@ -215,7 +219,7 @@ wire! {
         CorruptFile,
         /// Valid without the address sizes leaf.
         ValidWithoutAddressSizes,
-        /// A CPUID width outside 36..=52.
+        /// A CPUID width outside 32..=52.
         WidthOutOfRange,
         /// The hint bit is clear while the file says valid.
         HintClearButFileValid,
@@ -223,6 +227,10 @@ wire! {
         FileUnreadable,
         /// The guest width is above the width.
         GuestPhysBitsAbovePhysBits,
+        /// The memory map reaches above a stated width.
+        MemoryAboveWidth,
+        /// A version-2 file's flag contradicts its backed width.
+        FileBackedContradictsFlag,
     }
 }
 same_variants!(
@@ -236,7 +244,9 @@ same_variants!(
     WidthOutOfRange,
     HintClearButFileValid,
     FileUnreadable,
-    GuestPhysBitsAbovePhysBits
+    GuestPhysBitsAbovePhysBits,
+    MemoryAboveWidth,
+    FileBackedContradictsFlag
 );
 names!(Conflict {
     FilePhysBitsDiffersFromCpuid => "file-phys-bits-differs-from-cpuid",
@@ -248,6 +258,8 @@ names!(Conflict {
     HintClearButFileValid => "hint-clear-but-file-valid",
     FileUnreadable => "file-unreadable",
     GuestPhysBitsAbovePhysBits => "guest-phys-bits-above-phys-bits",
+    MemoryAboveWidth => "memory-above-width",
+    FileBackedContradictsFlag => "file-backed-contradicts-flag",
 });
 
 /// A set of conflicts (the guest's bit set), serialized as an array of
@@ -303,6 +315,8 @@ wire! {
         BadGuestPhysBits,
         /// Reserved bytes are not zero.
         ReservedNotZero,
+        /// The backed width is above 64.
+        BadBackedBits,
         /// No fw_cfg signature.
         NoSignature,
         /// The directory count is impossible.
@@ -345,6 +359,7 @@ names!(ErrorKind {
     BadPhysBits => "bad-phys-bits",
     BadGuestPhysBits => "bad-guest-phys-bits",
     ReservedNotZero => "reserved-not-zero",
+    BadBackedBits => "bad-backed-bits",
     NoSignature => "no-signature",
     BadDirectoryCount => "bad-directory-count",
     DirectoryTruncated => "directory-truncated",
@@ -372,6 +387,7 @@ impl From<PhysBitsFileError> for ErrorKind {
             PhysBitsFileError::BadPhysBits(_) => ErrorKind::BadPhysBits,
             PhysBitsFileError::BadGuestPhysBits(_) => ErrorKind::BadGuestPhysBits,
             PhysBitsFileError::ReservedNotZero => ErrorKind::ReservedNotZero,
+            PhysBitsFileError::BadBackedBits(_) => ErrorKind::BadBackedBits,
             _ => ErrorKind::Other,
         }
     }
@@ -496,6 +512,12 @@ wire! {
         pub gb_pages: bool,
         /// 5-level paging supported.
         pub la57: bool,
+        /// SEV's C-bit position, when CPUID 0x8000001F reports SEV.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sev_c_bit: Option<u8>,
+        /// Leaf 0x21 says TDX.
+        #[serde(default)]
+        pub tdx: bool,
     }
 }
 
@@ -516,6 +538,8 @@ impl From<&CpuidReport> for CpuidLine {
             ext_vendor: r.ext_vendor.map(Vendor::from),
             gb_pages: r.gb_pages,
             la57: r.la57,
+            sev_c_bit: r.sev_c_bit,
+            tdx: r.tdx,
         }
     }
 }
@@ -533,6 +557,9 @@ impl CpuidLine {
             file,
             five_level_paging: false,
             gb_pages: self.gb_pages,
+            memory_top: 0,
+            sev_c_bit: self.sev_c_bit,
+            tdx: self.tdx,
         }
     }
 }
@@ -577,6 +604,10 @@ wire! {
         /// For `present`: the guest width the file states.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub guest_phys_bits: Option<u8>,
+        /// For `present`: the backed width the file states (version 2
+        /// byte 4; 0 = not stated).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub backed_bits: Option<u8>,
         /// For `corrupt` and `unreadable`: why.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub error: Option<ErrorKind>,
@@ -598,6 +629,7 @@ impl From<&FileState> for FileLine {
             valid: None,
             phys_bits: None,
             guest_phys_bits: None,
+            backed_bits: None,
             error: None,
             size: None,
             bytes: Bytes::empty(),
@@ -610,6 +642,7 @@ impl From<&FileState> for FileLine {
                 l.valid = Some(f.valid);
                 l.phys_bits = Some(f.phys_bits);
                 l.guest_phys_bits = Some(f.guest_phys_bits);
+                l.backed_bits = Some(f.backed_bits);
             }
             FileState::Corrupt(e) => {
                 l.state = FileStateKind::Corrupt;
@@ -700,6 +733,10 @@ wire! {
         /// The CPUID report (CPUID channel only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub cpuid: Option<CpuidLine>,
+        /// The memory map's top the decisions used (CPUID channel only;
+        /// the firmware: its PVH memory map; 0 = unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory_top: Option<u64>,
         /// The file (fw_cfg channel only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file: Option<FileLine>,
@@ -759,6 +796,7 @@ impl ResultLine {
             dma: false,
             device_error: None,
             cpuid: None,
+            memory_top: None,
             file: None,
             decisions: None,
         }

@@ -22,6 +22,10 @@ pub struct ProbeReport {
     /// The `etc/phys-bits-valid` state (no size, no bytes: those are in
     /// [`ProbeFwCfg::files`]).
     pub phys_bits_file: FileLine,
+    /// The memory map's top the decisions used (`/sys/firmware/memmap`;
+    /// 0 = unknown). Absent in documents of earlier probes.
+    #[serde(default)]
+    pub memory_top: u64,
     /// The three modes' decisions.
     pub decisions: Decisions,
     /// The exit code the probe computed.

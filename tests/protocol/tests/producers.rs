@@ -32,6 +32,8 @@ fn cpuid_report(hint: fw_cfg_guest::cpuid::HintState) -> CpuidReport {
         ext_vendor: Some(GuestVendor::Intel),
         gb_pages: true,
         la57: false,
+        sev_c_bit: None,
+        tdx: false,
     }
 }
 

@@ -268,10 +268,11 @@ mod tests {
     #[test]
     fn phys_bits_setup_follows_qemu_properties() {
         let mut s = PhysBitsSetup::default();
-        // Legacy default: 40 bits, valid only on a 40-bit host.
+        // Legacy default: 40 bits, backed on any host of at least 40.
         assert_eq!(s.config(48).phys_bits(), 40);
-        assert!(!s.config(48).valid());
+        assert!(s.config(48).valid());
         assert!(s.config(40).valid());
+        assert!(!s.config(39).valid());
         s.phys_bits = Some(39);
         assert!(s.config(48).valid());
         s.host_phys_bits = true;

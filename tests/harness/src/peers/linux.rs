@@ -487,11 +487,12 @@ pub fn md5_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The decisions the policy code makes for the CPUID values the probe saw
-/// and the file bytes the test gave QEMU (`None`: no file).
-pub fn expected_decisions(cpuid: &CpuidLine, file: Option<&[u8]>) -> Decisions {
+/// The decisions the policy code makes for the CPUID values the probe saw,
+/// the file bytes the test gave QEMU (`None`: no file) and the memory map
+/// top the probe read.
+pub fn expected_decisions(cpuid: &CpuidLine, file: Option<&[u8]>, memory_top: u64) -> Decisions {
     let file = file.map_or(FileState::Absent, FileState::from_bytes);
-    Decisions::from(&decide_all(&cpuid.inputs(file)))
+    Decisions::from(&decide_all(&cpuid.inputs(file).with_memory_top(memory_top)))
 }
 
 static PROBE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -556,7 +557,10 @@ mod tests {
         assert_eq!(d.probe_rc, Some(0));
         let p = d.probe.expect("probe JSON parses");
         assert_eq!(p.cpuid.phys_bits, 40);
-        assert_eq!(p.decisions, expected_decisions(&p.cpuid, None));
+        assert_eq!(
+            p.decisions,
+            expected_decisions(&p.cpuid, None, p.memory_top)
+        );
         assert_eq!(d.probe_full.as_ref(), Some(&p));
         assert_eq!(d.probe_full_rc, Some(0));
         let files = p.fw_cfg.files.unwrap();

@@ -598,7 +598,7 @@ mod tests {
     fn both_vmms_get_the_same_file_bytes() {
         use FileCase::*;
         let c = PeerConfig::microvm(Width::Bits(39), Stated);
-        assert_eq!(c.file_bytes(48).unwrap(), vec![1, 1, 39, 0, 0, 0, 0, 0]);
+        assert_eq!(c.file_bytes(48).unwrap(), vec![2, 1, 39, 0, 48, 0, 0, 0]);
         let s = c.vmm_setup(48);
         assert!(s.phys_bits.file);
         assert_eq!(
@@ -608,7 +608,7 @@ mod tests {
         let legacy = PeerConfig::microvm(Width::Legacy, Stated).on_pc();
         assert_eq!(
             legacy.file_bytes(48).unwrap(),
-            vec![1, 0, 40, 0, 0, 0, 0, 0]
+            vec![2, 1, 40, 0, 48, 0, 0, 0]
         );
         let corrupt = PeerConfig::microvm(Width::Host, Corrupt);
         assert_eq!(

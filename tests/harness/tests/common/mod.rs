@@ -35,6 +35,8 @@ pub fn host_decisions(cpuid: &ResultLine, fw_cfg: &ResultLine) -> Decisions {
         .state_from_bytes()
         .unwrap_or_else(|| panic!("unexpected file state {}", f.state));
     // The heuristic compares CPUID 0x80000000's signature, as OVMF does
-    // (`CpuidLine::inputs` takes `ext_vendor`).
-    Decisions::from(&decide_all(&c.inputs(file)))
+    // (`CpuidLine::inputs` takes `ext_vendor`); the memory map's top is the
+    // one the firmware read and reported on its CPUID line.
+    let top = cpuid.memory_top.unwrap_or(0);
+    Decisions::from(&decide_all(&c.inputs(file).with_memory_top(top)))
 }
