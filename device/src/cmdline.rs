@@ -27,6 +27,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -117,7 +118,9 @@ pub enum InputFileError {
 /// once instead of waiting for a writer, and then examined with `fstat` on
 /// the open descriptor: what is checked is what will be read, with no
 /// window for the path to be swapped between a `stat` and the `open`.
-/// (`O_NONBLOCK` has no effect on reads of regular files.)
+/// Once the file is known to be regular, `O_NONBLOCK` is cleared again:
+/// local file systems ignore it for regular files, but network ones (9p
+/// among them) honour it and may answer a read with `EAGAIN`.
 pub fn open_regular_file(path: &Path) -> std::result::Result<(File, u64), InputFileError> {
     let io = |source| InputFileError::Io {
         path: path.to_path_buf(),
@@ -149,7 +152,24 @@ pub fn open_regular_file(path: &Path) -> std::result::Result<(File, u64), InputF
             kind,
         });
     }
+    clear_nonblocking(&file).map_err(io)?;
     Ok((file, meta.len()))
+}
+
+/// Clears `O_NONBLOCK` on `file`'s descriptor.
+fn clear_nonblocking(file: &File) -> std::io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is the open descriptor `file` owns for the whole call;
+    // F_GETFL only reads its status flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above; F_SETFL changes only that descriptor's status flags.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Reads the regular file `path` whole if it has at most `max` bytes. The
@@ -473,6 +493,20 @@ mod tests {
                 "{path}: {e:?}"
             );
         }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn regular_files_are_read_in_blocking_mode() {
+        let d = temp_dir("blocking");
+        let f = d.join("f");
+        std::fs::write(&f, b"abc").unwrap();
+        let (file, len) = open_regular_file(&f).unwrap();
+        assert_eq!(len, 3);
+        // SAFETY: `file` owns the descriptor for the whole call.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        assert!(flags >= 0);
+        assert_eq!(flags & libc::O_NONBLOCK, 0, "O_NONBLOCK left set");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
