@@ -14,6 +14,10 @@
 //!   shared items, the same `etc/phys-bits-valid` state and decisions
 //!   (with both phys-bits channels off under ours: QEMU has neither);
 //!   with them on, both channels decide;
+//! - userspace's view of the ABI (`fw-cfg-abi-check`: signature, ID, DMA
+//!   register, selector rules, directory order, port I/O and DMA reads
+//!   past the end, DMA SKIP, a DMA write to a read-only item): the same
+//!   bytes under both, with the channels off and on;
 //! - under ours, what `/init` writes reaches the console (COM1's
 //!   interrupt), `poweroff -f` ends the VMM with status 0 and `reboot -f`
 //!   with [`RESET_EXIT_STATUS`].
@@ -152,6 +156,44 @@ fn check_probe(qemu: &GuestDump, vmm: &GuestDump, vmm_on: &GuestDump) {
     assert_eq!(on.decisions.strict.phys_bits, q.cpuid.phys_bits);
 }
 
+/// The value of `fw-cfg-abi-check`'s line `key`.
+fn abi_value<'a>(d: &'a GuestDump, key: &str) -> Vec<&'a str> {
+    d.abi
+        .iter()
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+        .collect()
+}
+
+fn check_abi(qemu: &GuestDump, vmm: &GuestDump, vmm_on: &GuestDump) {
+    for d in [qemu, vmm, vmm_on] {
+        assert_eq!(d.abi_rc, Some(0), "fw-cfg-abi-check: {:?}", d.abi);
+    }
+    assert_eq!(abi_value(qemu, "signature"), ["51454d55"]);
+    assert_eq!(abi_value(qemu, "dma-register"), ["51454d5520434647"]);
+    assert_eq!(abi_value(qemu, "write-bit-ignored"), ["51454d55"]);
+    assert_eq!(abi_value(qemu, "unknown-key"), ["00000000"]);
+    assert_eq!(abi_value(qemu, "dir").len(), items().len());
+    let writes = abi_value(qemu, "dma-write");
+    assert_eq!(writes.len(), items().len());
+    for w in writes {
+        let control = w.rsplit(' ').next().unwrap_or("");
+        let control = u32::from_str_radix(control, 16).unwrap_or(0);
+        assert_eq!(control & 1, 1, "a write to a read-only item fails: {w}");
+    }
+    for (i, (q, v)) in qemu.abi.iter().zip(&vmm.abi).enumerate() {
+        assert_eq!(q, v, "fw-cfg-abi-check line {i}");
+    }
+    assert_eq!(qemu.abi, vmm.abi, "fw-cfg-abi-check's output");
+    assert_eq!(
+        qemu.abi, vmm_on.abi,
+        "fw-cfg-abi-check's output, channels on"
+    );
+    eprintln!("fw-cfg-abi-check (identical under both):");
+    for l in &qemu.abi {
+        eprintln!("  {}", l.chars().take(120).collect::<String>());
+    }
+}
+
 #[test]
 fn linux_sees_our_fw_cfg_as_it_sees_qemus() {
     let Some(peers) = require(LabPeers::find()) else {
@@ -188,6 +230,7 @@ fn linux_sees_our_fw_cfg_as_it_sees_qemus() {
     check_sysfs(&q, &v);
     check_driver_log(&q, &v);
     check_probe(&q, &v, &r);
+    check_abi(&q, &v, &r);
     assert_eq!(
         run.guests[&g.vmm_reboot].status, RESET_EXIT_STATUS as i32,
         "reboot -f under ours"

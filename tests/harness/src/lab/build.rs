@@ -18,7 +18,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
 
 use super::TextTail;
-use crate::peers::linux::{build_probe, elf_is_static};
+use crate::peers::linux::{build_abi_check, build_probe, elf_is_static};
 
 /// The package that holds the `fw-cfg-vmm` binary.
 pub const VMM_PACKAGE: &str = "fw-cfg-vmm";
@@ -197,6 +197,8 @@ pub struct LabTools {
     pub firmware: PathBuf,
     /// The static `fw-cfg-probe`, when asked for.
     pub probe: Option<PathBuf>,
+    /// The static `fw-cfg-abi-check`, built with the probe.
+    pub abi_check: Option<PathBuf>,
 }
 
 impl LabTools {
@@ -204,18 +206,23 @@ impl LabTools {
     /// the firmware is this crate's build output.
     pub fn build(probe: bool) -> Result<LabTools, BuildError> {
         let vmm = static_vmm()?;
-        let probe = if probe {
-            eprintln!("lab: building the static fw-cfg-probe…");
-            Some(build_probe().map_err(|e| BuildError::Probe {
+        let (probe, abi_check) = if probe {
+            eprintln!("lab: building the static fw-cfg-probe and fw-cfg-abi-check…");
+            let err = |e: String| BuildError::Probe {
                 log: TextTail::last(&e, LOG_LINES),
-            })?)
+            };
+            (
+                Some(build_probe().map_err(err)?),
+                Some(build_abi_check().map_err(err)?),
+            )
         } else {
-            None
+            (None, None)
         };
         Ok(LabTools {
             vmm,
             firmware: crate::firmware::path(),
             probe,
+            abi_check,
         })
     }
 }

@@ -185,9 +185,12 @@ pub enum LabError {
         /// The end of its stderr.
         stderr: TextTail,
     },
-    /// Linux guests need the static probe, and [`build::LabTools`] was
-    /// built without it.
-    #[error("the Linux guests need the static fw-cfg-probe: build LabTools with the probe")]
+    /// Linux guests need the static probe and ABI check, and
+    /// [`build::LabTools`] was built without them.
+    #[error(
+        "the Linux guests need the static fw-cfg-probe and fw-cfg-abi-check: \
+         build LabTools with the probe"
+    )]
     NoProbe,
     /// Building what the lab runs failed.
     #[error(transparent)]

@@ -196,6 +196,7 @@ mod tests {
             vmm: "/built/fw-cfg-vmm".into(),
             firmware: "/built/firmware".into(),
             probe: None,
+            abi_check: None,
         };
         let qemu = Qemu {
             path: "/usr/bin/qemu-system-x86_64".into(),

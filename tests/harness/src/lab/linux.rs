@@ -13,11 +13,13 @@
 //! 1. [`USER_LINE`], written by `/init` itself (a tty write: it needs the
 //!    UART's transmitter interrupt, unlike kernel messages);
 //! 2. the probe's `--json` report (files read up to 4 KiB by port I/O);
-//! 3. after `insmod qemu_fw_cfg.ko`: `rev`, and for every `by_key` entry
+//! 3. `fw-cfg-abi-check`'s lines for the [`items`] (ABI_NAMES in the
+//!    script: port I/O and DMA from userspace, see [`init_script`]);
+//! 4. after `insmod qemu_fw_cfg.ko`: `rev`, and for every `by_key` entry
 //!    its key, size and name, the hex of files up to 4 KiB and the MD5 of
 //!    the first 4 KiB of `raw` (the driver re-reads and skips to the offset
 //!    on every page, so larger prefixes cost quadratic port exits);
-//! 4. every line of the kernel log (`dmesg`);
+//! 5. every line of the kernel log (`dmesg`);
 //!
 //! then powers off (`poweroff -f`), or resets (`reboot -f`) when the
 //! command line has [`REBOOT_PARAM`].
@@ -54,7 +56,8 @@ pub const VMM_TIMEOUT: Duration = Duration::from_secs(100);
 /// The initramfs in the work folder.
 pub const INITRD_FILE: &str = "linux/initrd.cpio";
 
-/// The guest's `/init`.
+/// The guest's `/init`, with `ABI_NAMES` for the names of the file items
+/// (see [`init_script`]).
 pub const INIT_SCRIPT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -66,6 +69,9 @@ echo "$M user hello from the init process"
 /bin/fw-cfg-probe --json --sysfs-root /nonexistent --max-file-bytes 4096 > /tmp/probe.json
 echo "$M probe-rc $?"
 printf '%s probe-json ' "$M"; cat /tmp/probe.json; echo
+/bin/fw-cfg-abi-check ABI_NAMES > /tmp/abi.txt
+echo "$M abi-rc $?"
+while IFS= read -r l; do echo "$M abi $l"; done < /tmp/abi.txt
 insmod /qemu_fw_cfg.ko
 echo "$M insmod-rc $?"
 echo "$M rev $(cat /sys/firmware/qemu_fw_cfg/rev)"
@@ -80,6 +86,13 @@ dmesg | while IFS= read -r l; do echo "$M dmesg $l"; done
 echo "$M end"
 if grep -q lab_reboot /proc/cmdline; then reboot -f; else poweroff -f; fi
 "#;
+
+/// [`INIT_SCRIPT`] with the names of [`items`] (they hold no blanks or
+/// shell characters) as `fw-cfg-abi-check`'s arguments.
+pub fn init_script() -> String {
+    let names: Vec<String> = items().into_iter().map(|(n, _)| n).collect();
+    INIT_SCRIPT.replace("ABI_NAMES", &names.join(" "))
+}
 
 /// One fw_cfg item both VMMs serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +152,7 @@ fn item_specs(mut lab: Lab) -> Result<(Lab, Vec<String>), LabError> {
 }
 
 /// Adds guests `linux-qemu`, `linux-vmm` and `linux-vmm-reboot` to `lab`:
-/// `linux`'s kernel with [`INIT_SCRIPT`] under QEMU microvm and (twice)
+/// `linux`'s kernel with [`init_script`] under QEMU microvm and (twice)
 /// under the static `fw-cfg-vmm` of `tools` (which must have the probe).
 pub fn add(
     lab: Lab,
@@ -148,8 +161,9 @@ pub fn add(
     tools: &LabTools,
 ) -> Result<(Lab, LinuxGuests), LabError> {
     let probe = tools.probe.as_ref().ok_or(LabError::NoProbe)?;
+    let abi_check = tools.abi_check.as_ref().ok_or(LabError::NoProbe)?;
     let initrd = linux
-        .initramfs(probe, INIT_SCRIPT)
+        .initramfs_with(probe, &[("fw-cfg-abi-check", abi_check)], &init_script())
         .map_err(|source| LabError::Io {
             action: "build the Linux guests' initramfs",
             path: probe.clone(),
@@ -228,4 +242,22 @@ pub fn dump(run: &LabRun, name: &GuestName) -> Result<GuestDump, LabError> {
         stdout: TextTail::last(&console, TAIL_LINES),
         stderr: TextTail::last(&String::from_utf8_lossy(&g.stderr), TAIL_LINES),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_abi_check_gets_every_item_name() {
+        let s = init_script();
+        assert!(!s.contains("ABI_NAMES"));
+        let line = s
+            .lines()
+            .find(|l| l.starts_with("/bin/fw-cfg-abi-check "))
+            .unwrap();
+        let args: Vec<&str> = line.split(' ').skip(1).take_while(|w| *w != ">").collect();
+        let names: Vec<String> = items().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(args, names);
+    }
 }

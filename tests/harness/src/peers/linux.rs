@@ -228,6 +228,17 @@ impl LinuxPeer {
 
     /// The initramfs: busybox, the module, the probe and `init`.
     pub fn initramfs(&self, probe: &Path, init: &str) -> std::io::Result<Vec<u8>> {
+        self.initramfs_with(probe, &[], init)
+    }
+
+    /// [`initramfs`](Self::initramfs) with more executables: each
+    /// `(name, path)` becomes `bin/<name>`.
+    pub fn initramfs_with(
+        &self,
+        probe: &Path,
+        extra: &[(&str, &Path)],
+        init: &str,
+    ) -> std::io::Result<Vec<u8>> {
         let mut a = cpio::Archive::new();
         for d in ["bin", "dev", "proc", "sys", "tmp"] {
             a.dir(d, 0o755);
@@ -236,6 +247,9 @@ impl LinuxPeer {
         a.file("bin/busybox", 0o755, std::fs::read(&self.busybox)?);
         a.symlink("bin/sh", "busybox");
         a.file("bin/fw-cfg-probe", 0o755, std::fs::read(probe)?);
+        for (name, path) in extra {
+            a.file(&format!("bin/{name}"), 0o755, std::fs::read(path)?);
+        }
         a.file("qemu_fw_cfg.ko", 0o644, std::fs::read(&self.module)?);
         a.file("init", 0o755, init.as_bytes().to_vec());
         Ok(a.finish())
@@ -378,6 +392,10 @@ pub struct GuestDump {
     pub dsdt: Option<Vec<u8>>,
     /// The `user` line `/init` printed (the lab's init script).
     pub user: Option<String>,
+    /// `fw-cfg-abi-check`'s exit status (the lab's init script).
+    pub abi_rc: Option<i32>,
+    /// `fw-cfg-abi-check`'s output lines (the lab's init script).
+    pub abi: Vec<String>,
     /// `/sys/firmware/qemu_fw_cfg/rev` (the lab's init script).
     pub rev: Option<String>,
     /// The kernel log, line by line (the lab's init script).
@@ -451,6 +469,8 @@ impl GuestDump {
                 }
                 "dsdt" => d.dsdt = unhex(value),
                 "user" => d.user = Some(value.to_string()),
+                "abi-rc" => d.abi_rc = value.trim().parse().ok(),
+                "abi" => d.abi.push(value.to_string()),
                 "rev" => d.rev = Some(value.trim().to_string()),
                 "dmesg" => d.dmesg.push(value.to_string()),
                 _ => {}
@@ -507,9 +527,26 @@ pub fn build_probe() -> Result<PathBuf, String> {
 }
 
 fn build_probe_uncached() -> Result<PathBuf, String> {
+    build_probe_bin("fw-cfg-probe")
+}
+
+/// Builds `bin` of the probe package, static, into the probe's target
+/// directory.
+fn build_probe_bin(bin: &'static str) -> Result<PathBuf, String> {
     let target_dir = Path::new(env!("OUT_DIR")).join("peers-probe-target");
-    crate::lab::build::build_static("fw-cfg-probe", "fw-cfg-probe", &target_dir)
+    crate::lab::build::build_static("fw-cfg-probe", bin, &target_dir)
         .map_err(|e| fw_cfg_vmm::error_chain(&e))
+}
+
+static ABI_CHECK: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// Builds the static `fw-cfg-abi-check` (the probe package's second
+/// binary) once per process, as [`build_probe`] builds the probe.
+pub fn build_abi_check() -> Result<PathBuf, String> {
+    let _guard = PROBE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    ABI_CHECK
+        .get_or_init(|| build_probe_bin("fw-cfg-abi-check"))
+        .clone()
 }
 
 #[cfg(test)]
