@@ -444,7 +444,7 @@ pub fn probe(opts: &Options) -> Report {
 /// The top of Linux's firmware memory map under `root`
 /// (`/sys/firmware/memmap/N/{start,end,type}`, hexadecimal, `end`
 /// inclusive), as [`fw_cfg_guest::memmap::memory_top`] counts it. Ranges
-/// that do not parse are skipped; a missing directory gives 0 (unknown).
+/// that do not parse are ignored; a missing directory gives 0 (unknown).
 pub fn read_memmap_top(root: &Path) -> u64 {
     let Ok(dir) = std::fs::read_dir(root) else {
         return 0;

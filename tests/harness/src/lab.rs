@@ -34,7 +34,7 @@
 //! [`inner_path`]).
 //!
 //! Every way this can go wrong is a [`LabError`] that says what happened;
-//! nothing is skipped silently. Missing peers (QEMU, the kernel, a module,
+//! nothing passes silently. Missing peers (QEMU, the kernel, a module,
 //! busybox) are [`Missing`] from [`LabPeers::find`],
 //! so tests can use [`crate::peers::require`].
 //!

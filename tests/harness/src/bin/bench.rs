@@ -66,11 +66,11 @@ fn allow_skip() -> bool {
 /// to measure with `FW_CFG_ALLOW_SKIP=1` (status 0).
 enum Stop {
     Failed(String),
-    Skipped,
+    NothingToMeasure,
 }
 
 /// Whether QEMU can be used; without it, the QEMU columns stay empty when
-/// skipping is allowed.
+/// `FW_CFG_ALLOW_SKIP=1` is set.
 fn check_peers(args: &Args) -> Result<bool, Stop> {
     if !matrix::kvm_available() {
         eprintln!(
@@ -80,7 +80,7 @@ fn check_peers(args: &Args) -> Result<bool, Stop> {
         // Nothing can be measured without KVM, with or without
         // FW_CFG_ALLOW_SKIP.
         return Err(if allow_skip() {
-            Stop::Skipped
+            Stop::NothingToMeasure
         } else {
             Stop::Failed(String::new())
         });
@@ -227,7 +227,7 @@ fn run(args: &Args) -> Result<(), Stop> {
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
-        Ok(()) | Err(Stop::Skipped) => ExitCode::SUCCESS,
+        Ok(()) | Err(Stop::NothingToMeasure) => ExitCode::SUCCESS,
         Err(Stop::Failed(why)) => {
             if !why.is_empty() {
                 eprintln!("bench: {why}");
