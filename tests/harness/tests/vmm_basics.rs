@@ -14,72 +14,13 @@ use fw_cfg_device::cmdline::parse_fw_cfg_option;
 use fw_cfg_tests::matrix::run_firmware;
 use fw_cfg_tests::vmm::devices::SerialSink;
 use fw_cfg_tests::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
+use fw_cfg_tests::vmm::test_image::pvh_elf;
 use fw_cfg_tests::vmm::{Error, ExitReason, Vm, VmConfig};
-
-const LOAD: u64 = 0x10_0000;
-
-/// A minimal ELF64 image loaded at 1 MiB running `code` (32-bit) from its
-/// start, with a PVH note when `pvh`.
-fn elf(code: &[u8], pvh: bool) -> Vec<u8> {
-    const EHDR: usize = 64;
-    const PHDR: usize = 56;
-    let phnum = if pvh { 2 } else { 1 };
-    let note_off = EHDR + PHDR * phnum;
-    let note_len = if pvh { 20 } else { 0 };
-    let code_off = note_off + note_len;
-    let entry = LOAD + code_off as u64;
-    let total = code_off + code.len();
-
-    let mut f = Vec::new();
-    f.extend_from_slice(b"\x7fELF\x02\x01\x01");
-    f.resize(16, 0);
-    f.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    f.extend_from_slice(&0x3eu16.to_le_bytes()); // x86-64
-    f.extend_from_slice(&1u32.to_le_bytes());
-    f.extend_from_slice(&entry.to_le_bytes());
-    f.extend_from_slice(&(EHDR as u64).to_le_bytes()); // phoff
-    f.extend_from_slice(&0u64.to_le_bytes()); // shoff
-    f.extend_from_slice(&0u32.to_le_bytes()); // flags
-    f.extend_from_slice(&(EHDR as u16).to_le_bytes());
-    f.extend_from_slice(&(PHDR as u16).to_le_bytes());
-    f.extend_from_slice(&(phnum as u16).to_le_bytes());
-    f.extend_from_slice(&64u16.to_le_bytes()); // shentsize
-    f.extend_from_slice(&0u16.to_le_bytes()); // shnum
-    f.extend_from_slice(&0u16.to_le_bytes()); // shstrndx
-    let phdr = |f: &mut Vec<u8>, kind: u32, off: u64, addr: u64, size: u64, align: u64| {
-        f.extend_from_slice(&kind.to_le_bytes());
-        f.extend_from_slice(&7u32.to_le_bytes());
-        f.extend_from_slice(&off.to_le_bytes());
-        f.extend_from_slice(&addr.to_le_bytes());
-        f.extend_from_slice(&addr.to_le_bytes());
-        f.extend_from_slice(&size.to_le_bytes());
-        f.extend_from_slice(&size.to_le_bytes());
-        f.extend_from_slice(&align.to_le_bytes());
-    };
-    phdr(&mut f, 1, 0, LOAD, total as u64, 0x1000);
-    if pvh {
-        phdr(
-            &mut f,
-            4,
-            note_off as u64,
-            LOAD + note_off as u64,
-            note_len as u64,
-            4,
-        );
-        f.extend_from_slice(&4u32.to_le_bytes());
-        f.extend_from_slice(&4u32.to_le_bytes());
-        f.extend_from_slice(&18u32.to_le_bytes());
-        f.extend_from_slice(b"Xen\0");
-        f.extend_from_slice(&(entry as u32).to_le_bytes());
-    }
-    f.extend_from_slice(code);
-    f
-}
 
 fn write_elf(name: &str, code: &[u8], pvh: bool) -> PathBuf {
     let path = std::env::temp_dir().join(format!("fw-cfg-tests-{}-{name}.elf", std::process::id()));
     let mut file = std::fs::File::create(&path).unwrap();
-    file.write_all(&elf(code, pvh)).unwrap();
+    file.write_all(&pvh_elf(code, pvh)).unwrap();
     path
 }
 

@@ -53,6 +53,7 @@ pub mod linux;
 pub mod pvh;
 pub mod run;
 pub mod stats;
+pub mod test_image;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

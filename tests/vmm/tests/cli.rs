@@ -4,6 +4,7 @@
 //! report what they see (CPUID, the fw_cfg signature) through the
 //! debug-exit status.
 
+use fw_cfg_vmm::test_image::{LOAD_ADDRESS, pvh_elf};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -20,70 +21,10 @@ fn require_kvm() -> bool {
     panic!("/dev/kvm is not usable: this test boots a KVM guest (FW_CFG_ALLOW_SKIP=1 to skip)");
 }
 
-const LOAD: u64 = 0x10_0000;
-
-/// A minimal ELF64 image loaded at 1 MiB running `code` (32-bit) from its
-/// start, with a PVH note when `pvh`.
-fn elf(code: &[u8], pvh: bool) -> Vec<u8> {
-    const EHDR: usize = 64;
-    const PHDR: usize = 56;
-    let phnum = if pvh { 2 } else { 1 };
-    let note_off = EHDR + PHDR * phnum;
-    let note_len = if pvh { 20 } else { 0 };
-    let code_off = note_off + note_len;
-    let entry = LOAD + code_off as u64;
-    let total = code_off + code.len();
-
-    let mut f = Vec::new();
-    f.extend_from_slice(b"\x7fELF\x02\x01\x01");
-    f.resize(16, 0);
-    f.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    f.extend_from_slice(&0x3eu16.to_le_bytes()); // x86-64
-    f.extend_from_slice(&1u32.to_le_bytes());
-    f.extend_from_slice(&entry.to_le_bytes());
-    f.extend_from_slice(&(EHDR as u64).to_le_bytes()); // phoff
-    f.extend_from_slice(&0u64.to_le_bytes()); // shoff
-    f.extend_from_slice(&0u32.to_le_bytes()); // flags
-    f.extend_from_slice(&(EHDR as u16).to_le_bytes());
-    f.extend_from_slice(&(PHDR as u16).to_le_bytes());
-    f.extend_from_slice(&(phnum as u16).to_le_bytes());
-    f.extend_from_slice(&64u16.to_le_bytes()); // shentsize
-    f.extend_from_slice(&0u16.to_le_bytes()); // shnum
-    f.extend_from_slice(&0u16.to_le_bytes()); // shstrndx
-    let phdr = |f: &mut Vec<u8>, kind: u32, off: u64, addr: u64, size: u64, align: u64| {
-        f.extend_from_slice(&kind.to_le_bytes());
-        f.extend_from_slice(&7u32.to_le_bytes());
-        f.extend_from_slice(&off.to_le_bytes());
-        f.extend_from_slice(&addr.to_le_bytes());
-        f.extend_from_slice(&addr.to_le_bytes());
-        f.extend_from_slice(&size.to_le_bytes());
-        f.extend_from_slice(&size.to_le_bytes());
-        f.extend_from_slice(&align.to_le_bytes());
-    };
-    phdr(&mut f, 1, 0, LOAD, total as u64, 0x1000);
-    if pvh {
-        phdr(
-            &mut f,
-            4,
-            note_off as u64,
-            LOAD + note_off as u64,
-            note_len as u64,
-            4,
-        );
-        f.extend_from_slice(&4u32.to_le_bytes());
-        f.extend_from_slice(&4u32.to_le_bytes());
-        f.extend_from_slice(&18u32.to_le_bytes());
-        f.extend_from_slice(b"Xen\0");
-        f.extend_from_slice(&(entry as u32).to_le_bytes());
-    }
-    f.extend_from_slice(code);
-    f
-}
-
 fn write_elf(name: &str, code: &[u8]) -> PathBuf {
     let path =
         std::env::temp_dir().join(format!("fw-cfg-vmm-cli-{}-{name}.elf", std::process::id()));
-    std::fs::write(&path, elf(code, true)).unwrap();
+    std::fs::write(&path, pvh_elf(code, true)).unwrap();
     path
 }
 
@@ -350,7 +291,7 @@ fn huge_sparse_files_are_refused_before_reading() {
 /// A PVH ELF whose one loadable segment is moved to `paddr` and sized
 /// `memsz`.
 fn elf_segment(name: &str, paddr: u64, memsz: Option<u64>) -> PathBuf {
-    let mut f = elf(&[0xf4], true);
+    let mut f = pvh_elf(&[0xf4], true);
     let phdr = 64;
     f[phdr + 0x18..phdr + 0x20].copy_from_slice(&paddr.to_le_bytes());
     if let Some(m) = memsz {
@@ -366,7 +307,7 @@ fn kernel_segments_must_fit_ram_and_miss_the_boot_data() {
     if !require_kvm() {
         return;
     }
-    let past = elf_segment("past-ram", LOAD, Some(256 << 20));
+    let past = elf_segment("past-ram", LOAD_ADDRESS, Some(256 << 20));
     let out = vmm_bounded(&[os("--kernel"), past.as_os_str(), os("--memory"), os("128")]);
     assert_refused(
         &out,
