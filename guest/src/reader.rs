@@ -62,7 +62,7 @@ use crate::abi::{
     SIGNATURE, check_file_name,
 };
 use crate::policy::FileState;
-use crate::transport::{FwCfgTransport, TransportError};
+use crate::transport::{FwCfgTransport, STRING_READ_BATCH, TransportError};
 
 /// A buffer size for [`FwCfgReader::read_phys_bits_file`]: version 1 of
 /// `etc/phys-bits-valid` needs 8 bytes; longer (future) files are read up
@@ -231,68 +231,113 @@ pub enum Lookup {
 #[derive(Debug)]
 pub struct FwCfgReader<T> {
     transport: T,
-    id: u32,
+    /// The ID item, once read (the DMA register's signature opens the
+    /// reader without it).
+    id: Option<u32>,
     lookup: Lookup,
+    /// DMA was turned on by the DMA register's signature and no transfer
+    /// has completed yet: the first failure falls back to the registers.
+    dma_unconfirmed: bool,
+}
+
+/// Checks the `"QEMU"` signature item and reads the ID item through the
+/// registers (DMA off), then tells the transport whether the ID advertises
+/// DMA; returns the ID.
+fn open_by_registers<T: FwCfgTransport>(transport: &mut T) -> Result<u32, ReadError> {
+    transport.set_dma(false);
+    let mut sig = [0u8; 4];
+    transport.select(KEY_SIGNATURE);
+    transport.read(&mut sig)?;
+    if sig != SIGNATURE {
+        return Err(ReadError::NoSignature { found: sig });
+    }
+    let mut id = [0u8; 4];
+    transport.select(KEY_ID);
+    transport.read(&mut id)?;
+    let id = u32::from_le_bytes(id);
+    transport.set_dma(id & ID_DMA != 0);
+    Ok(id)
 }
 
 impl<T: FwCfgTransport> FwCfgReader<T> {
-    /// Checks the signature, reads the ID item (little-endian) and tells the
-    /// transport whether DMA is available.
+    /// Opens the device: makes sure it is fw_cfg and whether it does DMA.
     ///
     /// A transport that can do DMA first reads the DMA address register
-    /// ([`FwCfgTransport::dma_signature`]): when it holds `"QEMU CFG"`, the
-    /// device has the DMA interface, and the ID item is read by DMA (one
-    /// transfer). Its DMA bit must be set; when it is not, when that
-    /// transfer fails, and whenever the register holds anything else, the
-    /// reader checks the `"QEMU"`
-    /// signature item and reads the ID through the registers, as without
-    /// DMA. The DMA signature costs one register read per 32-bit half by
-    /// port I/O and one 64-bit read by MMIO, against 5 exits (port I/O) or
-    /// 2 (MMIO) for the signature item.
+    /// ([`FwCfgTransport::dma_signature`]). When it holds `"QEMU CFG"`,
+    /// the device has the DMA interface (QEMU maps that register exactly
+    /// when it sets the ID item's DMA bit, from the same `dma_enabled`
+    /// flag; `docs/specs/fw_cfg.rst`: "If the DMA interface is available,
+    /// then reading the DMA Address Register returns 0x51454d5520434647"),
+    /// DMA is turned on and nothing else is read: the ID item is not
+    /// needed to decide how to read, and [`read_id`](Self::read_id) reads
+    /// it when asked. The first transfer then proves the capability: if it
+    /// fails (an ERROR completion, or a control word that never clears
+    /// within the poll limit), the reader falls back to the registers as
+    /// below and retries that read once. Whenever the register holds
+    /// anything else, the reader checks the `"QEMU"` signature item and
+    /// reads the ID through the registers, and uses DMA only when the ID
+    /// advertises it.
+    ///
+    /// Cost in VM exits: the DMA register's signature is one register read
+    /// per 32-bit half by port I/O and one 64-bit read by MMIO; the
+    /// signature item and the ID through the registers are 10 exits by
+    /// port I/O and 4 by MMIO.
     pub fn new(mut transport: T) -> Result<Self, ReadError> {
         if transport.dma_signature() == Some(DMA_SIGNATURE) && transport.set_dma(true) {
-            let mut id = [0u8; 4];
-            transport.select(KEY_ID);
-            let read = transport.read(&mut id);
-            let id = u32::from_le_bytes(id);
-            if read.is_ok() && id & ID_DMA != 0 {
-                return Ok(FwCfgReader {
-                    transport,
-                    id,
-                    lookup: Lookup::default(),
-                });
-            }
-            // A failed transfer, or a DMA register without the ID bit:
-            // trust neither, start over through the registers (which report
-            // a DMA failure again at the first read that uses it).
-            transport.set_dma(false);
+            return Ok(FwCfgReader {
+                transport,
+                id: None,
+                lookup: Lookup::default(),
+                dma_unconfirmed: true,
+            });
         }
-        let mut sig = [0u8; 4];
-        transport.select(KEY_SIGNATURE);
-        transport.read(&mut sig)?;
-        if sig != SIGNATURE {
-            return Err(ReadError::NoSignature { found: sig });
-        }
-        let mut id = [0u8; 4];
-        transport.select(KEY_ID);
-        transport.read(&mut id)?;
-        let id = u32::from_le_bytes(id);
-        transport.set_dma(id & ID_DMA != 0);
+        let id = open_by_registers(&mut transport)?;
         Ok(FwCfgReader {
             transport,
-            id,
+            id: Some(id),
             lookup: Lookup::default(),
+            dma_unconfirmed: false,
         })
     }
 
-    /// The ID item.
-    pub fn id(&self) -> u32 {
+    /// The ID item, when it has been read: always after opening through
+    /// the registers, after [`read_id`](Self::read_id) when the DMA
+    /// register opened the reader.
+    pub fn id(&self) -> Option<u32> {
         self.id
     }
 
-    /// Whether the ID item advertises DMA.
+    /// Reads the ID item (once; later calls return the value read) and
+    /// checks it against the transport: when DMA is in use and the ID does
+    /// not advertise it, the reader goes back to the registers (signature
+    /// item, ID, DMA off), as it does when the DMA register is missing.
+    /// With DMA that is one transfer; call it right after
+    /// [`new`](Self::new) to have the ID checked before any other read.
+    pub fn read_id(&mut self) -> Result<u32, ReadError> {
+        if let Some(id) = self.id {
+            return Ok(id);
+        }
+        let mut id = [0u8; 4];
+        self.read_item(KEY_ID, &mut id)?;
+        // A fallback inside `read_item` read the ID by the registers.
+        if let Some(id) = self.id {
+            return Ok(id);
+        }
+        let id = u32::from_le_bytes(id);
+        if self.transport.uses_dma() && id & ID_DMA == 0 {
+            let id = open_by_registers(&mut self.transport)?;
+            self.id = Some(id);
+            return Ok(id);
+        }
+        self.id = Some(id);
+        Ok(id)
+    }
+
+    /// Whether the device advertises DMA: the ID item's DMA bit, or, while
+    /// the ID has not been read, the DMA register's signature that opened
+    /// the reader.
     pub fn has_dma(&self) -> bool {
-        self.id & ID_DMA != 0
+        self.id.is_none_or(|id| id & ID_DMA != 0)
     }
 
     /// Whether reads go through DMA (advertised *and* the transport can).
@@ -321,10 +366,26 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     }
 
     /// Selects `key` and reads `buf.len()` bytes of it (zeros past its end).
+    ///
+    /// The first read of a reader that the DMA register opened is the
+    /// first transfer: when it fails, the reader opens the device through
+    /// the registers (see [`new`](Self::new)) and reads once more.
     pub fn read_item(&mut self, key: u16, buf: &mut [u8]) -> Result<(), ReadError> {
         self.transport.select(key);
-        self.transport.read(buf)?;
-        Ok(())
+        match self.transport.read(buf) {
+            Ok(()) => {
+                self.dma_unconfirmed = false;
+                Ok(())
+            }
+            Err(_) if self.dma_unconfirmed => {
+                self.dma_unconfirmed = false;
+                self.id = Some(open_by_registers(&mut self.transport)?);
+                self.transport.select(key);
+                self.transport.read(buf)?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Starts walking the directory: reads its count. The iterator yields
@@ -404,13 +465,12 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         if scratch.len() < 4 + FILE_DIR_ENTRY_SIZE {
             return self.find_file(name);
         }
-        // Without DMA every byte costs, so the first read is the count
-        // alone and the rest exactly the entries it declares.
-        let first = if self.transport.uses_dma() {
-            ((scratch.len() - 4) / FILE_DIR_ENTRY_SIZE).min(DIRECTORY_HEAD_ENTRIES)
-        } else {
-            0
-        };
+        // The first read takes the count and as many entries as one read
+        // moves at the cost of one (`read_batch`): with register reads,
+        // where every byte costs, the count alone, and the rest exactly the
+        // entries it declares.
+        let batch = self.transport.read_batch().min(scratch.len());
+        let first = (batch.saturating_sub(4) / FILE_DIR_ENTRY_SIZE).min(DIRECTORY_HEAD_ENTRIES);
         let name = wanted_name(name)?;
         let head = &mut scratch[..4 + first * FILE_DIR_ENTRY_SIZE];
         self.read_item(KEY_FILE_DIR, head)?;
@@ -498,11 +558,13 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// # Ok::<(), fw_cfg_guest::reader::ReadError>(())
     /// ```
     pub fn read_phys_bits_file<'b>(&mut self, buf: &'b mut [u8]) -> PhysBitsRead<'b> {
-        let lookup = if self.uses_dma() {
-            // One transfer for the count and up to 32 entries, instead of
-            // one per entry; 2 KiB of stack.
-            let mut scratch = [0u8; 4 + DIRECTORY_HEAD_ENTRIES * FILE_DIR_ENTRY_SIZE];
-            self.find_file_buffered(PHYS_BITS_FILE_NAME, &mut scratch)
+        let lookup = if self.transport.read_batch() > 4 {
+            // One transfer (or one `rep insb`) for the count and up to 32
+            // entries (15 by `rep insb`), instead of one read per entry;
+            // 3 KiB of stack, aligned so that a string read of up to
+            // 1 KiB at its start stays inside one page.
+            let mut scratch = Scratch([0u8; 4 + DIRECTORY_HEAD_ENTRIES * FILE_DIR_ENTRY_SIZE]);
+            self.find_file_buffered(PHYS_BITS_FILE_NAME, &mut scratch.0)
         } else {
             self.find_file(PHYS_BITS_FILE_NAME)
         };
@@ -543,6 +605,14 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
         }
     }
 }
+
+/// The stack buffer of [`FwCfgReader::read_phys_bits_file`]'s buffered
+/// lookup, aligned to [`STRING_READ_BATCH`] so that a string read of up to
+/// that many bytes at its start never crosses a page.
+#[repr(C, align(1024))]
+struct Scratch([u8; 4 + DIRECTORY_HEAD_ENTRIES * FILE_DIR_ENTRY_SIZE]);
+
+const _: () = assert!(core::mem::align_of::<Scratch>() == STRING_READ_BATCH);
 
 /// The state of a buffered directory walk: validates entries in order,
 /// rejects duplicates, remembers the wanted one.
@@ -755,7 +825,7 @@ pub(crate) mod tests {
         );
         let files: &[(u16, &[u8])] = &[(0x20, b"a\nb"), (0x21, PB), (0x22, b"xy")];
         let mut r = FwCfgReader::new(MemDev::new(&d, files)).unwrap();
-        assert_eq!(r.id(), 1);
+        assert_eq!(r.id(), Some(1));
         assert!(!r.has_dma() && !r.uses_dma());
         let mut buf = [0u8; 16];
         assert_eq!(r.read_file(PHYS_BITS_FILE_NAME, &mut buf), Ok(8));
@@ -850,6 +920,9 @@ pub(crate) mod tests {
             }
             fn uses_dma(&self) -> bool {
                 self.2
+            }
+            fn read_batch(&self) -> usize {
+                if self.2 { usize::MAX } else { 1 }
             }
         }
         // (DMA, reads with a 16-entry scratch, reads with one for all 40:
@@ -1095,6 +1168,120 @@ pub(crate) mod tests {
         );
         assert_eq!(got.raw, &[][..]);
         assert_eq!(got.entry.map(|e| (e.size, e.select)), Some((8, 0x20)));
+    }
+
+    /// [`MemDev`] behind a DMA register: reads while DMA is on are
+    /// "transfers", the first `fail` of which fail.
+    struct DmaDev<'a> {
+        dev: MemDev<'a>,
+        on: bool,
+        fail: u32,
+        transfers: u32,
+        register_reads: u32,
+    }
+
+    impl<'a> DmaDev<'a> {
+        fn new(dev: MemDev<'a>, fail: u32) -> Self {
+            DmaDev {
+                dev,
+                on: false,
+                fail,
+                transfers: 0,
+                register_reads: 0,
+            }
+        }
+    }
+
+    impl FwCfgTransport for DmaDev<'_> {
+        fn select(&mut self, key: u16) {
+            self.dev.select(key)
+        }
+        fn read(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+            if self.on {
+                self.transfers += 1;
+                if self.fail > 0 {
+                    self.fail -= 1;
+                    return Err(TransportError::DmaError {
+                        control: crate::abi::DMA_CTL_ERROR,
+                    });
+                }
+            } else {
+                self.register_reads += 1;
+            }
+            self.dev.read(buf)
+        }
+        fn set_dma(&mut self, on: bool) -> bool {
+            self.on = on;
+            on
+        }
+        fn uses_dma(&self) -> bool {
+            self.on
+        }
+        fn read_batch(&self) -> usize {
+            if self.on { usize::MAX } else { 1 }
+        }
+        fn dma_signature(&mut self) -> Option<u64> {
+            Some(DMA_SIGNATURE)
+        }
+    }
+
+    #[test]
+    fn dma_register_opens_without_the_id_and_the_first_transfer_confirms() {
+        let d: [u8; 4 + 64] = dir(1, &[entry(8, 0x20, PHYS_BITS_FILE_NAME.as_bytes())]);
+        let files: &[(u16, &[u8])] = &[(0x20, PB)];
+        let with_id = |id| {
+            let mut m = MemDev::new(&d, files);
+            m.id = id;
+            m
+        };
+        // Open: nothing read; the decision is the directory and the file.
+        let mut r = FwCfgReader::new(DmaDev::new(with_id(3), 0)).unwrap();
+        assert_eq!((r.id(), r.has_dma(), r.uses_dma()), (None, true, true));
+        assert_eq!(r.transport().transfers, 0);
+        let mut buf = [0u8; PHYS_BITS_FILE_READ_MAX];
+        assert_eq!(r.read_phys_bits_file(&mut buf).raw, PB);
+        assert_eq!(r.transport().transfers, 2);
+        // The ID when asked: one transfer, then cached.
+        assert_eq!(r.read_id(), Ok(3));
+        assert_eq!(r.read_id(), Ok(3));
+        assert_eq!(
+            (r.transport().transfers, r.transport().register_reads),
+            (3, 0)
+        );
+
+        // The first transfer fails: signature and ID by the registers, then
+        // the read again (by DMA: the ID advertises it).
+        let mut r = FwCfgReader::new(DmaDev::new(with_id(3), 1)).unwrap();
+        assert_eq!(r.read_phys_bits_file(&mut buf).raw, PB);
+        assert_eq!(r.id(), Some(3));
+        let t = r.transport();
+        assert_eq!((t.transfers, t.register_reads, t.on), (3, 2, true));
+        // A later failure is reported, not retried.
+        let mut r = FwCfgReader::new(DmaDev::new(with_id(3), 0)).unwrap();
+        r.read_id().unwrap();
+        r.transport_mut().fail = 1;
+        assert_eq!(
+            r.read_phys_bits_file(&mut buf).state,
+            FileState::Unreadable(ReadError::Transport(TransportError::DmaError {
+                control: crate::abi::DMA_CTL_ERROR
+            }))
+        );
+        // A failed first transfer and no signature item: no device.
+        let mut m = with_id(3);
+        m.sig = *b"QEMV";
+        let mut r = FwCfgReader::new(DmaDev::new(m, 1)).unwrap();
+        assert_eq!(
+            r.find_file_buffered(PHYS_BITS_FILE_NAME, &mut [0u8; 256]),
+            Err(ReadError::NoSignature { found: *b"QEMV" })
+        );
+
+        // A DMA register with an ID that denies DMA: back to the registers.
+        let mut r = FwCfgReader::new(DmaDev::new(with_id(1), 0)).unwrap();
+        assert_eq!(r.read_id(), Ok(1));
+        assert_eq!((r.has_dma(), r.uses_dma()), (false, false));
+        let before = r.transport().transfers;
+        assert_eq!(r.read_phys_bits_file(&mut buf).raw, PB);
+        assert_eq!(r.transport().transfers, before);
     }
 
     #[test]

@@ -125,7 +125,22 @@ pub trait FwCfgTransport {
     fn dma_signature(&mut self) -> Option<u64> {
         None
     }
+
+    /// How many bytes one [`read`](Self::read) moves for the cost of one,
+    /// as far as the transport knows (the reader sizes a directory's first
+    /// read by it): 1 (the default) for register reads, which cost per
+    /// access; [`STRING_READ_BATCH`] for `rep insb`; the buffer for DMA.
+    fn read_batch(&self) -> usize {
+        1
+    }
 }
+
+/// What one `rep insb` moves per VM exit under KVM, at most: its
+/// instruction emulator reads string I/O ahead into a 1024-byte cache
+/// (`struct read_cache` in Linux's `arch/x86/kvm/kvm_emulate.h`) and stops
+/// a batch at the end of the destination's page, so a read of up to 1024
+/// bytes that does not cross a page is one exit.
+pub const STRING_READ_BATCH: usize = 1024;
 
 impl<T: FwCfgTransport + ?Sized> FwCfgTransport for &mut T {
     fn select(&mut self, key: u16) {
@@ -145,6 +160,9 @@ impl<T: FwCfgTransport + ?Sized> FwCfgTransport for &mut T {
     }
     fn dma_signature(&mut self) -> Option<u64> {
         (**self).dma_signature()
+    }
+    fn read_batch(&self) -> usize {
+        (**self).read_batch()
     }
 }
 
@@ -565,6 +583,14 @@ impl<B: PortBus> FwCfgTransport for PortIo<B> {
             }
         }
         Ok(())
+    }
+
+    fn read_batch(&self) -> usize {
+        if self.string_reads {
+            STRING_READ_BATCH
+        } else {
+            1
+        }
     }
 }
 
@@ -1215,6 +1241,14 @@ impl<T: FwCfgTransport + DmaKick, M: DmaMemory> FwCfgTransport for Dma<T, M> {
             return None;
         }
         Some(self.inner.read_dma_signature())
+    }
+
+    fn read_batch(&self) -> usize {
+        if self.enabled {
+            self.mem.buffer_len()
+        } else {
+            self.inner.read_batch()
+        }
     }
 }
 

@@ -255,7 +255,7 @@ fn random_host_speaks_the_abi() {
     stream.extend_from_slice(&entry.to_be_bytes());
     stream.extend_from_slice(&PhysBitsFile::new(true, 39, 0).to_bytes());
     let mut r = FwCfgReader::new(Random::new(stream.clone(), true)).unwrap();
-    assert_eq!(r.id(), 1);
+    assert_eq!(r.id(), Some(1));
     let mut buf = [0u8; 16];
     let read = r.read_phys_bits_file(&mut buf);
     assert_eq!(

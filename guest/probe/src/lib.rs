@@ -418,13 +418,14 @@ pub fn probe(opts: &Options) -> Report {
                     sysfs,
                 );
                 let file = read_phys_bits_file(&mut reader);
-                (
-                    FwCfgProbe::Present {
-                        id: reader.id(),
-                        files,
+                let probe = match reader.read_id() {
+                    Ok(id) => FwCfgProbe::Present { id, files },
+                    Err(e) => FwCfgProbe::Present {
+                        id: 0,
+                        files: Err(e),
                     },
-                    file,
-                )
+                };
+                (probe, file)
             }
         }
     };

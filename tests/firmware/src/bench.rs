@@ -156,9 +156,12 @@ pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>, bufs: &mut Buffers) {
 /// The fw_cfg phases of one transport up to the file read; returns whether
 /// a reader could be opened.
 fn steps<T: FwCfgTransport>(b: &mut Bench, kind: Transport, mut t: T, scratch: &mut [u8]) -> bool {
-    // What the reader does: a DMA transport reads the DMA register's
-    // signature and, when it is there, the ID by DMA; the others (and a
-    // DMA transport without it) the signature item and the ID registers.
+    // The signature as the reader checks it: a DMA transport reads the
+    // DMA register's signature (and opens with nothing more when it is
+    // there); the others (and a DMA transport without it) the signature
+    // item. The ID phase reads the ID item as `FwCfgReader::read_id`
+    // does, by DMA when the register is there: a cost of its own, which
+    // the decision does not pay.
     let p = b.begin();
     let dma_sig = t.dma_signature() == Some(DMA_SIGNATURE);
     let ok = dma_sig || {

@@ -108,6 +108,9 @@ fn read_file_via<T: FwCfgTransport>(
     mark(Phase::Idle);
 
     if let Ok(reader) = reader.as_mut() {
+        // Outside the measured phase: a reader opened by the DMA register
+        // has not needed the ID (one more transfer here).
+        line.read_id_after_decision(reader);
         read_bulk(reader, Phase::Bulk(kind), bulk);
     }
     line.cycles = Some(t1 - t0);

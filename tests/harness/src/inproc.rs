@@ -178,13 +178,23 @@ impl CpuidSource for CpuidTable<'_> {
 
 /// What the firmware's `read_file_via` does, through any transport: the
 /// same `result` line, without cycles.
-fn read_via<T: FwCfgTransport>(transport: T, cpuid: &CpuidReport, kind: Transport) -> ResultLine {
+fn read_via<T: FwCfgTransport>(
+    machine: &Machine,
+    transport: T,
+    cpuid: &CpuidReport,
+    kind: Transport,
+) -> ResultLine {
     let mut line = ResultLine::new(kind);
+    machine.set_phase(Phase::Lookup(kind));
     let mut reader = FwCfgReader::new(transport);
     let state = line.read_file_channel(reader.as_mut().map_err(|e| *e));
     line.decisions = Some(Decisions::from(&decide_all(&ChannelInputs::new(
         cpuid, state,
     ))));
+    machine.set_phase(Phase::Idle);
+    if let Ok(reader) = reader.as_mut() {
+        line.read_id_after_decision(reader);
+    }
     line
 }
 
@@ -217,22 +227,24 @@ pub fn run_in_process(
         if kind.needs_mmio() && !setup.mmio {
             continue;
         }
-        machine.set_phase(Phase::Lookup(kind));
         let m = &machine;
         let line = match kind {
-            Transport::Pio => read_via(PortIo::with_bus(m.ports()), &cpuid, kind),
+            Transport::Pio => read_via(m, PortIo::with_bus(m.ports()), &cpuid, kind),
             Transport::PioString => {
                 // `rep insb` is one exit per batch under KVM; in process
                 // the default per-byte path is what the bus sees.
                 let mut t = PortIo::with_bus(m.ports());
                 t.set_string_reads(true);
-                read_via(t, &cpuid, kind)
+                read_via(m, t, &cpuid, kind)
             }
-            Transport::Dma => {
-                read_via(Dma::new(PortIo::with_bus(m.ports()), m.dma()), &cpuid, kind)
-            }
-            Transport::Mmio => read_via(Mmio::with_bus(m.mmio()), &cpuid, kind),
-            _ => read_via(Dma::new(Mmio::with_bus(m.mmio()), m.dma()), &cpuid, kind),
+            Transport::Dma => read_via(
+                m,
+                Dma::new(PortIo::with_bus(m.ports()), m.dma()),
+                &cpuid,
+                kind,
+            ),
+            Transport::Mmio => read_via(m, Mmio::with_bus(m.mmio()), &cpuid, kind),
+            _ => read_via(m, Dma::new(Mmio::with_bus(m.mmio()), m.dma()), &cpuid, kind),
         };
         report.add(Line::Result(line));
     }

@@ -770,7 +770,7 @@ impl ResultLine {
                 (FileState::Absent, FileLine::from(&FileState::Absent))
             }
             Ok(reader) => {
-                self.id = Some(reader.id());
+                self.id = reader.id();
                 self.dma = reader.uses_dma();
                 let read = reader.read_phys_bits_file(&mut buf);
                 let mut file = FileLine::from(&read.state);
@@ -781,6 +781,17 @@ impl ResultLine {
         };
         self.file = Some(file);
         state
+    }
+
+    /// Reads the ID item if the decision did not need it (a reader that
+    /// the DMA register opened, see `FwCfgReader::new`) and records it;
+    /// a failure is recorded as the line's device error. Call it after the
+    /// measured phase: with DMA it costs one transfer.
+    pub fn read_id_after_decision<T: FwCfgTransport>(&mut self, reader: &mut FwCfgReader<T>) {
+        match reader.read_id() {
+            Ok(id) => self.id = Some(id),
+            Err(e) => self.device_error = Some(e.into()),
+        }
     }
 
     /// An empty line for `transport`: its phase and channel, available,
