@@ -106,6 +106,38 @@ impl<S: CpuidSource + ?Sized> CpuidSource for &S {
     }
 }
 
+/// A [`CpuidSource`] that counts the leaves asked of the one it wraps: the
+/// cost of a CPUID reader is the number of `cpuid` instructions it
+/// executes (each a VM exit into the hypervisor's kernel under hardware
+/// virtualization, none to the VMM under KVM).
+#[derive(Debug, Default)]
+pub struct CountingCpuid<S> {
+    inner: S,
+    leaves: core::cell::Cell<u32>,
+}
+
+impl<S: CpuidSource> CountingCpuid<S> {
+    /// Counts the queries made of `inner`, from 0.
+    pub fn new(inner: S) -> Self {
+        CountingCpuid {
+            inner,
+            leaves: core::cell::Cell::new(0),
+        }
+    }
+
+    /// How many queries were made so far.
+    pub fn leaves(&self) -> u32 {
+        self.leaves.get()
+    }
+}
+
+impl<S: CpuidSource> CpuidSource for CountingCpuid<S> {
+    fn cpuid(&self, leaf: u32, subleaf: u32) -> CpuidResult {
+        self.leaves.set(self.leaves.get().saturating_add(1));
+        self.inner.cpuid(leaf, subleaf)
+    }
+}
+
 /// The `cpuid` instruction of the CPU this code runs on.
 #[cfg(target_arch = "x86_64")]
 #[derive(Debug, Clone, Copy, Default)]
@@ -380,6 +412,35 @@ mod tests {
         assert_eq!(rep.ext_vendor, None);
         assert!(rep.has_address_sizes && rep.gb_pages && rep.la57);
         assert_eq!((rep.phys_bits, rep.guest_phys_bits), (39, 37));
+    }
+
+    /// The leaves a decision needs under KVM on AMD (the KVM leaf at the
+    /// first base, the SEV leaf in range): one each, no scan beyond the
+    /// KVM signature; without the hypervisor bit, no hypervisor leaf.
+    #[test]
+    fn leaves_read_for_a_decision() {
+        let amd_kvm = [
+            (0, AMD),
+            (1, HV),
+            (0x4000_0000, kvm_at(0x4000_0001)),
+            (0x4000_0001, r(0, 0, 0, 0)),
+            (
+                0x8000_0000,
+                r(0x8000_0021, 0x6874_7541, 0x444d_4163, 0x6974_6e65),
+            ),
+            (0x8000_0008, r(0x3030, 0, 0, 0)),
+        ];
+        let c = CountingCpuid::new(Table(&amd_kvm));
+        let rep = read_cpuid_channel(&c);
+        assert_eq!(rep.kvm_base, Some(0x4000_0000));
+        // 0, 1, 7, 0x4000_0000, 0x4000_0001, 0x8000_0000, 0x8000_0001,
+        // 0x8000_0008, 0x8000_001f.
+        assert_eq!(c.leaves(), 9);
+        let c = CountingCpuid::new(Table(&amd_kvm[..1]));
+        read_cpuid_channel(&c);
+        // 0, 1 (no hypervisor bit: no scan), 7, 0x8000_0000 (0: nothing
+        // beyond).
+        assert_eq!(c.leaves(), 4);
     }
 
     #[test]

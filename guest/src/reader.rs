@@ -909,7 +909,7 @@ pub(crate) mod tests {
         }
         // Counts reads; `.2` says whether it is "DMA" (reads of any size
         // cost the same).
-        struct Counting<'a>(MemDev<'a>, usize, bool);
+        struct Counting<'a>(MemDev<'a>, usize, usize);
         impl FwCfgTransport for Counting<'_> {
             fn select(&mut self, key: u16) {
                 self.0.select(key)
@@ -919,22 +919,23 @@ pub(crate) mod tests {
                 self.0.read(buf)
             }
             fn uses_dma(&self) -> bool {
-                self.2
+                self.2 == usize::MAX
             }
             fn read_batch(&self) -> usize {
-                if self.2 { usize::MAX } else { 1 }
+                self.2
             }
         }
-        // (DMA, reads with a 16-entry scratch, reads with one for all 40:
-        // with DMA the first read takes `DIRECTORY_HEAD_ENTRIES` (32), the
-        // second the other 8).
-        for (dma, chunked, whole) in [(true, 3, 2), (false, 4, 2)] {
-            let mut r = FwCfgReader::new(Counting(MemDev::new(&d, &[]), 0, dma)).unwrap();
+        // (read batch, reads with a 16-entry scratch, reads with one for
+        // all 40): DMA's first read takes `DIRECTORY_HEAD_ENTRIES` (32),
+        // the second the other 8; `rep insb`'s first the count and 15
+        // entries (1024 bytes at most); register reads the count alone.
+        for (batch, chunked, whole) in [(usize::MAX, 3, 2), (STRING_READ_BATCH, 3, 2), (1, 4, 2)] {
+            let mut r = FwCfgReader::new(Counting(MemDev::new(&d, &[]), 0, batch)).unwrap();
             let before = r.transport().1;
             let mut scratch = [0u8; 16 * 64 + 10];
             let e = r.find_file_buffered("file-039", &mut scratch).unwrap();
             assert_eq!((e.index, e.select), (39, 0x20 + 39));
-            assert_eq!(r.transport().1 - before, chunked, "dma {dma}");
+            assert_eq!(r.transport().1 - before, chunked, "batch {batch}");
             // A buffer that holds it all: the bytes of the directory, no
             // more.
             let before = r.transport().1;
@@ -942,7 +943,7 @@ pub(crate) mod tests {
             let mut scratch = [0u8; 4 + 40 * 64];
             let e = r.find_file_buffered("file-000", &mut scratch).unwrap();
             assert_eq!(e.index, 0);
-            assert_eq!(r.transport().1 - before, whole, "dma {dma}");
+            assert_eq!(r.transport().1 - before, whole, "batch {batch}");
             assert_eq!(r.transport().0.bytes_read - before_bytes, 4 + 40 * 64);
         }
     }

@@ -17,7 +17,8 @@
 //! MMIO window announced) gives `"available":false` and no phase.
 //!
 //! Measured, in order: the null exit (an `in` from an unused port), a
-//! `cpuid` of the KVM signature leaf, the CPUID channel's decision, then per
+//! `cpuid` of the KVM signature leaf, the CPUID channel's decision, its
+//! reads alone (`cpuid/channel`, `ops` = the leaves it asked), then per
 //! fw_cfg transport (`pio`, `dma`, `mmio`, `mmio-dma`) the signature, the
 //! ID, opening the reader, three directory lookups of
 //! `etc/phys-bits-valid` (streaming full scan, streaming first match, and
@@ -32,7 +33,7 @@ use fw_cfg_guest::abi::{
     DMA_CTL_ERROR, DMA_CTL_READ, DMA_CTL_SELECT, DMA_SIGNATURE, DmaAccess, KEY_ID, KEY_SIGNATURE,
     PHYS_BITS_FILE_NAME,
 };
-use fw_cfg_guest::cpuid::{CpuidSource, HardwareCpuid, read_cpuid_channel};
+use fw_cfg_guest::cpuid::{CountingCpuid, CpuidSource, HardwareCpuid, read_cpuid_channel};
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
 use fw_cfg_guest::reader::{FileEntry, FwCfgReader, Lookup, ReadError};
 use fw_cfg_guest::transport::{DmaKick, FwCfgTransport, Mmio, PortIo, RawMmio, X86PortBus};
@@ -130,6 +131,14 @@ pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>, bufs: &mut Buffers) {
     let decisions = decide_all(&ChannelInputs::new(&cpuid, FileState::Absent));
     let mut l = b.end(p, BenchName::new("cpuid/decision"), 1);
     l.phys_bits = Some(decisions[0].phys_bits);
+    emit(&Line::Bench(l));
+
+    // The channel's reads alone; `ops` is the number of leaves it asked.
+    let counted = CountingCpuid::new(HardwareCpuid);
+    let p = b.begin();
+    let cpuid = read_cpuid_channel(&counted);
+    let mut l = b.end(p, BenchName::new("cpuid/channel"), u64::from(counted.leaves()));
+    l.phys_bits = Some(cpuid.phys_bits);
     emit(&Line::Bench(l));
 
     for kind in Transport::BENCH {

@@ -48,6 +48,14 @@ fn bench_mode_exit_counts() {
     // A cpuid is handled inside KVM: no exit to the VMM.
     assert_eq!(e["cpuid-kvm-leaf"], 0);
     assert_eq!(e["cpuid/decision"], 0);
+    assert_eq!(e["cpuid/channel"], 0);
+    // The leaves the channel asked, as the host's CPUID answers them.
+    let leaves = main
+        .lines
+        .iter()
+        .find(|l| l.name.as_str() == "cpuid/channel")
+        .map(|l| l.ops);
+    assert!(leaves.is_some_and(|n| (4..=12).contains(&n)), "{leaves:?}");
     // Port I/O: one 16-bit select, four 1-byte reads.
     assert_eq!(e["pio/signature"], 5);
     assert_eq!(e["pio/id"], 5);
