@@ -439,12 +439,14 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     /// chunks of as many whole entries as fit in `scratch` instead of one
     /// 64-byte entry at a time.
     ///
-    /// With DMA on, the first read selects the directory and takes its
-    /// count together with as many entries as fit after it (at most
-    /// [`DIRECTORY_HEAD_ENTRIES`]); only a directory larger than that (the
-    /// count is never trusted to size a read) takes more reads, of whole
-    /// entries, continuing where the first stopped. Without DMA the first
-    /// read is the count alone, then the entries it declares.
+    /// The first read selects the directory and takes its count together
+    /// with as many entries as one read moves for the cost of one
+    /// ([`FwCfgTransport::read_batch`]) and `scratch` holds, at most
+    /// [`DIRECTORY_HEAD_ENTRIES`]: 32 with DMA, 15 by `rep insb` (1024
+    /// bytes), none with register reads, where the first read is the count
+    /// alone. Only a directory larger than that (the count is never trusted
+    /// to size a read) takes more reads, of whole entries, continuing where
+    /// the first stopped.
     ///
     /// Port I/O and MMIO move the same bytes either way. With DMA every
     /// read is a transfer (one VM exit: the low half of the descriptor
@@ -529,10 +531,10 @@ impl<T: FwCfgTransport> FwCfgReader<T> {
     }
 
     /// Reads the fw_cfg channel: finds `etc/phys-bits-valid` (with the
-    /// [`Lookup`] set; with DMA on, by
-    /// [`find_file_buffered`](Self::find_file_buffered) over a 2 KiB
-    /// scratch buffer on the stack), reads its first `min(size, buf.len())` bytes into
-    /// `buf` and parses them. Never fails and never allocates: a missing
+    /// [`Lookup`] set; when one read carries more than the count, as with
+    /// DMA or `rep insb`, by [`find_file_buffered`](Self::find_file_buffered)
+    /// over a 3 KiB scratch buffer on the stack), reads its first
+    /// `min(size, buf.len())` bytes into `buf` and parses them. Never fails and never allocates: a missing
     /// file is [`FileState::Absent`], any other failure
     /// [`FileState::Unreadable`]. A buffer of [`PHYS_BITS_FILE_READ_MAX`]
     /// bytes holds every version's fields.
