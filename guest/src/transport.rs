@@ -1056,8 +1056,9 @@ pub const DMA_DEFAULT_MAX_POLLS: u32 = 100_000;
 /// fallback while DMA is off), and the DMA memory `M`.
 ///
 /// DMA starts disabled; [`FwCfgTransport::set_dma`] (which
-/// [`FwCfgReader::new`](crate::reader::FwCfgReader::new) calls after reading
-/// the ID item) turns it on only when the device advertises it. With DMA on,
+/// [`FwCfgReader::new`](crate::reader::FwCfgReader::new) calls when the DMA
+/// register reads `"QEMU CFG"`, or else after reading the ID item) turns it
+/// on only when the device advertises it. With DMA on,
 /// a select is folded into the next transfer (one descriptor with SELECT and
 /// READ or SKIP), and reads larger than the buffer take several transfers.
 #[derive(Debug)]
