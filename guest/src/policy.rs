@@ -146,6 +146,7 @@ use crate::abi::{
     CONSERVATIVE_PHYS_BITS, MIN_PHYS_BITS, PhysBitsFile, PhysBitsFileError, effective_width,
 };
 use crate::cpuid::{CpuidReport, HintState, Vendor};
+use crate::peers::{self, OvmfPlatform, OvmfSetup};
 use crate::reader::{FwCfgReader, ReadError};
 use crate::transport::FwCfgTransport;
 
@@ -601,43 +602,12 @@ pub fn conflicts(inputs: &ChannelInputs) -> Conflicts {
     c
 }
 
-/// OVMF's rule (rows H1/H2 of the module docs): `Some(width)` when it
-/// accepts CPUID's width. The vendor is [`ChannelInputs::ext_vendor`], the
-/// signature of CPUID 0x8000_0000, as in OVMF.
+/// OVMF's rule (row H1 of the module docs): `Some(width)` when it
+/// accepts CPUID's width ([`peers::ovmf_cpuid_width`] on QEMU's machines;
+/// a width of 0 counts as unknown, as in OVMF). The vendor is
+/// [`ChannelInputs::ext_vendor`], the signature of CPUID 0x8000_0000.
 pub fn heuristic_width(inputs: &ChannelInputs) -> Option<u8> {
-    let (p, g) = if inputs.has_address_sizes {
-        (inputs.phys_bits, inputs.guest_phys_bits)
-    } else {
-        (CONSERVATIVE_PHYS_BITS, 0)
-    };
-    let vendor = inputs.ext_vendor;
-    let valid = p != 0
-        && (g != 0
-            || p >= 41
-            || (vendor == Some(Vendor::Intel) && (p == 36 || p == 39))
-            || (vendor == Some(Vendor::Amd) && p == 40));
-    if !valid {
-        return None;
-    }
-    let mut w = p;
-    if g != 0 {
-        w = w.min(g);
-    }
-    if inputs.five_level_paging {
-        // OVMF: with 5-level paging and no GuestPhysBits, stay within 48
-        // bits (4-level EPT/NPT hosts cannot map more); with GuestPhysBits
-        // the host has said how much it maps.
-        if g == 0 {
-            w = w.min(HEURISTIC_CAP_5LEVEL_NO_GUEST_BITS);
-        }
-        w = w.min(MAX_PHYS_BITS);
-    } else {
-        w = w.min(HEURISTIC_CAP_4LEVEL);
-    }
-    if !inputs.gb_pages {
-        w = w.min(HEURISTIC_CAP_NO_GB_PAGES);
-    }
-    Some(w)
+    peers::ovmf_cpuid_width(inputs, true).filter(|&w| w != 0)
 }
 
 /// Applies the policy table (module docs) in `mode`.
@@ -663,7 +633,9 @@ pub fn decide(inputs: &ChannelInputs, mode: PolicyMode) -> Decision {
         ),
     };
     if mode == PolicyMode::Heuristic {
-        return heuristic(CONSERVATIVE_PHYS_BITS.max(inputs.memory_bits()), false);
+        // OVMF on QEMU's machines, memory-map and TDX fallbacks included.
+        let ovmf = peers::ovmf(inputs, &OvmfSetup::new(OvmfPlatform::Qemu));
+        return heuristic(ovmf.phys_bits, false);
     }
     let fallback = inputs.fallback();
     if conflicts.has_hard() {
@@ -1236,10 +1208,10 @@ mod tests {
                 &[],
             ),
             (
-                "OVMF's fallback follows the RAM top, uncapped",
+                "OVMF's fallback covers the RAM top and its 32 GiB aperture, uncapped",
                 inputs(Hs::NoKvmLeaf, 40, 0, F::Absent).with_memory_top(1 << 41),
                 M::Heuristic,
-                41,
+                42,
                 By::ConservativeDefault,
                 Rule::HeuristicInvalid,
                 &[C::MemoryAboveWidth],
@@ -1353,7 +1325,7 @@ mod tests {
         assert_eq!(heuristic_width(&i), Some(52), "5-level, GuestPhysBits 52");
         i.phys_bits = 57;
         i.guest_phys_bits = 57;
-        assert_eq!(heuristic_width(&i), Some(52), "architectural maximum");
+        assert_eq!(heuristic_width(&i), Some(57), "OVMF has no 52 cap");
         i.guest_phys_bits = 0;
         i.gb_pages = false;
         assert_eq!(heuristic_width(&i), Some(40));
@@ -1532,7 +1504,9 @@ mod tests {
             let i = inputs(hint, phys, guest, file).with_memory_top(1u64 << top_bits);
             for d in decide_all(&i) {
                 if d.mode == M::Heuristic {
-                    proptest::prop_assert!(d.phys_bits <= 52 || d.decided_by == By::ConservativeDefault);
+                    // Exactly OVMF on QEMU's machines.
+                    let ovmf = peers::ovmf(&i, &OvmfSetup::new(OvmfPlatform::Qemu));
+                    proptest::prop_assert_eq!(d.phys_bits, ovmf.phys_bits);
                     continue;
                 }
                 // Never above a stated width, within QEMU's range.
