@@ -34,11 +34,11 @@
 use core::fmt;
 
 use crate::abi::{MAX_PHYS_BITS, MIN_PHYS_BITS};
+use crate::cpuid::HintState;
 use crate::peers::{
     OvmfPlatform, OvmfSetup, SEABIOS_HUGE_GUEST_RAM, SEABIOS_WINDOW_CAP_BITS, Window,
     ovmf_mmio_window,
 };
-use crate::cpuid::HintState;
 use crate::policy::{ChannelInputs, Decision, FileState, HEURISTIC_CAP_4LEVEL};
 
 /// 4 GiB.

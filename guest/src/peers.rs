@@ -152,7 +152,11 @@ fn align_up(v: u64, align: u64) -> Option<u64> {
 /// The largest power of two not above `v` (0 for 0): edk2's
 /// `GetPowerOfTwo64`.
 fn power_of_two_floor(v: u64) -> u64 {
-    if v == 0 { 0 } else { 1 << (63 - v.leading_zeros()) }
+    if v == 0 {
+        0
+    } else {
+        1 << (63 - v.leading_zeros())
+    }
 }
 
 /// Which OVMF platform path runs (the host bridge OVMF finds).
@@ -511,19 +515,39 @@ mod tests {
             ("intel 40 (QEMU's legacy)", cpu(I, 40, 0), true, None),
             ("amd 40", cpu(A, 40, 0), true, Some(40)),
             ("amd 39", cpu(A, 39, 0), true, None),
-            ("empty signature 39 (QEMU 10.1)", cpu(None, 39, 0), true, None),
+            (
+                "empty signature 39 (QEMU 10.1)",
+                cpu(None, 39, 0),
+                true,
+                None,
+            ),
             ("41 is always valid", cpu(None, 41, 0), true, Some(41)),
             ("48: 4-level caps at 46", cpu(None, 48, 0), true, Some(46)),
             ("GuestPhysBits validates 40", cpu(I, 40, 39), true, Some(39)),
             ("no quirk: any width", cpu(None, 38, 0), false, Some(38)),
-            ("no quirk: 52 still capped", cpu(None, 52, 0), false, Some(46)),
+            (
+                "no quirk: 52 still capped",
+                cpu(None, 52, 0),
+                false,
+                Some(46),
+            ),
             ("no leaf: 36, Intel valid", no_leaf, true, Some(36)),
             ("la57 52, no G: 48", la57(cpu(I, 52, 0)), true, Some(48)),
             ("la57 52/52: 52", la57(cpu(I, 52, 52)), true, Some(52)),
-            ("la57 57/57: no 52 cap", la57(cpu(I, 57, 57)), true, Some(57)),
+            (
+                "la57 57/57: no 52 cap",
+                la57(cpu(I, 57, 57)),
+                true,
+                Some(57),
+            ),
             ("la57 46: kept", la57(cpu(I, 46, 0)), true, Some(46)),
             ("no 1 GiB pages: 40", no_gb(cpu(I, 48, 0)), true, Some(40)),
-            ("leaf says 0, G 40: valid, width 0", cpu(I, 0, 40), true, Some(0)),
+            (
+                "leaf says 0, G 40: valid, width 0",
+                cpu(I, 0, 40),
+                true,
+                Some(0),
+            ),
         ];
         for (name, i, quirk, want) in rows {
             assert_eq!(ovmf_cpuid_width(i, *quirk), *want, "{name}");
