@@ -67,18 +67,18 @@
 //! | S5 | file valid, hint clear or no KVM leaf | `W` | `FwCfgFile` |
 //! | S6 | neither channel says anything | fallback | `ConservativeDefault` (rule `NoInformation`) |
 //!
-//! Heuristic (OVMF `PlatformAddressWidthFromCpuid`; ignores both
-//! channels):
+//! Heuristic (OVMF on QEMU's PC/Q35, `MemDetect.c`; ignores both
+//! channels; [`peers::ovmf`] is the rule for rule reproduction, with the
+//! microvm and Cloud Hypervisor paths and the 64-bit window):
 //!
 //! | # | condition | width | decided by |
 //! |---|---|---|---|
-//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if `P` ≠ 0 and: guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
-//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | `max(36, M)`, not capped (OVMF's memory-map fallback) | `ConservativeDefault` |
+//! | H1 | `P` = phys_bits (36 if the leaf is missing), capped at a smaller non-zero guest_phys_bits; valid if guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it; a width of 0 counts as unknown | `P`, then at 46 with 4-level paging (with 5-level: at 48 when `P` > 48 and guest_phys_bits = 0), then at 40 without 1 GiB pages | `Heuristic` |
+//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | the smallest power of two covering `FirstNonAddress` (the RAM top, at least 4 GiB, plus the 32 GiB 64-bit aperture above it, aligned), at least 36; a TDX guest 48 or 52 from its shared bit | `ConservativeDefault` |
 //!
 //! SeaBIOS's `physbits()` is a different rule (vendor from leaf 0, a
-//! PAE/long-mode precondition, no GuestPhysBits); see
-//! `spec/phys-bits-valid.md`. This mode reproduces OVMF only.
-//!
+//! PAE/long-mode precondition, no GuestPhysBits): [`peers::seabios_phys_bits`].
+
 //! The vendor's source matters. QEMU copies the vendor signature into
 //! CPUID 0x80000000 EBX/EDX/ECX, but Intel CPUs leave those registers 0
 //! (and QEMU 10.1 machine types zero them for Intel vCPUs), so OVMF sees

@@ -237,6 +237,10 @@ impl Situation {
                 host: HostAddressSizes::new(52, 48),
                 ..row("guest-phys-bits", "52-bit host, 4-level EPT", 52, Host)
             },
+            Situation {
+                host: HostAddressSizes::new(46, 46),
+                ..row("kvm-6.10-host-46", "KVM reports GuestPhysBits", 46, Host)
+            },
             row("legacy-40-on-36", "QEMU default, small host", 36, Legacy),
             row("legacy-40-on-39", "QEMU default, desktop", 39, Legacy),
             row("legacy-40-on-48", "QEMU default, server", 48, Legacy),

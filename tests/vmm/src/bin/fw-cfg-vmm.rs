@@ -95,9 +95,12 @@ struct Args {
     #[arg(long, value_parser = parse_port)]
     phase_port: Option<u16>,
     /// Running inside a VM: state only what the outer VMM vouched for in
-    /// its etc/phys-bits-valid (read from Linux's qemu_fw_cfg sysfs).
-    #[arg(long)]
-    phys_bits_from_outer: bool,
+    /// its etc/phys-bits-valid, read from PATH (default: Linux's
+    /// qemu_fw_cfg sysfs file; a missing file means the outer VMM said
+    /// nothing).
+    #[arg(long, value_name = "PATH", num_args = 0..=1,
+          default_missing_value = fw_cfg_device::nested::OUTER_FILE_SYSFS)]
+    phys_bits_from_outer: Option<PathBuf>,
     /// Stop the guest after this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
@@ -195,15 +198,14 @@ fn config(args: &Args) -> Result<VmConfig, String> {
         },
         ..FwCfgSetup::default()
     };
-    if args.phys_bits_from_outer {
-        from_outer(&mut config.fw_cfg.phys_bits)?;
+    if let Some(path) = &args.phys_bits_from_outer {
+        from_outer(&mut config.fw_cfg.phys_bits, path)?;
     }
     Ok(config)
 }
 
 /// `--phys-bits-from-outer` (`fw_cfg_vmm::nesting`).
-fn from_outer(setup: &mut PhysBitsSetup) -> Result<(), String> {
-    let path = std::path::Path::new(fw_cfg_device::nested::OUTER_FILE_SYSFS);
+fn from_outer(setup: &mut PhysBitsSetup, path: &std::path::Path) -> Result<(), String> {
     let outer = fw_cfg_device::nested::read_outer_statement(path).map_err(|e| error_chain(&e))?;
     let kvm = kvm_ioctls::Kvm::new().map_err(|e| format!("cannot open /dev/kvm: {e}"))?;
     let l1_kvm = HostAddressSizes::from_kvm(&kvm).map_err(|e| error_chain(&e))?;
