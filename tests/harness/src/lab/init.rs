@@ -183,7 +183,7 @@ mod tests {
         assert!(s.starts_with("#!/bin/busybox sh\n"));
         assert!(s.contains(
             "for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-             netfs fscache 9pnet 9pnet_virtio 9p irqbypass ccp kvm kvm-amd; do"
+             netfs fscache 9pnet 9pnet_virtio 9p irqbypass ccp kvm kvm-amd qemu_fw_cfg; do"
         ));
         assert!(s.contains("insmod /modules/$m.ko || [ $m = kvm-amd ] || fail insmod-failed $m"));
         let chroot = s
