@@ -159,6 +159,58 @@ fn power_of_two_floor(v: u64) -> u64 {
     }
 }
 
+/// The largest `opt/ovmf/X-PciMmio64Mb` file OVMF reads: a UINT64 in
+/// decimal (20 digits) or hex with `0x` (18), a NUL and `\r\n`.
+const OVMF_UINT_FILE_MAX: usize = 23;
+
+/// Parses `opt/ovmf/X-PciMmio64Mb` as OVMF's `QemuFwCfgParseUint32`
+/// (decimal) does: at most 23 bytes, up to a NUL (one is appended when
+/// missing and there is room), one trailing `\n` or `\r\n` dropped, leading
+/// blanks skipped, then decimal digits only, within `u32`. `None`: OVMF
+/// ignores the file.
+///
+/// ```
+/// use fw_cfg_guest::peers::parse_pci_mmio64_mb;
+/// assert_eq!(parse_pci_mmio64_mb(b"65536\n"), Some(65536));
+/// assert_eq!(parse_pci_mmio64_mb(b"0x10000"), None);
+/// ```
+pub fn parse_pci_mmio64_mb(bytes: &[u8]) -> Option<u32> {
+    if bytes.len() > OVMF_UINT_FILE_MAX {
+        return None;
+    }
+    let s = match bytes.split_last() {
+        Some((0, rest)) => rest,
+        _ if bytes.len() == OVMF_UINT_FILE_MAX => return None,
+        _ => bytes,
+    };
+    let s = s
+        .strip_suffix(b"\r\n")
+        .or_else(|| s.strip_suffix(b"\n"))
+        .unwrap_or(s);
+    let s = s.split(|&b| b == 0).next().unwrap_or(&[]);
+    let start = s
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(s.len());
+    let digits = &s[start..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |v, &d| {
+        v.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
+}
+
+/// Reads and parses [`OVMF_PCI_MMIO64_MB_FILE`] ([`parse_pci_mmio64_mb`]);
+/// `None` when it is absent, unreadable or malformed, as OVMF ignores it.
+pub fn read_pci_mmio64_mb<T: crate::transport::FwCfgTransport>(
+    reader: &mut crate::reader::FwCfgReader<T>,
+) -> Option<u32> {
+    let mut buf = [0u8; OVMF_UINT_FILE_MAX];
+    let n = reader.read_file(OVMF_PCI_MMIO64_MB_FILE, &mut buf).ok()?;
+    parse_pci_mmio64_mb(&buf[..n])
+}
+
 /// Which OVMF platform path runs (the host bridge OVMF finds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OvmfPlatform {
@@ -800,6 +852,45 @@ mod tests {
                 size: GIB
             }
         );
+    }
+
+    #[test]
+    fn pci_mmio64_mb_parsing() {
+        // (bytes, value): QemuFwCfgParseUint32's decimal rules.
+        let rows: &[(&[u8], Option<u32>)] = &[
+            (b"65536", Some(65536)),
+            (b"65536\n", Some(65536)),
+            (b"65536\r\n", Some(65536)),
+            (b"65536\0", Some(65536)),
+            (b"  0042", Some(42)),
+            (b"0", Some(0)),
+            (b"", None),
+            (b"\n", None),
+            (b"12a", None),
+            (b"0x100", None),
+            (b"+5", None),
+            (b"65536\n\n", None),
+            (b"4294967295", Some(u32::MAX)),
+            (b"4294967296", None),
+            (b"00000000000000000000001", None),
+            (b"0000000000000000000001\0", Some(1)),
+        ];
+        for (bytes, want) in rows {
+            assert_eq!(parse_pci_mmio64_mb(bytes), *want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn pci_mmio64_mb_from_fw_cfg() {
+        use crate::reader::tests::{MemDev, dir, entry};
+        let name = OVMF_PCI_MMIO64_MB_FILE.as_bytes();
+        let d: [u8; 4 + 64] = dir(1, &[entry(6, 0x20, name)]);
+        let files: &[(u16, &[u8])] = &[(0x20, b"65536\n")];
+        let mut r = crate::reader::FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+        assert_eq!(read_pci_mmio64_mb(&mut r), Some(65536));
+        let d: [u8; 4 + 64] = dir(1, &[entry(64, 0x20, name)]);
+        let mut r = crate::reader::FwCfgReader::new(MemDev::new(&d, files)).unwrap();
+        assert_eq!(read_pci_mmio64_mb(&mut r), None, "too long for OVMF");
     }
 
     #[test]
