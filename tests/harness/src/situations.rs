@@ -313,9 +313,16 @@ impl Situation {
             .with_fw_cfg_file(on && c.fw_cfg_file())
     }
 
+    /// Whether a KVM guest under the mini VMM shows this row as the
+    /// simulation does: the VMM always shows KVM's leaves and the host's
+    /// other leaves, and the firmware's memory top is its own RAM's.
+    pub fn runs_under_kvm(&self) -> bool {
+        self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_top <= 2 * GIB
+    }
+
     /// The VMM's setup for the mini VMM: the same configuration through
-    /// its own code path.
-    fn setup(&self) -> (FwCfgSetup, HostAddressSizes) {
+    /// its own code path, and the host it states.
+    pub fn setup(&self) -> (FwCfgSetup, HostAddressSizes) {
         let c = self.config();
         let host = c.host();
         let phys = PhysBitsSetup {

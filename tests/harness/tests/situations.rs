@@ -2,9 +2,14 @@
 
 //! Every row of the situations table, every mode: the width and its
 //! verdict (blank safe, `!` unsafe, `w` wasteful), and no mode of ours is
-//! ever unsafe. In process (the VMM's host override), no KVM needed.
+//! ever unsafe. In process (the VMM's host override), no KVM needed; the
+//! last test boots the rows a KVM guest can show.
 
-use fw_cfg_tests::situations::{Mode, Verdict, run_all};
+mod common;
+
+use fw_cfg_protocol::Transport;
+use fw_cfg_tests::matrix::DEFAULT_TIMEOUT;
+use fw_cfg_tests::situations::{Mode, Situation, Verdict, run_all};
 
 /// Per row: the answers in `Mode::ALL` order (ovmf, seabios,
 /// guest-phys-bits, hint-only, file-only, strict, combined).
@@ -63,4 +68,46 @@ fn large_bars_fit_where_the_width_is_known() {
     let row = rows.iter().find(|r| r.name == "large-bars").expect("row");
     let fits: Vec<bool> = row.answers.iter().map(|a| a.bars_fit).collect();
     assert_eq!(fits, [true, true, false, true, true, true, true]);
+}
+
+/// The same rows booted as KVM guests under the mini VMM (the host
+/// override states each simulated host): the firmware reads the widths,
+/// the hint and the file the simulation read, and decides the same in
+/// strict mode. Rows a real guest here cannot show (TCG, SEV, a memory
+/// top above its RAM) stay in process.
+#[test]
+fn situations_under_kvm_read_and_decide_as_simulated() {
+    if !common::require_kvm() {
+        return;
+    }
+    let rows = run_all().expect("situations run in process");
+    let mut booted = 0;
+    for (s, row) in Situation::all().iter().zip(&rows) {
+        if !s.runs_under_kvm() {
+            continue;
+        }
+        let (setup, _) = s.setup();
+        let run = fw_cfg_tests::matrix::run_firmware(setup, DEFAULT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let cpuid = run.report.results[&Transport::Cpuid]
+            .cpuid
+            .expect("a cpuid object");
+        assert_eq!(
+            (cpuid.phys_bits, cpuid.guest_phys_bits),
+            row.cpuid,
+            "{}",
+            s.name
+        );
+        let pio = &run.report.results[&Transport::Pio];
+        let strict = pio.decisions.expect("decisions").strict;
+        let simulated = row
+            .answers
+            .iter()
+            .find(|a| a.mode == Mode::Strict)
+            .expect("a strict answer");
+        assert_eq!(strict.phys_bits, simulated.bits, "{}: strict", s.name);
+        booted += 1;
+    }
+    eprintln!("{booted} situations booted under KVM");
+    assert!(booted >= 15, "most rows run under KVM");
 }
