@@ -21,6 +21,7 @@ pub mod events;
 pub mod fdt;
 #[cfg(feature = "vm-device")]
 pub mod mmio;
+pub mod nested;
 pub mod phys_bits;
 #[cfg(feature = "vm-device")]
 pub mod pio;

@@ -397,6 +397,13 @@ mod cpuid {
     /// The host's MAXPHYADDR from the CPUID instruction, if the CPU has
     /// leaf 0x80000008.
     fn phys_bits_from_cpuid_instruction() -> Option<u8> {
+        address_sizes_eax_from_cpuid_instruction()
+            .map(cpuid_phys_bits)
+            .filter(|&b| b != 0)
+    }
+
+    /// CPUID 0x80000008 EAX from the instruction, if the CPU has the leaf.
+    fn address_sizes_eax_from_cpuid_instruction() -> Option<u32> {
         #[allow(unused_unsafe)]
         // SAFETY: CPUID is available on every x86-64 CPU, and leaf
         // 0x80000000 is valid on all of them.
@@ -406,8 +413,7 @@ mod cpuid {
         }
         #[allow(unused_unsafe)]
         // SAFETY: as above; the leaf exists, as checked against the maximum.
-        let eax = unsafe { core::arch::x86_64::__cpuid(CPUID_ADDRESS_SIZES_LEAF) }.eax;
-        Some(cpuid_phys_bits(eax)).filter(|&b| b != 0)
+        Some(unsafe { core::arch::x86_64::__cpuid(CPUID_ADDRESS_SIZES_LEAF) }.eax)
     }
 
     /// Both widths from a `KVM_GET_SUPPORTED_CPUID` answer (leaf
@@ -450,6 +456,14 @@ mod cpuid {
         /// 0x80000008.
         pub fn from_cpuid_instruction() -> Option<Self> {
             phys_bits_from_cpuid_instruction().map(Self::from)
+        }
+
+        /// Both widths of this machine's own CPUID 0x80000008 (inside a
+        /// VM: what the outer VMM advertised, which its
+        /// `etc/phys-bits-valid` repeats; see [`crate::nested`]). `None`
+        /// without the leaf.
+        pub fn own_cpuid() -> Option<Self> {
+            address_sizes_eax_from_cpuid_instruction().map(Self::from_cpuid_eax)
         }
     }
 

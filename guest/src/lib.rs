@@ -13,6 +13,10 @@
 //! - [`transport`]: port I/O, MMIO and DMA access to the device.
 //! - [`reader`]: signature/ID checks, the file directory, items and files.
 //! - [`policy`]: the decision, its table, and the conflicts.
+//! - [`layout`]: the backed and safe widths, the recommended 64-bit PCI
+//!   window and whether BARs fit.
+//! - [`peers`]: what OVMF, SeaBIOS and a GuestPhysBits-only reader do
+//!   with the same inputs, rule for rule, and their 64-bit PCI windows.
 //!
 //! # Firmware example
 //!
@@ -61,7 +65,9 @@
 /// shared with the VMM-side device.
 pub use fw_cfg_abi as abi;
 pub mod cpuid;
+pub mod layout;
 pub mod memmap;
+pub mod peers;
 pub mod policy;
 pub mod reader;
 pub mod transport;

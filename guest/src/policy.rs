@@ -67,18 +67,18 @@
 //! | S5 | file valid, hint clear or no KVM leaf | `W` | `FwCfgFile` |
 //! | S6 | neither channel says anything | fallback | `ConservativeDefault` (rule `NoInformation`) |
 //!
-//! Heuristic (OVMF `PlatformAddressWidthFromCpuid`; ignores both
-//! channels):
+//! Heuristic (OVMF on QEMU's PC/Q35, `MemDetect.c`; ignores both
+//! channels; [`peers::ovmf`] is the rule for rule reproduction, with the
+//! microvm and Cloud Hypervisor paths and the 64-bit window):
 //!
 //! | # | condition | width | decided by |
 //! |---|---|---|---|
-//! | H1 | `P` = phys_bits (36 if the leaf is missing); valid if `P` ≠ 0 and: guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it | `P`, capped at guest_phys_bits (if ≠ 0), then at 46 with 4-level paging (with 5-level: at 48 when guest_phys_bits = 0, else at 52), then at 40 without 1 GiB pages | `Heuristic` |
-//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | `max(36, M)`, not capped (OVMF's memory-map fallback) | `ConservativeDefault` |
+//! | H1 | `P` = phys_bits (36 if the leaf is missing), capped at a smaller non-zero guest_phys_bits; valid if guest_phys_bits ≠ 0, or `P` ≥ 41, or vendor Intel with `P` ∈ {36, 39}, or vendor AMD with `P` = 40, the vendor being the signature of CPUID 0x80000000 as OVMF reads it; a width of 0 counts as unknown | `P`, then at 46 with 4-level paging (with 5-level: at 48 when `P` > 48 and guest_phys_bits = 0), then at 40 without 1 GiB pages | `Heuristic` |
+//! | H2 | otherwise (e.g. QEMU's old default 40 on Intel) | the smallest power of two covering `FirstNonAddress` (the RAM top, at least 4 GiB, plus the 32 GiB 64-bit aperture above it, aligned), at least 36; a TDX guest 48 or 52 from its shared bit | `ConservativeDefault` |
 //!
 //! SeaBIOS's `physbits()` is a different rule (vendor from leaf 0, a
-//! PAE/long-mode precondition, no GuestPhysBits); see
-//! `spec/phys-bits-valid.md`. This mode reproduces OVMF only.
-//!
+//! PAE/long-mode precondition, no GuestPhysBits): [`peers::seabios_phys_bits`].
+
 //! The vendor's source matters. QEMU copies the vendor signature into
 //! CPUID 0x80000000 EBX/EDX/ECX, but Intel CPUs leave those registers 0
 //! (and QEMU 10.1 machine types zero them for Intel vCPUs), so OVMF sees
@@ -146,6 +146,7 @@ use crate::abi::{
     CONSERVATIVE_PHYS_BITS, MIN_PHYS_BITS, PhysBitsFile, PhysBitsFileError, effective_width,
 };
 use crate::cpuid::{CpuidReport, HintState, Vendor};
+use crate::peers::{self, OvmfPlatform, OvmfSetup};
 use crate::reader::{FwCfgReader, ReadError};
 use crate::transport::FwCfgTransport;
 
@@ -601,43 +602,12 @@ pub fn conflicts(inputs: &ChannelInputs) -> Conflicts {
     c
 }
 
-/// OVMF's rule (rows H1/H2 of the module docs): `Some(width)` when it
-/// accepts CPUID's width. The vendor is [`ChannelInputs::ext_vendor`], the
-/// signature of CPUID 0x8000_0000, as in OVMF.
+/// OVMF's rule (row H1 of the module docs): `Some(width)` when it
+/// accepts CPUID's width ([`peers::ovmf_cpuid_width`] on QEMU's machines;
+/// a width of 0 counts as unknown, as in OVMF). The vendor is
+/// [`ChannelInputs::ext_vendor`], the signature of CPUID 0x8000_0000.
 pub fn heuristic_width(inputs: &ChannelInputs) -> Option<u8> {
-    let (p, g) = if inputs.has_address_sizes {
-        (inputs.phys_bits, inputs.guest_phys_bits)
-    } else {
-        (CONSERVATIVE_PHYS_BITS, 0)
-    };
-    let vendor = inputs.ext_vendor;
-    let valid = p != 0
-        && (g != 0
-            || p >= 41
-            || (vendor == Some(Vendor::Intel) && (p == 36 || p == 39))
-            || (vendor == Some(Vendor::Amd) && p == 40));
-    if !valid {
-        return None;
-    }
-    let mut w = p;
-    if g != 0 {
-        w = w.min(g);
-    }
-    if inputs.five_level_paging {
-        // OVMF: with 5-level paging and no GuestPhysBits, stay within 48
-        // bits (4-level EPT/NPT hosts cannot map more); with GuestPhysBits
-        // the host has said how much it maps.
-        if g == 0 {
-            w = w.min(HEURISTIC_CAP_5LEVEL_NO_GUEST_BITS);
-        }
-        w = w.min(MAX_PHYS_BITS);
-    } else {
-        w = w.min(HEURISTIC_CAP_4LEVEL);
-    }
-    if !inputs.gb_pages {
-        w = w.min(HEURISTIC_CAP_NO_GB_PAGES);
-    }
-    Some(w)
+    peers::ovmf_cpuid_width(inputs, true).filter(|&w| w != 0)
 }
 
 /// Applies the policy table (module docs) in `mode`.
@@ -663,7 +633,9 @@ pub fn decide(inputs: &ChannelInputs, mode: PolicyMode) -> Decision {
         ),
     };
     if mode == PolicyMode::Heuristic {
-        return heuristic(CONSERVATIVE_PHYS_BITS.max(inputs.memory_bits()), false);
+        // OVMF on QEMU's machines, memory-map and TDX fallbacks included.
+        let ovmf = peers::ovmf(inputs, &OvmfSetup::new(OvmfPlatform::Qemu));
+        return heuristic(ovmf.phys_bits, false);
     }
     let fallback = inputs.fallback();
     if conflicts.has_hard() {
@@ -1236,10 +1208,10 @@ mod tests {
                 &[],
             ),
             (
-                "OVMF's fallback follows the RAM top, uncapped",
+                "OVMF's fallback covers the RAM top and its 32 GiB aperture, uncapped",
                 inputs(Hs::NoKvmLeaf, 40, 0, F::Absent).with_memory_top(1 << 41),
                 M::Heuristic,
-                41,
+                42,
                 By::ConservativeDefault,
                 Rule::HeuristicInvalid,
                 &[C::MemoryAboveWidth],
@@ -1353,7 +1325,7 @@ mod tests {
         assert_eq!(heuristic_width(&i), Some(52), "5-level, GuestPhysBits 52");
         i.phys_bits = 57;
         i.guest_phys_bits = 57;
-        assert_eq!(heuristic_width(&i), Some(52), "architectural maximum");
+        assert_eq!(heuristic_width(&i), Some(57), "OVMF has no 52 cap");
         i.guest_phys_bits = 0;
         i.gb_pages = false;
         assert_eq!(heuristic_width(&i), Some(40));
@@ -1532,7 +1504,9 @@ mod tests {
             let i = inputs(hint, phys, guest, file).with_memory_top(1u64 << top_bits);
             for d in decide_all(&i) {
                 if d.mode == M::Heuristic {
-                    proptest::prop_assert!(d.phys_bits <= 52 || d.decided_by == By::ConservativeDefault);
+                    // Exactly OVMF on QEMU's machines.
+                    let ovmf = peers::ovmf(&i, &OvmfSetup::new(OvmfPlatform::Qemu));
+                    proptest::prop_assert_eq!(d.phys_bits, ovmf.phys_bits);
                     continue;
                 }
                 // Never above a stated width, within QEMU's range.

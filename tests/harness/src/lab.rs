@@ -201,6 +201,8 @@ pub struct Lab {
     keep: bool,
     files: BTreeMap<PathBuf, Source>,
     steps: Vec<Step>,
+    /// `-fw_cfg` items of the outer QEMU: name and work-folder file.
+    outer_fw_cfg: Vec<(String, PathBuf)>,
 }
 
 impl Default for Lab {
@@ -288,7 +290,18 @@ impl Lab {
             keep: false,
             files: BTreeMap::new(),
             steps: Vec::new(),
+            outer_fw_cfg: Vec::new(),
         }
+    }
+
+    /// Gives the outer QEMU the fw_cfg file `name` with `data` (`-fw_cfg
+    /// name=...,file=...`), e.g. `etc/phys-bits-valid`: the outer Linux
+    /// exposes it under `/sys/firmware/qemu_fw_cfg/by_name/`.
+    pub fn outer_fw_cfg(mut self, name: &str, data: impl Into<Vec<u8>>) -> Result<Self, LabError> {
+        let file = PathBuf::from(format!("outer-fw-cfg/{}", self.outer_fw_cfg.len()));
+        self = self.file(&file, data, false)?;
+        self.outer_fw_cfg.push((name.to_string(), file));
+        Ok(self)
     }
 
     /// The outer vCPU's MAXPHYADDR (`-cpu max,phys-bits=N,host-phys-bits=off`),
@@ -406,6 +419,13 @@ impl Lab {
         args.extend(["-kernel".into(), kernel.display().to_string()]);
         args.extend(["-initrd".into(), initrd.display().to_string()]);
         args.extend(["-append".into(), CMDLINE.into()]);
+        for (name, file) in &self.outer_fw_cfg {
+            let path = work.join(file);
+            args.extend([
+                "-fw_cfg".into(),
+                format!("name={name},file={}", path.display()),
+            ]);
+        }
         args.extend([
             "-virtfs".into(),
             "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"

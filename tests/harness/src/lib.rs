@@ -10,6 +10,8 @@
 //! - [`matrix`]: the configuration matrix, run as KVM guests;
 //! - [`inproc`]: the same matrix without KVM;
 //! - [`table`]: the comparison table the `compare` command prints;
+//! - [`situations`]: the situations users have hit, every firmware rule
+//!   and policy mode side by side (`compare --situations`);
 //! - [`bench`](mod@bench): the guest-measured benchmarks the `bench` command
 //!   runs.
 
@@ -22,6 +24,7 @@ pub mod lab;
 pub mod matrix;
 pub mod peers;
 pub mod phase;
+pub mod situations;
 pub mod table;
 
 pub use fw_cfg_vmm as vmm;

@@ -10,11 +10,14 @@
 //!   (`-accel kvm`) and under the static `fw-cfg-vmm`, for two
 //!   configurations: the decisions per transport are the same values;
 //! - the outer vCPU's MAXPHYADDR (39) is the inner KVM host's: the
-//!   firmware under `fw-cfg-vmm --host-phys-bits` sees 39 bits in CPUID.
+//!   firmware under `fw-cfg-vmm --host-phys-bits` sees 39 bits in CPUID;
+//!   in the same boot, the nesting chain (`lab_nesting`).
 //!
 //! Without QEMU, the kernel, its modules or busybox these tests fail,
 //! unless `FW_CFG_ALLOW_SKIP=1` is set. A lab that boots but has no KVM
 //! inside is always a failure.
+
+mod lab_nesting;
 
 use std::time::Duration;
 
@@ -180,7 +183,10 @@ fn the_outer_maxphyaddr_is_the_inner_kvm_hosts() {
         .script("grep -m1 'address sizes' /proc/cpuinfo");
     let (lab, g) = ok(firmware::add(lab, "host39", &config, 39, None, &tools));
     assert_eq!(g.qemu, None);
+    // The nesting chain rides on this boot.
+    let lab = ok(lab_nesting::add(lab, &tools));
     let run = ok(lab.run(&peers));
+    lab_nesting::check(&run);
     assert!(
         run.output.contains("39 bits physical"),
         "{}",

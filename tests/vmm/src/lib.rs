@@ -50,6 +50,7 @@ pub mod fw_cfg;
 pub mod hook;
 pub mod layout;
 pub mod linux;
+pub mod nesting;
 pub mod pvh;
 pub mod run;
 pub mod stats;

@@ -31,6 +31,13 @@ struct Args {
     /// configuration QEMU can express and print both VMMs side by side.
     #[arg(long)]
     peers: bool,
+    /// Print the situations table instead (every firmware rule and policy
+    /// mode on the situations users have hit; in process, fast).
+    #[arg(long)]
+    situations: bool,
+    /// With `--situations`: add each row's users, widths and windows.
+    #[arg(long)]
+    wide: bool,
     /// Print the path of the PVH test firmware this package built (for
     /// `fw-cfg-vmm --kernel`, or `FW_CFG_TEST_FIRMWARE`) and exit.
     #[arg(long)]
@@ -42,6 +49,9 @@ fn main() -> ExitCode {
     if args.firmware_path {
         println!("{}", fw_cfg_tests::firmware::path().display());
         return ExitCode::SUCCESS;
+    }
+    if args.situations {
+        return situations(&args);
     }
     let engine = if args.in_process {
         println!("in-process run (requested): guest reader against the device through IoManager");
@@ -86,6 +96,29 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--situations`: the table or its JSON.
+fn situations(args: &Args) -> ExitCode {
+    let rows = match fw_cfg_tests::situations::run_all() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("compare: {}", fw_cfg_tests::vmm::error_chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&rows) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("compare: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", fw_cfg_tests::situations::render(&rows, args.wide));
     }
     ExitCode::SUCCESS
 }

@@ -16,7 +16,7 @@ use crate::peers::cpio::Archive;
 
 /// The modules `/init` loads, in order (name, path under the release's
 /// `kernel/` directory): virtio PCI, 9p over virtio, and KVM for AMD.
-pub const MODULES: [(&str, &str); 14] = [
+pub const MODULES: [(&str, &str); 15] = [
     ("virtio_ring", "drivers/virtio/virtio_ring.ko"),
     ("virtio", "drivers/virtio/virtio.ko"),
     (
@@ -37,6 +37,8 @@ pub const MODULES: [(&str, &str); 14] = [
     ("ccp", "drivers/crypto/ccp/ccp.ko"),
     ("kvm", "arch/x86/kvm/kvm.ko"),
     ("kvm-amd", "arch/x86/kvm/kvm-amd.ko"),
+    // The outer VM's fw_cfg in sysfs, for `fw-cfg-vmm --phys-bits-from-outer`.
+    ("qemu_fw_cfg", "drivers/firmware/qemu_fw_cfg.ko"),
 ];
 
 /// The outer guest's `/init`. [`init_script`] replaces `@MODULES@` by the
@@ -181,7 +183,7 @@ mod tests {
         assert!(s.starts_with("#!/bin/busybox sh\n"));
         assert!(s.contains(
             "for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-             netfs fscache 9pnet 9pnet_virtio 9p irqbypass ccp kvm kvm-amd; do"
+             netfs fscache 9pnet 9pnet_virtio 9p irqbypass ccp kvm kvm-amd qemu_fw_cfg; do"
         ));
         assert!(s.contains("insmod /modules/$m.ko || [ $m = kvm-amd ] || fail insmod-failed $m"));
         let chroot = s

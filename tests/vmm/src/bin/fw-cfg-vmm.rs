@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
-use fw_cfg_device::phys_bits::{LEGACY_DEFAULT_PHYS_BITS, MIN_EXPLICIT_PHYS_BITS};
+use fw_cfg_device::phys_bits::{
+    HostAddressSizes, LEGACY_DEFAULT_PHYS_BITS, MIN_EXPLICIT_PHYS_BITS,
+};
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
@@ -92,6 +94,13 @@ struct Args {
     /// writes go neither to a device nor into the counters.
     #[arg(long, value_parser = parse_port)]
     phase_port: Option<u16>,
+    /// Running inside a VM: state only what the outer VMM vouched for in
+    /// its etc/phys-bits-valid, read from PATH (default: Linux's
+    /// qemu_fw_cfg sysfs file; a missing file means the outer VMM said
+    /// nothing).
+    #[arg(long, value_name = "PATH", num_args = 0..=1,
+          default_missing_value = fw_cfg_device::nested::OUTER_FILE_SYSFS)]
+    phys_bits_from_outer: Option<PathBuf>,
     /// Stop the guest after this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
@@ -189,7 +198,20 @@ fn config(args: &Args) -> Result<VmConfig, String> {
         },
         ..FwCfgSetup::default()
     };
+    if let Some(path) = &args.phys_bits_from_outer {
+        from_outer(&mut config.fw_cfg.phys_bits, path)?;
+    }
     Ok(config)
+}
+
+/// `--phys-bits-from-outer` (`fw_cfg_vmm::nesting`).
+fn from_outer(setup: &mut PhysBitsSetup, path: &std::path::Path) -> Result<(), String> {
+    let outer = fw_cfg_device::nested::read_outer_statement(path).map_err(|e| error_chain(&e))?;
+    let kvm = kvm_ioctls::Kvm::new().map_err(|e| format!("cannot open /dev/kvm: {e}"))?;
+    let l1_kvm = HostAddressSizes::from_kvm(&kvm).map_err(|e| error_chain(&e))?;
+    let l1_cpuid = HostAddressSizes::own_cpuid().ok_or("this CPU has no CPUID 0x80000008")?;
+    fw_cfg_vmm::nesting::apply_outer(setup, l1_kvm, l1_cpuid, &outer);
+    Ok(())
 }
 
 /// The exit status for `outcome`, QEMU's.

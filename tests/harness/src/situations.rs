@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+//! The situations users have hit, one row each, with every firmware rule
+//! and every policy mode side by side.
+//!
+//! Each row is a host (its MAXPHYADDR and KVM's guest width), a VMM
+//! configuration in QEMU's terms, a CPU vendor, a memory top, and extras
+//! (SEV's C-bit, no KVM leaf under TCG, a BAR request, an outer VM's
+//! statement for the nesting chain). [`run`] builds the vCPU's CPUID and
+//! the fw_cfg device with the mini VMM's own code for that host (the
+//! VMM's host override: no simulated host needs the nested lab), reads
+//! both channels with the guest reader (CPUID from the table, the file
+//! over port I/O through the `IoManager`), and answers in each [`Mode`].
+//! The memory top is an input of the decision here; no guest memory is
+//! allocated, so rows above 1 TiB cost nothing.
+//!
+//! Each answer is judged against the right one, `R`: the width the host
+//! backs (MAXPHYADDR capped by KVM's non-zero guest width; under nesting,
+//! the outermost host's), capped at the guest's CPUID width `W` (with
+//! SEV's C-bit): above `R` is [`Verdict::Unsafe`]; below `R`, or a BAR
+//! request that does not fit the mode's 64-bit window, is
+//! [`Verdict::Wasteful`]; otherwise [`Verdict::Safe`].
+
+use std::fmt::Write as _;
+
+use fw_cfg_device::nested::{OuterStatement, nested_config};
+use fw_cfg_device::phys_bits::{HostAddressSizes, PhysBitsConfig};
+use fw_cfg_guest::cpuid::{HintState, read_cpuid_channel};
+use fw_cfg_guest::layout::{LayoutOptions, layout};
+use fw_cfg_guest::peers::{
+    self, OvmfPlatform, OvmfSetup, SeabiosCpu, Window, ovmf_mmio_window, seabios_mmio_window,
+    seabios_phys_bits,
+};
+use fw_cfg_guest::policy::{ChannelInputs, FileState, PolicyMode, bits_to_reach, decide};
+use fw_cfg_guest::reader::FwCfgReader;
+use fw_cfg_guest::transport::PortIo;
+use fw_cfg_iobus::{BusCounters, IoPorts};
+use kvm_bindings::{CpuId, kvm_cpuid_entry2};
+use serde::Serialize;
+use vm_device::device_manager::IoManager;
+use vm_memory::{GuestAddress, GuestMemoryMmap};
+
+use crate::inproc::CpuidTable;
+use crate::matrix::Error;
+use crate::vmm::cpu;
+use crate::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
+
+const GIB: u64 = 1 << 30;
+
+/// Four 128 GiB BARs: a large-BAR GPU passthrough request.
+pub const LARGE_BARS: [u64; 4] = [128 * GIB; 4];
+
+/// Who answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// OVMF on QEMU's PC/Q35 ([`peers::ovmf`]).
+    Ovmf,
+    /// SeaBIOS ([`peers::seabios_phys_bits`]).
+    Seabios,
+    /// GuestPhysBits alone ([`peers::guest_phys_bits_only`]).
+    GuestPhysBits,
+    /// Our strict policy over the hint alone (the file hidden).
+    HintOnly,
+    /// Our strict policy over the file alone (the hint hidden).
+    FileOnly,
+    /// Our strict policy over both channels.
+    Strict,
+    /// Our combined policy.
+    Combined,
+}
+
+impl Mode {
+    /// Every mode, in column order.
+    pub const ALL: [Mode; 7] = [
+        Mode::Ovmf,
+        Mode::Seabios,
+        Mode::GuestPhysBits,
+        Mode::HintOnly,
+        Mode::FileOnly,
+        Mode::Strict,
+        Mode::Combined,
+    ];
+
+    /// Whether this project's policy answers in this mode.
+    pub fn is_ours(&self) -> bool {
+        !matches!(self, Mode::Ovmf | Mode::Seabios | Mode::GuestPhysBits)
+    }
+
+    /// Lowercase name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Ovmf => "ovmf",
+            Mode::Seabios => "seabios",
+            Mode::GuestPhysBits => "guest-phys-bits",
+            Mode::HintOnly => "hint-only",
+            Mode::FileOnly => "file-only",
+            Mode::Strict => "strict",
+            Mode::Combined => "combined",
+        }
+    }
+
+    /// Column heading (at most 6 characters).
+    pub fn heading(&self) -> &'static str {
+        match self {
+            Mode::Seabios => "sbios",
+            Mode::GuestPhysBits => "gpb",
+            Mode::HintOnly => "hint",
+            Mode::FileOnly => "file",
+            Mode::Combined => "comb",
+            _ => self.as_str(),
+        }
+    }
+}
+
+/// How an answer compares with the right one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The right width, and a requested BAR set fits.
+    Safe,
+    /// Above what the host backs: the guest will touch unbacked addresses.
+    Unsafe,
+    /// Below what the host backs, or a requested BAR set does not fit.
+    Wasteful,
+}
+
+impl Verdict {
+    /// One character for the table: blank, `!` or `w`.
+    pub fn mark(&self) -> char {
+        match self {
+            Verdict::Safe => ' ',
+            Verdict::Unsafe => '!',
+            Verdict::Wasteful => 'w',
+        }
+    }
+}
+
+/// The CPU vendor the VMM shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CpuVendor {
+    /// `GenuineIntel`, repeated in 0x80000000 as QEMU does.
+    Intel,
+    /// `GenuineIntel` with an empty 0x80000000 signature (QEMU 10.1).
+    IntelNoExtSignature,
+    /// `AuthenticAMD`.
+    Amd,
+}
+
+/// How the VMM chooses the advertised width (QEMU's `-cpu` properties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VmmWidth {
+    /// `host-phys-bits=on`.
+    Host,
+    /// QEMU's legacy default, 40.
+    Legacy,
+    /// `phys-bits=N`.
+    Explicit(u8),
+}
+
+/// The outer VM of the nesting chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outer {
+    /// What the VM's KVM reports (derived from the VM's CPUID).
+    pub l1: HostAddressSizes,
+    /// The outer VMM's `etc/phys-bits-valid`, as the VM reads it.
+    pub statement: OuterStatement,
+}
+
+/// One row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Situation {
+    /// Short name.
+    pub name: &'static str,
+    /// Who hit it, in a few words.
+    pub what: &'static str,
+    /// The (outermost) host.
+    pub host: HostAddressSizes,
+    /// The VMM's width.
+    pub vmm: VmmWidth,
+    /// The vendor.
+    pub vendor: CpuVendor,
+    /// The memory map's top.
+    pub memory_top: u64,
+    /// SEV's C-bit position, when the VMM shows 0x8000001F.
+    pub sev_c_bit: Option<u8>,
+    /// Whether the VMM shows KVM's leaves (false: TCG); the hint needs
+    /// them.
+    pub kvm_leaf: bool,
+    /// Whether the hint and the file are offered.
+    pub channels: bool,
+    /// BARs to place in the 64-bit window.
+    pub bars: &'static [u64],
+    /// The nesting chain (the VMM runs inside this VM).
+    pub outer: Option<Outer>,
+}
+
+const fn row(name: &'static str, what: &'static str, host: u8, vmm: VmmWidth) -> Situation {
+    Situation {
+        name,
+        what,
+        host: HostAddressSizes::new(host, 0),
+        vmm,
+        vendor: CpuVendor::Intel,
+        memory_top: 2 * GIB,
+        sev_c_bit: None,
+        kvm_leaf: true,
+        channels: true,
+        bars: &[],
+        outer: None,
+    }
+}
+
+impl Situation {
+    /// Every row, in table order.
+    pub fn all() -> Vec<Situation> {
+        use VmmWidth::{Explicit, Host, Legacy};
+        let amd = |s: Situation| Situation {
+            vendor: CpuVendor::Amd,
+            ..s
+        };
+        let legacy_outer = |statement| Outer {
+            l1: HostAddressSizes::new(40, 0),
+            statement,
+        };
+        let legacy_on_39 = fw_cfg_guest::abi::PhysBitsFile::new(false, 40, 0).with_backed_bits(39);
+        vec![
+            row("host-36", "small Intel host", 36, Host),
+            row("host-39", "desktop Intel host", 39, Host),
+            amd(row("host-40", "older AMD host", 40, Host)),
+            row("host-46", "Intel server", 46, Host),
+            amd(row("host-48", "AMD server", 48, Host)),
+            row("host-52", "5-level host, KVM < 6.10", 52, Host),
+            Situation {
+                host: HostAddressSizes::new(52, 48),
+                ..row("guest-phys-bits", "52-bit host, 4-level EPT", 52, Host)
+            },
+            Situation {
+                host: HostAddressSizes::new(46, 46),
+                ..row("kvm-6.10-host-46", "KVM reports GuestPhysBits", 46, Host)
+            },
+            row("legacy-40-on-36", "QEMU default, small host", 36, Legacy),
+            row("legacy-40-on-39", "QEMU default, desktop", 39, Legacy),
+            row("legacy-40-on-48", "QEMU default, server", 48, Legacy),
+            row("phys-bits-above", "phys-bits=44 on 39", 39, Explicit(44)),
+            amd(row(
+                "phys-bits-below",
+                "phys-bits=40 on 48",
+                48,
+                Explicit(40),
+            )),
+            Situation {
+                vendor: CpuVendor::IntelNoExtSignature,
+                ..row("qemu-10.1-intel", "empty 0x80000000 vendor", 39, Host)
+            },
+            Situation {
+                memory_top: 100 * GIB,
+                ..row("ram-above-64g", "100 GiB guest, default", 48, Legacy)
+            },
+            Situation {
+                memory_top: 1536 * GIB,
+                ..amd(row("ram-above-1t", "1.5 TiB guest", 48, Host))
+            },
+            Situation {
+                bars: &LARGE_BARS,
+                memory_top: 8 * GIB,
+                ..amd(row("large-bars", "4 x 128 GiB GPU BARs", 48, Host))
+            },
+            Situation {
+                sev_c_bit: Some(47),
+                ..amd(row("sev", "SEV guest, C-bit 47", 48, Host))
+            },
+            Situation {
+                outer: Some(legacy_outer(OuterStatement::Present(legacy_on_39))),
+                ..row("nested-chain", "L1 legacy 40 on 39", 39, Host)
+            },
+            Situation {
+                outer: Some(legacy_outer(OuterStatement::Absent)),
+                ..row("nested-silent", "L1 says nothing", 39, Host)
+            },
+            Situation {
+                kvm_leaf: false,
+                host: HostAddressSizes::new(52, 0),
+                ..row("tcg", "TCG: no KVM leaf", 52, Legacy)
+            },
+            Situation {
+                channels: false,
+                ..row("silent-vmm", "VMM without channels", 48, Host)
+            },
+        ]
+    }
+
+    /// The host the VMM states (the VM's, capped by the chain) and its
+    /// configuration.
+    pub fn config(&self) -> PhysBitsConfig {
+        let vmm = self.vmm;
+        let config_for = move |host: HostAddressSizes| {
+            let c = match vmm {
+                VmmWidth::Host => PhysBitsConfig::host_passthrough(host),
+                VmmWidth::Legacy => PhysBitsConfig::legacy_default(host),
+                VmmWidth::Explicit(n) => PhysBitsConfig::explicit(host, n),
+            };
+            c.with_host_guest_phys_bits(host.guest_phys_bits)
+        };
+        let c = match self.outer {
+            Some(o) => nested_config(config_for, o.l1, o.l1, &o.statement),
+            None => config_for(self.host),
+        };
+        let on = self.channels;
+        c.with_cpuid_hint(on && self.kvm_leaf && c.cpuid_hint())
+            .with_fw_cfg_file(on && c.fw_cfg_file())
+    }
+
+    /// Whether a KVM guest under the mini VMM shows this row as the
+    /// simulation does: the VMM always shows KVM's leaves and the host's
+    /// other leaves, and the firmware's memory top is its own RAM's.
+    pub fn runs_under_kvm(&self) -> bool {
+        self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_top <= 2 * GIB
+    }
+
+    /// The VMM's setup for the mini VMM: the same configuration through
+    /// its own code path, and the host it states.
+    pub fn setup(&self) -> (FwCfgSetup, HostAddressSizes) {
+        let c = self.config();
+        let host = c.host();
+        let phys = PhysBitsSetup {
+            host_phys_bits: matches!(self.vmm, VmmWidth::Host),
+            phys_bits: match self.vmm {
+                VmmWidth::Explicit(n) => Some(n),
+                _ => None,
+            },
+            guest_phys_bits: Some(c.guest_phys_bits()),
+            hint: c.cpuid_hint(),
+            file: c.fw_cfg_file(),
+            host_override: Some(host),
+        };
+        let setup = FwCfgSetup {
+            mmio: false,
+            phys_bits: phys,
+            ..FwCfgSetup::default()
+        };
+        (setup, host)
+    }
+}
+
+/// One mode's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Answer {
+    /// Who.
+    pub mode: Mode,
+    /// The width.
+    pub bits: u8,
+    /// The 64-bit window (base, size) the mode lays out.
+    pub window: Option<(u64, u64)>,
+    /// Whether the requested BARs fit (true without a request).
+    pub bars_fit: bool,
+    /// Against the right width.
+    pub verdict: Verdict,
+}
+
+/// A finished row.
+#[derive(Debug, Clone, Serialize)]
+pub struct SituationOutcome {
+    /// The row's name.
+    pub name: &'static str,
+    /// Who hit it.
+    pub what: &'static str,
+    /// The host's backed width (the outermost host's under nesting).
+    pub host_backed: u8,
+    /// CPUID's widths as the guest read them (EAX\[7:0\], \[23:16\]).
+    pub cpuid: (u8, u8),
+    /// The hint as the guest read it.
+    pub hint: &'static str,
+    /// The file's bytes as the guest read them (`None`: absent).
+    pub file: Option<[u8; 8]>,
+    /// The right width `R`.
+    pub right: u8,
+    /// The answers, in [`Mode::ALL`] order.
+    pub answers: Vec<Answer>,
+}
+
+/// The base CPUID table the VMM patches: vendor, PAE, long mode, 1 GiB
+/// pages, the hypervisor bit, KVM's leaves and, for SEV, 0x8000001F.
+fn base_cpuid(s: &Situation) -> Result<CpuId, Error> {
+    let (ebx, ecx, edx) = match s.vendor {
+        CpuVendor::Amd => (0x6874_7541, 0x444d_4163, 0x6974_6e65),
+        _ => (0x756e_6547, 0x6c65_746e, 0x4965_6e69),
+    };
+    let ext = s.vendor != CpuVendor::IntelNoExtSignature;
+    let max_ext = if s.sev_c_bit.is_some() {
+        0x8000_001f
+    } else {
+        0x8000_0008
+    };
+    let e = |function, eax, ebx, ecx, edx| kvm_cpuid_entry2 {
+        function,
+        eax,
+        ebx,
+        ecx,
+        edx,
+        ..Default::default()
+    };
+    let mut entries = vec![
+        e(0, 0xd, ebx, ecx, edx),
+        e(1, 0, 0, 1 << 31, 1 << 6),
+        e(0x8000_0000, max_ext, 0, 0, 0),
+        e(0x8000_0001, 0, 0, 0, (1 << 29) | (1 << 26)),
+        e(0x8000_0008, u32::from(s.host.phys_bits), 0, 0, 0),
+    ];
+    if let Some(c) = s.sev_c_bit {
+        entries.push(e(0x8000_001f, 0b11, u32::from(c), 0, 0));
+    }
+    let mut cpuid = CpuId::from_entries(&entries).map_err(|_| crate::vmm::Error::CpuidFull)?;
+    cpu::ensure_kvm_leaves(&mut cpuid)?;
+    if ext {
+        cpu::copy_vendor_to_extended_leaf(&mut cpuid);
+    }
+    Ok(cpuid)
+}
+
+/// Drops KVM's leaves (a TCG guest has none).
+fn without_kvm_leaves(cpuid: &CpuId) -> Result<CpuId, Error> {
+    let kept: Vec<_> = cpuid
+        .as_slice()
+        .iter()
+        .filter(|e| !(0x4000_0000..0x4001_0000).contains(&e.function))
+        .copied()
+        .collect();
+    CpuId::from_entries(&kept).map_err(|_| Error::Vmm(crate::vmm::Error::CpuidFull))
+}
+
+/// The mode's width and window.
+fn answer_of(mode: Mode, i: &ChannelInputs, s: &Situation, cpuid: &CpuId) -> (u8, Option<Window>) {
+    let top = i.memory_top;
+    let ours = |inputs: &ChannelInputs, m: PolicyMode| {
+        let d = decide(inputs, m);
+        let l = layout(inputs, &d, &LayoutOptions::default());
+        (d.phys_bits, l.mmio64)
+    };
+    match mode {
+        Mode::Ovmf => {
+            let a = peers::ovmf(i, &OvmfSetup::new(OvmfPlatform::Qemu));
+            (a.phys_bits, a.mmio64)
+        }
+        Mode::Seabios => {
+            let bits = seabios_phys_bits(&SeabiosCpu::read(&CpuidTable(cpuid)));
+            let above_4g = top.saturating_sub(1 << 32);
+            let w = seabios_mmio_window(bits, above_4g, 0, &mut s.bars.to_vec());
+            // Without a width SeaBIOS lays out what RAM and the BARs need.
+            let used = bits_to_reach(top.max(w.end())).max(36);
+            (bits.unwrap_or(used), Some(w))
+        }
+        Mode::GuestPhysBits => {
+            let (bits, _) = peers::guest_phys_bits_only(i);
+            let w = ovmf_mmio_window(bits, top, &OvmfSetup::new(OvmfPlatform::Qemu));
+            (bits, w)
+        }
+        Mode::HintOnly => ours(
+            &ChannelInputs {
+                file: FileState::Absent,
+                ..*i
+            },
+            PolicyMode::Strict,
+        ),
+        Mode::FileOnly => ours(
+            &ChannelInputs {
+                hint: HintState::NoKvmLeaf,
+                ..*i
+            },
+            PolicyMode::Strict,
+        ),
+        Mode::Strict => ours(i, PolicyMode::Strict),
+        Mode::Combined => ours(i, PolicyMode::Combined),
+    }
+}
+
+fn judge(bits: u8, window: Option<Window>, right: u8, s: &Situation) -> (bool, Verdict) {
+    let fits = s.bars.is_empty() || window.is_some_and(|w| w.fits(&mut s.bars.to_vec()));
+    let reach = window.map_or(0, |w| w.end());
+    let beyond = !s.bars.is_empty() && right < 64 && reach > (1u64 << right);
+    let verdict = if bits > right || beyond {
+        Verdict::Unsafe
+    } else if bits < right || !fits {
+        Verdict::Wasteful
+    } else {
+        Verdict::Safe
+    };
+    (fits, verdict)
+}
+
+/// Runs one row (module docs).
+pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
+    let (setup, host) = s.setup();
+    let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)])
+        .map_err(|e| Error::Vmm(crate::vmm::Error::Memory(e)))?;
+    let mut cpuid = base_cpuid(s)?;
+    let mut io = IoManager::new();
+    crate::vmm::fw_cfg::setup_for_host(&setup, host, &mut cpuid, &mem, &mut io)?;
+    if !s.kvm_leaf {
+        cpuid = without_kvm_leaves(&cpuid)?;
+    }
+    let report = read_cpuid_channel(&CpuidTable(&cpuid));
+    let counters = BusCounters::default();
+    let mut bytes = [0u8; fw_cfg_guest::policy::PHYS_BITS_FILE_READ_MAX];
+    let (file, raw) = match FwCfgReader::new(PortIo::with_bus(IoPorts::new(&io, &counters))) {
+        Ok(mut r) => {
+            let read = r.read_phys_bits_file(&mut bytes);
+            let raw = read.raw.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            (read.state, raw)
+        }
+        Err(_) => (FileState::Absent, None),
+    };
+    let inputs = ChannelInputs::new(&report, file).with_memory_top(s.memory_top);
+    let right = s.host.backed_bits().min(inputs.cpuid_width());
+    let answers = Mode::ALL
+        .iter()
+        .map(|&mode| {
+            let (bits, window) = answer_of(mode, &inputs, s, &cpuid);
+            let (bars_fit, verdict) = judge(bits, window, right, s);
+            Answer {
+                mode,
+                bits,
+                window: window.map(|w| (w.base, w.size)),
+                bars_fit,
+                verdict,
+            }
+        })
+        .collect();
+    Ok(SituationOutcome {
+        name: s.name,
+        what: s.what,
+        host_backed: s.host.backed_bits(),
+        cpuid: (report.phys_bits, report.guest_phys_bits),
+        hint: match report.hint {
+            HintState::NoKvmLeaf => "none",
+            HintState::Clear => "clr",
+            HintState::Set => "set",
+        },
+        file: raw,
+        right,
+        answers,
+    })
+}
+
+/// Runs every row.
+pub fn run_all() -> Result<Vec<SituationOutcome>, Error> {
+    Situation::all().iter().map(run).collect()
+}
+
+/// The table (within 100 columns): per row the host's backed width,
+/// CPUID, the hint, the file's valid flag and backed width, `R`, and each
+/// mode's width with its mark; `wide` adds each row's users and windows.
+pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "{:<16} {:>4} {:<7} {:<4} {:<6} {:>2} |",
+        "situation", "host", "cpuid", "hint", "file", "R"
+    );
+    for m in Mode::ALL {
+        let _ = write!(out, " {:>6}", m.heading());
+    }
+    out.push('\n');
+    let width = out.trim_end().chars().count();
+    out.push_str(&"-".repeat(width));
+    out.push('\n');
+    for o in outcomes {
+        let file = match o.file {
+            Some(b) => format!("{}/{}", if b[1] == 1 { "ok" } else { "no" }, b[4]),
+            None => "-".to_string(),
+        };
+        let cpuid = format!("{}/{}", o.cpuid.0, o.cpuid.1);
+        let _ = write!(
+            out,
+            "{:<16} {:>4} {:<7} {:<4} {:<6} {:>2} |",
+            o.name, o.host_backed, cpuid, o.hint, file, o.right
+        );
+        for a in &o.answers {
+            let _ = write!(out, " {:>5}{}", a.bits, a.verdict.mark());
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    }
+    out.push_str(
+        "\nR = what the host backs, capped at CPUID's width; file = valid flag/backed width\n\
+         ! = above R (unsafe); w = below R, or the BARs do not fit (wasteful)\n",
+    );
+    if wide {
+        out.push('\n');
+        for o in outcomes {
+            let _ = writeln!(out, "{} ({}):", o.name, o.what);
+            for a in &o.answers {
+                let window = a.window.map_or("none".to_string(), |(b, s)| {
+                    format!("{} GiB + {} GiB", b >> 30, s >> 30)
+                });
+                let _ = writeln!(
+                    out,
+                    "  {:<16} {:>2} window {:<28} bars fit {}",
+                    a.mode.as_str(),
+                    a.bits,
+                    window,
+                    a.bars_fit
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mini VMM's setup states exactly the row's configuration.
+    #[test]
+    fn setup_is_the_rows_configuration() {
+        for s in Situation::all() {
+            let (setup, host) = s.setup();
+            assert_eq!(setup.phys_bits.config(host), s.config(), "{}", s.name);
+        }
+        let names: std::collections::BTreeSet<_> =
+            Situation::all().iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), Situation::all().len());
+    }
+
+    #[test]
+    fn table_fits_100_columns() {
+        let text = render(&run_all().unwrap(), false);
+        for line in text.lines() {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+    }
+}
