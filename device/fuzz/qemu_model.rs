@@ -43,7 +43,7 @@ pub type Mem = GuestMemoryMmap<()>;
 /// Where [`memory`] places its DMA descriptor.
 pub const DESCRIPTOR_ADDR: u64 = 0x100;
 /// Size of [`memory`].
-pub const MEMORY_SIZE: usize = 0x1000;
+pub const MEMORY_SIZE: usize = 0x400;
 
 /// One thing a device reports through its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,11 @@ impl Log {
     /// What was reported so far.
     pub fn events(&self) -> Vec<Event> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// What was reported since the last call, which forgets it.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
@@ -306,8 +311,15 @@ pub fn place_descriptor(mem: &Mem, control: u32, length: u32, address: u64) {
 /// [`DESCRIPTOR_ADDR`]: READ 4 bytes to 0x200.
 pub fn memory() -> Mem {
     let m = Mem::from_ranges(&[(GuestAddress(0), MEMORY_SIZE)]).unwrap();
-    place_descriptor(&m, fw_cfg_device::abi::DMA_CTL_READ, 4, 0x200);
+    reset_memory(&m);
     m
+}
+
+/// Zeroes `mem` and places [`memory`]'s descriptor again.
+pub fn reset_memory(mem: &Mem) {
+    mem.write_slice(&[0u8; MEMORY_SIZE], GuestAddress(0))
+        .unwrap();
+    place_descriptor(mem, fw_cfg_device::abi::DMA_CTL_READ, 4, 0x200);
 }
 
 /// All of `mem`.
@@ -317,12 +329,22 @@ pub fn memory_bytes(mem: &Mem) -> Vec<u8> {
     out
 }
 
-/// A device with one 64-byte file `opt/a` (bytes 0..64), selected, one
-/// byte read.
-pub fn device<M: GuestAddressSpace>(mem: M, dma: bool, log: Log) -> FwCfg<M, Log> {
+/// The builder of [`device`].
+pub fn builder(dma: bool) -> FwCfgBuilder {
     let mut b = FwCfgBuilder::new();
     b.dma(dma);
     b.add_file("opt/a", (0..64).collect()).unwrap();
+    b
+}
+
+/// A device with one 64-byte file `opt/a` (bytes 0..64), selected, one
+/// byte read.
+pub fn device<M: GuestAddressSpace>(mem: M, dma: bool, log: Log) -> FwCfg<M, Log> {
+    device_from(&builder(dma), mem, log)
+}
+
+/// [`device`] from a builder made by [`builder`].
+pub fn device_from<M: GuestAddressSpace>(b: &FwCfgBuilder, mem: M, log: Log) -> FwCfg<M, Log> {
     let mut dev = b.build_with_events(mem, log);
     let key = dev.file_key("opt/a").unwrap();
     dev.select(key);

@@ -20,6 +20,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
 use fw_cfg_device::phys_bits::{LEGACY_DEFAULT_PHYS_BITS, MIN_EXPLICIT_PHYS_BITS};
+use fw_cfg_vmm::cpu::MAX_VCPUS;
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
@@ -59,6 +60,10 @@ struct Args {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
     memory: u64,
+    /// vCPUs, each on a thread of its own (1 to 64; more than one for PVH
+    /// images only, which start the others as the VMM's AP contract says).
+    #[arg(long, default_value_t = 1, value_parser = parse_cpus)]
+    cpus: u16,
     /// fw_cfg item, QEMU syntax: `name=NAME,file=PATH` or
     /// `name=NAME,string=STR` (repeatable).
     #[arg(long = "fw-cfg", action = ArgAction::Append)]
@@ -113,6 +118,18 @@ fn parse_phys_bits(s: &str) -> Result<u8, String> {
     } else {
         Err(format!(
             "phys-bits should be between {PHYS_BITS_MIN} and {PHYS_BITS_MAX} (but is {bits})"
+        ))
+    }
+}
+
+/// `--cpus`, refused outside 1..=[`MAX_VCPUS`].
+fn parse_cpus(s: &str) -> Result<u16, String> {
+    let cpus: u16 = s.parse().map_err(|e| format!("{s}: {e}"))?;
+    if (1..=MAX_VCPUS).contains(&cpus) {
+        Ok(cpus)
+    } else {
+        Err(format!(
+            "cpus should be between 1 and {MAX_VCPUS} (but is {cpus})"
         ))
     }
 }
@@ -178,6 +195,7 @@ fn config(args: &Args) -> Result<VmConfig, String> {
     config.timeout = (args.timeout > 0).then(|| Duration::from_secs(args.timeout));
     config.fw_cfg = FwCfgSetup {
         mmio: !args.no_fw_cfg_mmio,
+        cpus: args.cpus,
         options,
         phys_bits: PhysBitsSetup {
             host_phys_bits: args.host_phys_bits,
