@@ -81,7 +81,7 @@ static MMIO_BASE: AtomicU64 = AtomicU64::new(0);
 /// `key | size << 16` of each stress item (0: missing).
 static ITEMS: [AtomicU32; STRESS_ITEMS] = [const { AtomicU32::new(0) }; STRESS_ITEMS];
 /// What the vCPUs counted, summed: [`Counts`] in order.
-static COUNTS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+static COUNTS: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
 
 /// One vCPU's DMA descriptor and buffer.
 #[repr(C, align(64))]
@@ -103,6 +103,7 @@ static mut DMA: [CpuDma; MAX_CPUS as usize] = [const {
 #[derive(Default)]
 struct Counts {
     pio: u64,
+    pio_interleaved: u64,
     dma_select: u64,
     dma: u64,
     mmio: u64,
@@ -271,6 +272,7 @@ fn operation(index: usize, rng: &mut Rng, c: &mut Counts, mmio: u64) {
             let mut buf = [0u8; LONG_READ];
             let n = 1 + (r >> 16) as usize % LONG_READ;
             pio_read(key, &mut buf[..n]);
+            c.pio_interleaved += u64::from(!exact_from(&buf[..n], k, 0));
             buf[..n].iter().all(|&b| plausible(b))
         }
         1 => {
@@ -305,6 +307,7 @@ fn stress(index: usize) {
     }
     let all = [
         c.pio,
+        c.pio_interleaved,
         c.dma_select,
         c.dma,
         c.mmio,
@@ -401,11 +404,12 @@ fn report(announced: u32, cpus: u32, iterations: u32, final_ok: bool) -> SmpLine
         cpus,
         iterations,
         pio_reads: c(0),
-        dma_select_reads: c(1),
-        dma_reads: c(2),
-        mmio_reads: c(3),
-        inconsistent: c(4),
-        dma_errors: c(5),
+        pio_interleaved: c(1),
+        dma_select_reads: c(2),
+        dma_reads: c(3),
+        mmio_reads: c(4),
+        inconsistent: c(5),
+        dma_errors: c(6),
         final_ok,
     }
 }

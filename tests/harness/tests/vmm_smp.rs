@@ -3,6 +3,8 @@
 //! Several vCPUs on one fw_cfg device, and the VMM's memory under a guest
 //! that touches many MMIO addresses, both with the test firmware on KVM:
 //!
+//! - with four vCPUs and no stress mode the APs park and the usual
+//!   probes run;
 //! - four vCPUs select, read (port I/O, MMIO) and start DMA transfers at
 //!   once (the firmware's SMP stress mode, `fw_cfg_tests.smp=N`): no
 //!   panic, no deadlock, every read one that some serial order of the
@@ -118,6 +120,21 @@ fn the_stress_checks_catch_a_wrong_byte() {
     let smp = stress(Some((2, 3)));
     assert!(smp.inconsistent > 0, "{smp:?}");
     assert!(!smp.final_ok, "{smp:?}");
+}
+
+#[test]
+fn the_probes_run_as_usual_with_parked_aps() {
+    if !common::require_kvm() {
+        return;
+    }
+    // Three APs start, see no stress mode and halt (parked); the BSP's
+    // run is the usual one.
+    let report = boot(String::new(), CPUS, Vec::new());
+    assert_eq!(
+        report.results.len(),
+        fw_cfg_protocol::Transport::FW_CFG.len() + 1
+    );
+    assert!(report.smp.is_none());
 }
 
 /// Runs the sweep of `count` addresses in a child process (this test

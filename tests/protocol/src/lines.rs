@@ -837,6 +837,10 @@ wire! {
         pub iterations: u32,
         /// Port-I/O select-and-read operations, over all vCPUs.
         pub pio_reads: u64,
+        /// Of those, reads another vCPU's access came between: their bytes
+        /// are not the item's from offset 0 (evidence of concurrency, not
+        /// an error).
+        pub pio_interleaved: u64,
         /// DMA transfers with SELECT and READ.
         pub dma_select_reads: u64,
         /// DMA READ transfers from wherever the item offset was.
