@@ -20,10 +20,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use fw_cfg_protocol::{
-    FirmwareReport, SMP_PARAM, STRESS_FILE_PREFIX, STRESS_ITEMS, SmpLine, TOUCH_PARAM, stress_byte,
-    stress_size,
-};
+use fw_cfg_protocol::{FirmwareReport, SMP_PARAM, SmpLine, TOUCH_PARAM};
 use fw_cfg_tests::firmware;
 use fw_cfg_tests::phase::run_vm;
 use fw_cfg_tests::vmm::devices::SerialSink;
@@ -45,15 +42,11 @@ const TOUCH_CHILD_ENV: &str = "FW_CFG_TESTS_TOUCH_COUNT";
 
 /// The stress files, with byte `flip` (item, offset) of one of them wrong.
 fn stress_files(flip: Option<(usize, usize)>) -> Vec<(String, Vec<u8>)> {
-    (0..STRESS_ITEMS)
-        .map(|k| {
-            let mut bytes: Vec<u8> = (0..stress_size(k)).map(|o| stress_byte(k, o)).collect();
-            if let Some((_, fo)) = flip.filter(|&(fk, _)| fk == k) {
-                bytes[fo] ^= 0x01;
-            }
-            (format!("{STRESS_FILE_PREFIX}{k}"), bytes)
-        })
-        .collect()
+    let mut files = firmware::stress_files();
+    if let Some((k, offset)) = flip {
+        files[k].1[offset] ^= 0x01;
+    }
+    files
 }
 
 /// Boots the firmware with `cmdline` on `cpus` vCPUs; returns the report.
