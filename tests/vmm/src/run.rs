@@ -135,6 +135,25 @@ struct Finished {
 /// The result of one vCPU thread: whether it ended the run, its counters.
 type ThreadResult = Result<(bool, ExitStats), Error>;
 
+/// Sends a vCPU thread's [`Finished`] when dropped, so that a thread that
+/// panics (a panicking exit hook, say) still reports, as ending the run,
+/// instead of leaving the watchdog waiting for it.
+struct Report {
+    tx: mpsc::Sender<Finished>,
+    index: usize,
+    ends_run: bool,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        // The receiver lives until every thread reported.
+        let _ = self.tx.send(Finished {
+            index: self.index,
+            ends_run: self.ends_run,
+        });
+    }
+}
+
 /// Runs each of `vcpus` on a thread of its own until the guest stops or
 /// `timeout` expires; vCPU 0 is the BSP. Every vCPU is dropped before
 /// this returns.
@@ -152,12 +171,15 @@ pub(crate) fn run_on_threads(
         let spawned = thread::Builder::new()
             .name(format!("vcpu{index}"))
             .spawn(move || {
+                let mut report = Report {
+                    tx,
+                    index,
+                    ends_run: true,
+                };
                 let mut vcpu = vcpu;
                 let result = state.run(&mut vcpu, index, &shared);
                 drop(vcpu);
-                let ends_run = result.as_ref().map_or(true, |(ends, _)| *ends);
-                // The receiver lives until every thread reported.
-                let _ = tx.send(Finished { index, ends_run });
+                report.ends_run = result.as_ref().map_or(true, |(ends, _)| *ends);
                 result
             });
         match spawned {

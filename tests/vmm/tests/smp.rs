@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fw_cfg_vmm::devices::SerialSink;
-use fw_cfg_vmm::hook::PhaseMarker;
-use fw_cfg_vmm::stats::ExitStats;
+use fw_cfg_vmm::hook::{ExitHook, HookAction, PhaseMarker};
+use fw_cfg_vmm::stats::{ExitStats, ExitTarget};
 use fw_cfg_vmm::test_image::pvh_elf;
 use fw_cfg_vmm::{Error, ExitReason, Vm, VmConfig};
 
@@ -103,6 +103,36 @@ fn the_first_vcpu_to_end_the_run_ends_it_for_all() {
     assert_eq!(reason, ExitReason::DebugExit { value: 3 });
     assert_eq!(stats.per_port[&0xf4].io_out, 1);
     assert!(took < timeout, "took {took:?}");
+}
+
+/// The BSP spins; each AP writes port 0x80 once and halts:
+/// `test ebx, ebx; jnz 1f; out 0x80, al; hlt; 1: jmp 1b`
+const AP_WRITES_0X80: &[u8] = &[0x85, 0xdb, 0x75, 0x03, 0xe6, 0x80, 0xf4, 0xeb, 0xfe];
+
+/// An exit hook that panics on a write of port 0x80.
+struct PanicOn0x80;
+
+impl ExitHook for PanicOn0x80 {
+    fn on_write(&mut self, target: ExitTarget, _data: &[u8]) -> HookAction {
+        assert_ne!(target, ExitTarget::Port(0x80), "the hook panics");
+        HookAction::Dispatch
+    }
+}
+
+#[test]
+fn a_panicking_vcpu_thread_fails_the_run_without_hanging_it() {
+    if !require_kvm() {
+        return;
+    }
+    let mut config = VmConfig::new(write_elf("panic", AP_WRITES_0X80));
+    config.serial = SerialSink::capture().0;
+    config.fw_cfg.cpus = 2;
+    let mut vm = Vm::new(&config).unwrap();
+    vm.set_exit_hook(Box::new(PanicOn0x80));
+    let t0 = Instant::now();
+    let result = vm.run(Some(Duration::from_secs(120)));
+    assert!(matches!(result, Err(Error::ThreadPanicked)), "{result:?}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
 }
 
 #[test]
