@@ -9,6 +9,10 @@
 //! arguments included), and 4 after a triple fault or a shutdown the VMM
 //! did not ask for.
 //!
+//! `--cpus N` starts N vCPUs, each on a thread of its own (PVH images
+//! only; the application processors follow the AP contract of
+//! `fw_cfg_vmm::cpu`).
+//!
 //! Without `--kernel` it boots the image named by the environment variable
 //! `FW_CFG_TEST_FIRMWARE` (the project's PVH test firmware; the harness's
 //! `compare --firmware-path` prints where it was built).
