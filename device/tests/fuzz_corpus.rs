@@ -45,6 +45,12 @@ fn cmdline_corpus_replays() {
 }
 
 #[test]
+fn access_split_corpus_replays() {
+    let n = replay("access_split", harness::access_split);
+    println!("access_split: {n} inputs");
+}
+
+#[test]
 fn harness_input_decoding() {
     // The decoder the harnesses share: little-endian, zeros past the end.
     let mut input = harness::Input::new(&[1, 2, 3]);
@@ -57,4 +63,5 @@ fn harness_input_decoding() {
     // An empty input is a valid (empty) program.
     harness::device_ops(&[]);
     harness::cmdline(&[]);
+    harness::access_split(&[]);
 }

@@ -16,10 +16,17 @@
 //!    into 64-bit code,
 //! 4. zeroes `.bss`, sets up the stack and calls `fw_main(start_info)`.
 //!
+//! An application processor (the mini VMM's AP contract: `%ebx` = 0,
+//! `%edi` = its vCPU index) runs steps 1 to 3 too, then waits until the
+//! BSP has zeroed `.bss` and calls `fw_ap_main(index)` on a stack of its
+//! own ([`crate::smp`]); one at or above [`MAX_CPUS`] halts at once.
+//!
 //! Nothing here loops with paging off: the page tables are assembled into
 //! `.data`, because some nested KVM engines emulate non-paged code slowly.
 
 use core::arch::global_asm;
+
+use crate::smp::{AP_STACK_SIZE, MAX_CPUS};
 
 /// Size of the firmware stack.
 pub const STACK_SIZE: usize = 64 * 1024;
@@ -68,6 +75,11 @@ global_asm!(
     "pvh_gdt_ptr:",
     ".word pvh_gdt_end - pvh_gdt - 1",
     ".long pvh_gdt",
+    // Set by the BSP once `.bss` is zeroed: APs may run Rust code. In
+    // `.data`, which the loader fills, not `.bss`, which the BSP zeroes.
+    ".balign 4",
+    "pvh_ap_release:",
+    ".long 0",
     ".popsection",
     //
     ".pushsection .stack, \"aw\", @nobits",
@@ -75,6 +87,10 @@ global_asm!(
     "pvh_stack_bottom:",
     ".skip {stack_size}",
     "pvh_stack_top:",
+    // AP i (1..MAX_CPUS) runs on pvh_ap_stacks + i * AP_STACK_SIZE.
+    ".balign 16",
+    "pvh_ap_stacks:",
+    ".skip {ap_stack_size} * ({max_cpus} - 1)",
     ".popsection",
     //
     ".pushsection .text.pvh_entry, \"ax\"",
@@ -84,6 +100,7 @@ global_asm!(
     "cli",
     "cld",
     "movl %ebx, %esi",
+    "movl %edi, %ebp", // the vCPU index of an AP
     "movl $pvh_pml4, %eax",
     "movl %eax, %cr3",
     "movl %cr4, %eax",
@@ -107,6 +124,8 @@ global_asm!(
     "movw %ax, %ss",
     "movw %ax, %fs",
     "movw %ax, %gs",
+    "testl %esi, %esi",
+    "jz pvh_ap64",
     "movq $pvh_stack_top, %rsp",
     // Zero .bss (rep stosb: one instruction, however the engine runs it).
     "movq $__bss_start, %rdi",
@@ -114,13 +133,32 @@ global_asm!(
     "subq %rdi, %rcx",
     "xorl %eax, %eax",
     "rep stosb",
+    "movl $1, pvh_ap_release(%rip)",
     "movl %esi, %edi", // start_info, zero-extended
     "call fw_main",
     "2:",
     "cli",
     "hlt",
     "jmp 2b",
+    "pvh_ap64:",
+    "cmpl ${max_cpus}, %ebp",
+    "jae 2b",
+    "testl %ebp, %ebp",
+    "jz 2b",
+    "3:",
+    "pause",
+    "cmpl $0, pvh_ap_release(%rip)",
+    "je 3b",
+    "movl %ebp, %eax",
+    "imulq ${ap_stack_size}, %rax",
+    "leaq pvh_ap_stacks(%rip), %rsp",
+    "addq %rax, %rsp",
+    "movl %ebp, %edi",
+    "call fw_ap_main",
+    "jmp 2b",
     ".popsection",
     stack_size = const STACK_SIZE,
+    ap_stack_size = const AP_STACK_SIZE,
+    max_cpus = const MAX_CPUS,
     options(att_syntax)
 );

@@ -13,7 +13,11 @@
 //! (QEMU exit status 1).
 //!
 //! With `fw_cfg_tests.bench=SIZE@BASE` on the command line it runs the
-//! benchmark phases of [`mod@bench`] instead (one `bench` line each).
+//! benchmark phases of [`mod@bench`] instead (one `bench` line each); with
+//! `fw_cfg_tests.smp=ITERATIONS` the SMP stress run of [`smp`] on every
+//! vCPU (one `smp` line), with `fw_cfg_tests.touch=COUNT@BASE` the MMIO
+//! address sweep of [`touch`] (one `touch` line). In every other mode the
+//! application processors, if any, are parked.
 
 #![no_std]
 #![no_main]
@@ -26,6 +30,8 @@ mod out;
 mod probes;
 mod pvh;
 mod serial;
+mod smp;
+mod touch;
 mod transports;
 
 use fw_cfg_protocol::{Line, Name, PanicLine, Transport};
@@ -46,7 +52,19 @@ extern "C" fn fw_main(start_info: u64) -> ! {
     let cmdline = pvh::cmdline(start_info);
     pvh::record_memory_top(start_info);
     let mmio = pvh::mmio_window(cmdline);
+    if let Some(iterations) = smp::param(cmdline) {
+        probes::boot(start_info, cmdline, mmio);
+        smp::run(iterations, mmio);
+        emit(&Line::Done);
+        serial::exit(0)
+    }
+    smp::park_aps();
     probes::boot(start_info, cmdline, mmio);
+    if let Some((base, count)) = touch::param(cmdline) {
+        touch::run(base, count);
+        emit(&Line::Done);
+        serial::exit(0)
+    }
     if let Some(area) = bench::param(cmdline) {
         bench::run(area, mmio, &mut bufs);
         emit(&Line::Done);

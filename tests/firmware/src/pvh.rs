@@ -79,7 +79,7 @@ pub fn parse_size_at_base(value: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// Decimal, or hexadecimal with `0x`.
-fn parse_u64(s: &[u8]) -> Option<u64> {
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
     let (digits, radix) = match s.strip_prefix(b"0x") {
         Some(rest) => (rest, 16),
         None => (s, 10),

@@ -19,6 +19,19 @@ pub use fw_cfg_protocol::{
     FirmwareReport, ResultLine,
 };
 
+/// The files the firmware's SMP stress mode reads
+/// (`fw_cfg_protocol::SMP_PARAM`): `opt/stress/K` with the bytes
+/// [`fw_cfg_protocol::stress_byte`] gives, as (name, bytes).
+pub fn stress_files() -> Vec<(String, Vec<u8>)> {
+    use fw_cfg_protocol::{STRESS_FILE_PREFIX, STRESS_ITEMS, stress_byte, stress_size};
+    (0..STRESS_ITEMS)
+        .map(|k| {
+            let bytes = (0..stress_size(k)).map(|o| stress_byte(k, o)).collect();
+            (format!("{STRESS_FILE_PREFIX}{k}"), bytes)
+        })
+        .collect()
+}
+
 /// Path of the test firmware ELF, built by this crate's build script.
 pub fn path() -> PathBuf {
     PathBuf::from(env!("FW_CFG_TEST_FIRMWARE"))

@@ -11,7 +11,8 @@
 //!   configurations: the decisions per transport are the same values;
 //! - the outer vCPU's MAXPHYADDR (39) is the inner KVM host's: the
 //!   firmware under `fw-cfg-vmm --host-phys-bits` sees 39 bits in CPUID;
-//!   in the same boot, the nesting chain (`lab_nesting`).
+//!   in the same boot, the nesting chain (`lab_nesting`), and four vCPUs of the firmware's SMP stress mode under
+//!   `fw-cfg-vmm --cpus 4` start on real KVM and read consistently.
 //!
 //! Without QEMU, the kernel, its modules or busybox these tests fail,
 //! unless `FW_CFG_ALLOW_SKIP=1` is set. A lab that boots but has no KVM
@@ -183,10 +184,21 @@ fn the_outer_maxphyaddr_is_the_inner_kvm_hosts() {
         .script("grep -m1 'address sizes' /proc/cpuinfo");
     let (lab, g) = ok(firmware::add(lab, "host39", &config, 39, None, &tools));
     assert_eq!(g.qemu, None);
-    // The nesting chain rides on this boot.
+    // The nesting chain and the SMP stress guest ride on this boot.
     let lab = ok(lab_nesting::add(lab, &tools));
+    let (lab, smp_guest) = ok(firmware::add_smp(lab, "host39", 4, 500, &tools));
     let run = ok(lab.run(&peers));
     lab_nesting::check(&run);
+    let smp = ok(firmware::report(&run, &smp_guest))
+        .smp
+        .expect("an smp line");
+    eprintln!(
+        "smp under real KVM: {smp:?} in {:.2} s",
+        run.guests[&smp_guest].elapsed.as_secs_f64()
+    );
+    assert_eq!((smp.announced, smp.cpus), (4, 4), "{smp:?}");
+    assert_eq!((smp.inconsistent, smp.dma_errors), (0, 0), "{smp:?}");
+    assert!(smp.final_ok, "{smp:?}");
     assert!(
         run.output.contains("39 bits physical"),
         "{}",

@@ -18,7 +18,8 @@ pub use json::{Sink, WriteError, Writer, to_sink};
 pub use lines::{
     BaselineLine, BenchLine, BenchName, BootLine, BulkLine, CmdlineText, Conflict, Conflicts,
     CpuidLine, DecidedBy, DecisionLine, Decisions, ErrorKind, FILE_BYTES_MAX, FileLine,
-    FileStateKind, FirmwareName, HintState, Line, PanicLine, ResultLine, Rule, Vendor,
+    FileStateKind, FirmwareName, HintState, Line, PanicLine, ResultLine, Rule, SmpLine, TouchLine,
+    Vendor,
 };
 pub use name::{Bytes, Name};
 #[cfg(feature = "host")]
@@ -45,6 +46,29 @@ pub const BULK_MAX: usize = 64 * 1024;
 pub const BENCH_PARAM: &str = "fw_cfg_tests.bench=";
 /// Benchmark files are named `opt/bench/<transport>/<label>`.
 pub const BENCH_FILE_PREFIX: &str = "opt/bench/";
+/// The command-line parameter selecting the SMP stress mode
+/// (`fw_cfg_tests.smp=ITERATIONS`; see [`SmpLine`]).
+pub const SMP_PARAM: &str = "fw_cfg_tests.smp=";
+/// The command-line parameter selecting the MMIO address sweep
+/// (`fw_cfg_tests.touch=COUNT@BASE`; see [`TouchLine`]).
+pub const TOUCH_PARAM: &str = "fw_cfg_tests.touch=";
+/// Distance between two addresses of the MMIO sweep.
+pub const TOUCH_STRIDE: u64 = 8;
+/// Stress files are named `opt/stress/<k>`, `k` below [`STRESS_ITEMS`].
+pub const STRESS_FILE_PREFIX: &str = "opt/stress/";
+/// How many stress files the SMP stress mode reads.
+pub const STRESS_ITEMS: usize = 4;
+
+/// Size of stress file `k`: 32, 24, 16, 8 bytes.
+pub const fn stress_size(k: usize) -> usize {
+    32 - 8 * k
+}
+
+/// Byte `offset` of stress file `k`: `0x80 | k << 5 | offset`, so every
+/// byte names its file and offset and none is 0.
+pub const fn stress_byte(k: usize, offset: usize) -> u8 {
+    0x80 | (((k & 3) as u8) << 5) | (offset & 0x1f) as u8
+}
 
 /// Writes `line` as one JSON object and a newline.
 ///

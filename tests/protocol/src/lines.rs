@@ -833,6 +833,56 @@ wire! {
     }
 }
 
+wire! {
+    /// An `smp` line: the firmware's SMP stress mode
+    /// (`fw_cfg_tests.smp=ITERATIONS`), where every vCPU selects, reads
+    /// and starts DMA transfers on the fw_cfg device at once, and every
+    /// read is checked against what some serial order of the accesses
+    /// could return.
+    pub struct SmpLine {
+        /// vCPUs NB_CPUS announced.
+        pub announced: u32,
+        /// vCPUs that took part (the BSP included).
+        pub cpus: u32,
+        /// Iterations each vCPU ran.
+        pub iterations: u32,
+        /// Port-I/O select-and-read operations, over all vCPUs.
+        pub pio_reads: u64,
+        /// Of those, reads another vCPU's access came between: their bytes
+        /// are not the item's from offset 0 (evidence of concurrency, not
+        /// an error).
+        pub pio_interleaved: u64,
+        /// DMA transfers with SELECT and READ.
+        pub dma_select_reads: u64,
+        /// DMA READ transfers from wherever the item offset was.
+        pub dma_reads: u64,
+        /// MMIO select-and-read operations.
+        pub mmio_reads: u64,
+        /// Reads no serial order of the accesses could have returned.
+        pub inconsistent: u64,
+        /// DMA transfers whose control word came back with the error bit.
+        pub dma_errors: u64,
+        /// Whether the single-vCPU read of every stress item afterwards
+        /// was exact, through every transport.
+        pub final_ok: bool,
+    }
+}
+
+wire! {
+    /// A `touch` line: the firmware read `count` distinct guest-physical
+    /// addresses `stride` bytes apart from `base`
+    /// (`fw_cfg_tests.touch=COUNT@BASE`), each one MMIO exit where
+    /// nothing is mapped.
+    pub struct TouchLine {
+        /// First address.
+        pub base: u64,
+        /// Addresses read.
+        pub count: u64,
+        /// Distance between two addresses.
+        pub stride: u64,
+    }
+}
+
 /// A benchmark name (`null-exit`, `pio/dir-walk`, `read/opt/bench/dma/1m`).
 pub type BenchName = Name<80>;
 
@@ -961,6 +1011,10 @@ pub enum Line {
     Bulk(BulkLine),
     /// A benchmark phase.
     Bench(BenchLine),
+    /// The SMP stress run.
+    Smp(SmpLine),
+    /// The MMIO address sweep.
+    Touch(TouchLine),
     /// Everything was measured.
     Done,
     /// The firmware panicked.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lines::{BenchLine, BootLine, BulkLine, Line, PanicLine, ResultLine};
+use crate::lines::{
+    BenchLine, BootLine, BulkLine, Line, PanicLine, ResultLine, SmpLine, TouchLine,
+};
 use crate::phase::{Phase, Transport};
 
 /// Where a line's JSON object starts: other firmware may have printed text
@@ -46,6 +48,10 @@ pub struct FirmwareReport {
     pub bulk: BTreeMap<Transport, BulkLine>,
     /// `bench` lines, in order.
     pub bench: Vec<BenchLine>,
+    /// The `smp` line.
+    pub smp: Option<SmpLine>,
+    /// The `touch` line.
+    pub touch: Option<TouchLine>,
     /// Whether the `done` line was seen.
     pub done: bool,
     /// The `panic` line, if the firmware panicked.
@@ -85,6 +91,8 @@ impl FirmwareReport {
                 _ => self.other_lines += 1,
             },
             Line::Bench(b) => self.bench.push(b),
+            Line::Smp(l) => self.smp = Some(l),
+            Line::Touch(l) => self.touch = Some(l),
             Line::Done => self.done = true,
             Line::Panic(p) => self.panic = Some(p),
         }

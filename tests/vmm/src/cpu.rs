@@ -1,6 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! vCPU setup: CPUID and the PVH 32-bit entry state.
+//! vCPU setup: CPUID and the PVH 32-bit entry state, for the boot
+//! processor and for application processors.
+//!
+//! # Application processors (the AP contract)
+//!
+//! There is no interrupt controller for PVH guests, so no INIT/SIPI: the
+//! VMM sets every vCPU's registers itself, and all vCPUs start running
+//! together. vCPU 0 (the BSP) enters as the PVH boot protocol says
+//! ([`setup_pvh_vcpu`]). Every other vCPU (an AP, index 1 to N-1) enters
+//! at the **same PVH entry point, in the same state** (32-bit protected
+//! mode, paging off, flat 4 GiB segments) with **`%ebx` = 0** (there is no
+//! second start info, and a PVH start info is never at address 0) and
+//! **`%edi` = its vCPU index** ([`setup_pvh_ap`]). Its CPUID leaf 1 names
+//! the index as the initial APIC ID (EBX bits 31..24), as QEMU's does.
+//!
+//! So an image for several vCPUs tells the BSP from an AP by `%ebx`,
+//! gives each AP its own stack from `%edi`, and must not let APs run the
+//! BSP's one-time setup. An AP that executes `hlt` is parked: its thread
+//! ends, and the run goes on (nothing can wake it). A PVH kernel that does
+//! not follow this contract (Linux's PVH entry, say) must run with one
+//! vCPU.
 
 use kvm_bindings::{
     CpuId, KVM_MAX_CPUID_ENTRIES, kvm_cpuid_entry2, kvm_fpu, kvm_regs, kvm_segment,
@@ -137,6 +157,31 @@ pub fn setup_pvh_vcpu(vcpu: &VcpuFd, entry: u64, start_info: u64) -> Result<(), 
     };
     vcpu.set_regs(&regs).map_err(Error::Vcpu)?;
     reset_fpu(vcpu)
+}
+
+/// Most vCPUs a VM may have (the `fw-cfg-vmm --cpus` limit).
+pub const MAX_VCPUS: u16 = 64;
+
+/// Puts application processor `index` (1..[`MAX_VCPUS`]) at the PVH entry
+/// `entry` as the AP contract above says: the BSP's state with `%ebx` = 0
+/// and `%edi` = `index`.
+pub fn setup_pvh_ap(vcpu: &VcpuFd, entry: u64, index: u16) -> Result<(), Error> {
+    setup_pvh_vcpu(vcpu, entry, 0)?;
+    let mut regs = vcpu.get_regs().map_err(Error::Vcpu)?;
+    regs.rdi = u64::from(index);
+    vcpu.set_regs(&regs).map_err(Error::Vcpu)
+}
+
+/// `cpuid` for vCPU `index`: leaf 1 EBX bits 31..24 (the initial APIC ID)
+/// name the index.
+pub fn cpuid_for_vcpu(cpuid: &CpuId, index: u16) -> Result<CpuId, Error> {
+    let mut own = CpuId::from_entries(cpuid.as_slice()).map_err(|_| Error::CpuidFull)?;
+    for e in own.as_mut_slice() {
+        if e.function == 1 {
+            e.ebx = (e.ebx & 0x00ff_ffff) | ((u32::from(index) & 0xff) << 24);
+        }
+    }
+    Ok(own)
 }
 
 /// Puts the x87 control word and MXCSR in their architectural reset

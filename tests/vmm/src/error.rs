@@ -173,6 +173,13 @@ pub enum Error {
     /// (reported by every run, not only the first).
     #[error("cannot install the vCPU kick signal handler")]
     KickSignal(#[source] vmm_sys_util::errno::Error),
+    /// The vCPU count is outside 1..=[`MAX_VCPUS`](crate::cpu::MAX_VCPUS).
+    #[error("{0} vCPUs asked for: 1 to {max} are supported", max = crate::cpu::MAX_VCPUS)]
+    VcpuCount(u16),
+    /// Several vCPUs for a bzImage: only PVH images get application
+    /// processors ([`crate::cpu::setup_pvh_ap`]).
+    #[error("{0} vCPUs asked for a Linux bzImage: several vCPUs are supported for PVH images only")]
+    SmpNeedsPvh(u16),
     /// The vCPU thread could not be started.
     #[error("cannot start the vCPU thread")]
     SpawnThread(#[source] std::io::Error),

@@ -113,6 +113,10 @@ pub struct FwCfgSetup {
     pub phys_bits: PhysBitsSetup,
     /// File slots (QEMU's `x-file-slots`); `None` keeps the default 0x20.
     pub file_slots: Option<u16>,
+    /// The machine's vCPUs (QEMU's `-smp`): what NB_CPUS and MAX_CPUS
+    /// state, and how many [`Vm::new`](crate::Vm::new) creates (1 to
+    /// [`MAX_VCPUS`](crate::cpu::MAX_VCPUS)).
+    pub cpus: u16,
 }
 
 impl Default for FwCfgSetup {
@@ -125,6 +129,7 @@ impl Default for FwCfgSetup {
             raw_files: Vec::new(),
             phys_bits: PhysBitsSetup::default(),
             file_slots: None,
+            cpus: 1,
         }
     }
 }
@@ -175,7 +180,10 @@ pub fn builder(setup: &FwCfgSetup, memory: &GuestMemoryMmap) -> Result<FwCfgBuil
         b.file_slots(slots).map_err(Error::FwCfg)?;
     }
     let ram: u64 = memory.iter().map(|r| r.len()).sum();
-    b.ram_size(ram).nb_cpus(1).max_cpus(1).nographic(true);
+    b.ram_size(ram)
+        .nb_cpus(setup.cpus)
+        .max_cpus(setup.cpus)
+        .nographic(true);
     for o in &setup.options {
         b.add_option(o).map_err(Error::FwCfgOption)?;
     }

@@ -5,7 +5,9 @@
 //! Boot path: guest memory from `vm-memory` ([`layout::ram_ranges`]) ->
 //! `linux-loader`'s ELF loader (PVH entry required, [`pvh`]) -> PVH
 //! `hvm_start_info`, memory map, command line and initrd module ->
-//! one vCPU in 32-bit protected mode at the PVH entry ([`cpu`]). Devices sit
+//! the vCPUs in 32-bit protected mode at the PVH entry ([`cpu`]; vCPUs
+//! after the first follow the AP contract described there, each on a
+//! thread of its own). Devices sit
 //! on a `vm-device` [`IoManager`]: COM1 (vm-superio), `isa-debug-exit`, and
 //! the fw_cfg device on ports 0x510..0x51c and at
 //! [`layout::FW_CFG_MMIO_BASE`] ([`fw_cfg`]). Every vCPU gets the host's
@@ -122,11 +124,13 @@ struct Mappings {
     memory: GuestMemoryMmap,
 }
 
-/// A configured, ready-to-run VM with one vCPU.
+/// A configured, ready-to-run VM.
 pub struct Vm {
-    // Field order is drop order: the vCPU before the VM and its memory
+    // Field order is drop order: the vCPUs before the VM and its memory
     // (`Mappings` drops the VM before the memory it maps).
     vcpu: VcpuFd,
+    /// The application processors (vCPUs 1..), see [`cpu`].
+    aps: Vec<VcpuFd>,
     mappings: Mappings,
     io: IoManager,
     debug_exit: DebugExitFlag,
@@ -139,12 +143,19 @@ pub struct Vm {
 impl Vm {
     /// Creates the VM: memory, devices, kernel, boot data and vCPU state.
     pub fn new(config: &VmConfig) -> Result<Self, Error> {
+        let cpus = config.fw_cfg.cpus;
+        if !(1..=cpu::MAX_VCPUS).contains(&cpus) {
+            return Err(Error::VcpuCount(cpus));
+        }
         let kvm = Kvm::new().map_err(Error::Kvm)?;
         let vm = kvm.create_vm().map_err(Error::CreateVm)?;
         // Needed by Intel VMX for real-mode emulation; harmless otherwise.
         vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
         let kind = linux::KernelKind::detect(&config.kernel)?;
         if kind == linux::KernelKind::BzImage {
+            if cpus > 1 {
+                return Err(Error::SmpNeedsPvh(cpus));
+            }
             linux::create_irqchip(&vm)?;
         }
         let memory = create_memory(config.memory_mib)?;
@@ -169,10 +180,23 @@ impl Vm {
 
         let vcpu = mappings.vm.create_vcpu(0).map_err(Error::Vcpu)?;
         vcpu.set_cpuid2(&cpuid).map_err(Error::Vcpu)?;
-        boot_vcpu(&vcpu, &mappings.memory, kind, config, &fw_cfg)?;
+        let entry = boot_vcpu(&vcpu, &mappings.memory, kind, config, &fw_cfg)?;
+        let aps = (1..cpus)
+            .map(|index| {
+                let ap = mappings
+                    .vm
+                    .create_vcpu(u64::from(index))
+                    .map_err(Error::Vcpu)?;
+                ap.set_cpuid2(&cpu::cpuid_for_vcpu(&cpuid, index)?)
+                    .map_err(Error::Vcpu)?;
+                cpu::setup_pvh_ap(&ap, entry, index)?;
+                Ok(ap)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
 
         Ok(Vm {
             vcpu,
+            aps,
             mappings,
             io,
             debug_exit,
@@ -217,6 +241,7 @@ impl Vm {
         run::install_kick_handler()?;
         let Vm {
             vcpu,
+            aps,
             mappings,
             io,
             debug_exit,
@@ -225,14 +250,15 @@ impl Vm {
             fw_cfg,
         } = self;
         let loop_state = run::RunLoop {
-            io,
+            io: Arc::new(io),
             debug_exit,
             power,
-            hook,
+            hook: Arc::new(Mutex::new(hook)),
         };
-        let result = run::run_on_thread(vcpu, loop_state, timeout);
-        // The vCPU is gone (dropped on its thread or by `run_on_thread`):
-        // now the VM, then the memory it mapped.
+        let vcpus = std::iter::once(vcpu).chain(aps).collect();
+        let result = run::run_on_threads(vcpus, loop_state, timeout);
+        // The vCPUs are gone (dropped on their threads or by
+        // `run_on_threads`): now the VM, then the memory it mapped.
         drop(mappings);
         drop(fw_cfg);
         result
@@ -272,22 +298,25 @@ fn register_legacy_devices(
     Ok((debug_exit, power))
 }
 
-/// Loads the kernel and boot data of `kind` and puts the vCPU at its entry.
+/// Loads the kernel and boot data of `kind` and puts the vCPU at its
+/// entry; returns the entry.
 fn boot_vcpu(
     vcpu: &VcpuFd,
     memory: &GuestMemoryMmap,
     kind: linux::KernelKind,
     config: &VmConfig,
     fw_cfg: &fw_cfg::FwCfgHandles,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     match kind {
         linux::KernelKind::Pvh => {
             let entry = pvh::load(memory, config, fw_cfg)?;
-            cpu::setup_pvh_vcpu(vcpu, entry, PVH_START_INFO)
+            cpu::setup_pvh_vcpu(vcpu, entry, PVH_START_INFO)?;
+            Ok(entry)
         }
         linux::KernelKind::BzImage => {
             let boot = linux::load(memory, config, fw_cfg)?;
-            linux::setup_vcpu(vcpu, &boot)
+            linux::setup_vcpu(vcpu, &boot)?;
+            Ok(boot.entry)
         }
     }
 }

@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-//! The vCPU run loop: a thread per run, a watchdog that kicks it out of
-//! `KVM_RUN` at the timeout, and the dispatch of port and MMIO exits to the
-//! bus, counted in [`ExitStats`] and shown to the [`ExitHook`] first.
+//! The vCPU run loop: a thread per vCPU, a watchdog that kicks them out
+//! of `KVM_RUN` when the run ends or times out, and the dispatch of port
+//! and MMIO exits to the bus (shared by all vCPUs; each device serializes
+//! its own accesses behind its mutex, as QEMU's big lock does), counted in
+//! [`ExitStats`] and shown to the [`ExitHook`] first.
+//!
+//! With several vCPUs the first one to end the run (debug exit, power-off,
+//! reset, shutdown, the BSP's halt, an error) ends it for all: the others
+//! are kicked until every thread has stopped and joined. An application
+//! processor that halts is only parked (see [`crate::cpu`]). The
+//! statistics are the sum over the vCPUs.
 
-use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -95,63 +103,154 @@ extern "C" fn kick_handler(
 ) {
 }
 
-/// What the vCPU thread needs besides the vCPU.
+/// The exit hook, shared by the vCPU threads of a run.
+pub(crate) type SharedHook = Arc<Mutex<Box<dyn ExitHook>>>;
+
+/// What a vCPU thread needs besides the vCPU (each thread has a clone).
+#[derive(Clone)]
 pub(crate) struct RunLoop {
-    pub(crate) io: IoManager,
+    pub(crate) io: Arc<IoManager>,
     pub(crate) debug_exit: DebugExitFlag,
     pub(crate) power: PowerFlag,
-    pub(crate) hook: Box<dyn ExitHook>,
+    pub(crate) hook: SharedHook,
 }
 
-/// Runs `vcpu` on a thread of its own until the guest stops or `timeout`
-/// expires. The vCPU is dropped before this returns.
-pub(crate) fn run_on_thread(
-    vcpu: VcpuFd,
+/// What the vCPU threads of one run share.
+#[derive(Default)]
+struct RunShared {
+    /// Set when the run ends: every thread leaves its loop.
+    stop: AtomicBool,
+    /// Why the run ended, set by the first vCPU that ended it.
+    reason: OnceLock<ExitReason>,
+}
+
+/// A vCPU thread's last word to the watchdog.
+struct Finished {
+    /// The vCPU.
+    index: usize,
+    /// Whether it ended the run (or failed), rather than parked.
+    ends_run: bool,
+}
+
+/// The result of one vCPU thread: whether it ended the run, its counters.
+type ThreadResult = Result<(bool, ExitStats), Error>;
+
+/// Sends a vCPU thread's [`Finished`] when dropped, so that a thread that
+/// panics (a panicking exit hook, say) still reports, as ending the run,
+/// instead of leaving the watchdog waiting for it.
+struct Report {
+    tx: mpsc::Sender<Finished>,
+    index: usize,
+    ends_run: bool,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        // The receiver lives until every thread reported.
+        let _ = self.tx.send(Finished {
+            index: self.index,
+            ends_run: self.ends_run,
+        });
+    }
+}
+
+/// Runs each of `vcpus` on a thread of its own until the guest stops or
+/// `timeout` expires; vCPU 0 is the BSP. Every vCPU is dropped before
+/// this returns.
+pub(crate) fn run_on_threads(
+    vcpus: Vec<VcpuFd>,
     state: RunLoop,
     timeout: Option<Duration>,
 ) -> Result<RunOutcome, Error> {
-    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(RunShared::default());
     let (tx, rx) = mpsc::channel();
-    let thread_stop = stop.clone();
-    let handle = thread::Builder::new()
-        .name("vcpu0".into())
-        .spawn(move || {
-            let mut vcpu = vcpu;
-            let mut state = state;
-            let result = state.run(&mut vcpu, &thread_stop);
-            drop(vcpu);
-            // The receiver lives until it got this message.
-            let _ = tx.send(());
-            result
-        })
-        .map_err(Error::SpawnThread)?;
-    watch(&rx, timeout, || {
-        stop.store(true, Ordering::SeqCst);
-        // Repeated until the thread answers: a kick that lands just before
-        // KVM_RUN is lost.
-        let _ = handle.kill(SIGRTMIN());
+    let mut handles = Vec::with_capacity(vcpus.len());
+    let mut spawn_error = None;
+    for (index, vcpu) in vcpus.into_iter().enumerate() {
+        let (tx, shared, mut state) = (tx.clone(), shared.clone(), state.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("vcpu{index}"))
+            .spawn(move || {
+                let mut report = Report {
+                    tx,
+                    index,
+                    ends_run: true,
+                };
+                let mut vcpu = vcpu;
+                let result = state.run(&mut vcpu, index, &shared);
+                drop(vcpu);
+                report.ends_run = result.as_ref().map_or(true, |(ends, _)| *ends);
+                result
+            });
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                spawn_error = Some(Error::SpawnThread(e));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let stop_now = spawn_error.is_some();
+    watch(&rx, handles.len(), stop_now, timeout, |running| {
+        shared.stop.store(true, Ordering::SeqCst);
+        // Repeated until each thread answers: a kick that lands just
+        // before KVM_RUN is lost.
+        for (handle, _) in handles.iter().zip(running).filter(|(_, r)| **r) {
+            let _ = handle.kill(SIGRTMIN());
+        }
     });
-    handle.join().map_err(|_| Error::ThreadPanicked)?
+    let results: Vec<thread::Result<ThreadResult>> =
+        handles.into_iter().map(|h| h.join()).collect();
+    if let Some(e) = spawn_error {
+        return Err(e);
+    }
+    let mut stats = ExitStats::default();
+    for result in results {
+        let (_, thread_stats) = result.map_err(|_| Error::ThreadPanicked)??;
+        stats.merge(&thread_stats);
+    }
+    let reason = shared.reason.get().copied().unwrap_or(ExitReason::Timeout);
+    Ok(RunOutcome { reason, stats })
 }
 
-/// Waits for the vCPU thread's message; past the deadline, calls `kick`
-/// every 10 ms until it arrives.
-fn watch(rx: &mpsc::Receiver<()>, timeout: Option<Duration>, mut kick: impl FnMut()) {
+/// Waits until all `threads` vCPU threads reported. Once one ended the
+/// run, or `stop_now`, or past the deadline, calls `kick` with the threads
+/// still running, then every 10 ms until they all reported.
+fn watch(
+    rx: &mpsc::Receiver<Finished>,
+    threads: usize,
+    stop_now: bool,
+    timeout: Option<Duration>,
+    mut kick: impl FnMut(&[bool]),
+) {
     // A deadline past what `Instant` represents is no deadline.
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let wait = match deadline {
-            Some(d) => d
+    let mut running = vec![true; threads];
+    let mut left = threads;
+    let mut stopping = stop_now;
+    while left > 0 {
+        if stopping {
+            kick(&running);
+        }
+        let wait = match (stopping, deadline) {
+            (true, _) => Duration::from_millis(10),
+            (false, Some(d)) => d
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(10)),
-            None => Duration::from_secs(3600),
+            (false, None) => Duration::from_secs(3600),
         };
         match rx.recv_timeout(wait) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    kick();
+            Ok(done) => {
+                if let Some(r) = running.get_mut(done.index).filter(|r| **r) {
+                    *r = false;
+                    left -= 1;
                 }
+                stopping |= done.ends_run;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                stopping |= deadline.is_some_and(|d| Instant::now() >= d);
             }
         }
     }
@@ -199,6 +298,12 @@ enum Step {
 }
 
 impl RunLoop {
+    /// The exit hook, locked (a hook that panicked on another vCPU's
+    /// thread leaves it usable).
+    fn hook(&self) -> MutexGuard<'_, Box<dyn ExitHook>> {
+        self.hook.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Dispatches the pending port I/O exit, each access of a string
     /// instruction separately, as on real hardware.
     fn port_io(&mut self, vcpu: &mut VcpuFd, stats: &mut ExitStats, t0: Instant) {
@@ -206,7 +311,7 @@ impl RunLoop {
             return;
         };
         let target = ExitTarget::Port(exit.port);
-        if !exit.is_in && self.hook.on_write(target, exit.data) == HookAction::Consume {
+        if !exit.is_in && self.hook().on_write(target, exit.data) == HookAction::Consume {
             return;
         }
         for access in exit.data.chunks_mut(exit.size.max(1)) {
@@ -226,7 +331,7 @@ impl RunLoop {
             ExitKind::IoOut
         };
         let bytes = exit.data.len();
-        stats.record(kind, target, bytes, t0.elapsed(), self.hook.phase());
+        stats.record(kind, target, bytes, t0.elapsed(), self.hook().phase());
     }
 
     /// Dispatches an MMIO exit.
@@ -240,7 +345,7 @@ impl RunLoop {
             }
             VcpuExit::MmioWrite(addr, data) => {
                 let target = ExitTarget::Mmio(addr);
-                if self.hook.on_write(target, data) == HookAction::Consume {
+                if self.hook().on_write(target, data) == HookAction::Consume {
                     return;
                 }
                 let _ = self.io.mmio_write(MmioAddress(addr), data);
@@ -248,7 +353,7 @@ impl RunLoop {
             }
             _ => return,
         };
-        let phase = self.hook.phase();
+        let phase = self.hook().phase();
         stats.record(kind, ExitTarget::Mmio(addr), bytes, t0.elapsed(), phase);
     }
 
@@ -257,7 +362,7 @@ impl RunLoop {
         let exit = match vcpu.run() {
             Ok(exit) => exit,
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
-                let phase = self.hook.phase();
+                let phase = self.hook().phase();
                 stats.record(ExitKind::Other, ExitTarget::None, 0, Duration::ZERO, phase);
                 return Ok(Step::Continue);
             }
@@ -284,33 +389,40 @@ impl RunLoop {
             }
             e @ (VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..)) => self.mmio(e, stats, t0),
             VcpuExit::Hlt => {
-                other(stats, ExitKind::Hlt, self.hook.phase());
+                other(stats, ExitKind::Hlt, self.hook().phase());
                 return Ok(Step::Stop(ExitReason::Halted));
             }
             VcpuExit::Shutdown | VcpuExit::SystemEvent(..) => {
-                other(stats, ExitKind::Other, self.hook.phase());
+                other(stats, ExitKind::Other, self.hook().phase());
                 return Ok(Step::Stop(ExitReason::Shutdown));
             }
             VcpuExit::InternalError => return Err(Error::InternalError),
             VcpuExit::FailEntry(reason, cpu) => return Err(Error::FailEntry { reason, cpu }),
-            _ => other(stats, ExitKind::Other, self.hook.phase()),
+            _ => other(stats, ExitKind::Other, self.hook().phase()),
         }
         Ok(Step::Continue)
     }
 
-    /// Runs the vCPU until the guest stops or `stop` is set.
-    fn run(&mut self, vcpu: &mut VcpuFd, stop: &AtomicBool) -> Result<RunOutcome, Error> {
+    /// Runs vCPU `index` until the guest stops or the run is stopped.
+    /// Returns whether this vCPU ended the run (an AP's halt only parks
+    /// it), with its counters.
+    fn run(&mut self, vcpu: &mut VcpuFd, index: usize, shared: &RunShared) -> ThreadResult {
         let mut stats = ExitStats::default();
         let start = Instant::now();
-        let reason = loop {
-            if stop.load(Ordering::SeqCst) {
-                break ExitReason::Timeout;
+        let ends_run = loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                break false;
             }
             if let Step::Stop(reason) = self.step(vcpu, &mut stats)? {
-                break reason;
+                if index > 0 && reason == ExitReason::Halted {
+                    break false;
+                }
+                // Only the first vCPU to end the run names the reason.
+                let _ = shared.reason.set(reason);
+                break true;
             }
         };
         stats.run_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        Ok(RunOutcome { reason, stats })
+        Ok((ends_run, stats))
     }
 }

@@ -53,6 +53,18 @@ impl ExitCounts {
         self.mmio_read + self.mmio_write
     }
 
+    /// Adds every counter of `other` to this one.
+    pub fn merge(&mut self, other: &ExitCounts) {
+        self.io_in += other.io_in;
+        self.io_out += other.io_out;
+        self.mmio_read += other.mmio_read;
+        self.mmio_write += other.mmio_write;
+        self.hlt += other.hlt;
+        self.other += other.other;
+        self.bytes += other.bytes;
+        self.handling_ns += other.handling_ns;
+    }
+
     fn add(&mut self, kind: ExitKind, bytes: usize, handling: Duration) {
         match kind {
             ExitKind::IoIn => self.io_in += 1,
@@ -113,13 +125,27 @@ impl<K: Ord> Default for BoundedCounts<K> {
 }
 
 impl<K: Ord + Copy> BoundedCounts<K> {
-    fn add(&mut self, key: K, kind: ExitKind, bytes: usize, handling: Duration) {
-        let counts = if self.keys.contains_key(&key) || self.keys.len() < MAX_KEYS {
+    /// The counters of `key`: its own entry while there is room, else
+    /// `other`.
+    fn slot(&mut self, key: K) -> &mut ExitCounts {
+        if self.keys.contains_key(&key) || self.keys.len() < MAX_KEYS {
             self.keys.entry(key).or_default()
         } else {
             &mut self.other
-        };
-        counts.add(kind, bytes, handling);
+        }
+    }
+
+    fn add(&mut self, key: K, kind: ExitKind, bytes: usize, handling: Duration) {
+        self.slot(key).add(kind, bytes, handling);
+    }
+
+    /// Adds the counters of `other` (another vCPU's), key by key, with the
+    /// same cap: a key that finds no room here goes to `other`.
+    pub fn merge(&mut self, other: &BoundedCounts<K>) {
+        for (key, counts) in &other.keys {
+            self.slot(*key).merge(counts);
+        }
+        self.other.merge(&other.other);
     }
 
     /// The counters of `key`, if it has its own entry.
@@ -173,6 +199,16 @@ pub struct ExitStats {
 }
 
 impl ExitStats {
+    /// Adds another vCPU's counters of the same run; the run's time is the
+    /// longer of the two.
+    pub fn merge(&mut self, other: &ExitStats) {
+        self.all.merge(&other.all);
+        self.per_port.merge(&other.per_port);
+        self.per_mmio.merge(&other.per_mmio);
+        self.per_phase.merge(&other.per_phase);
+        self.run_ns = self.run_ns.max(other.run_ns);
+    }
+
     /// Records one exit.
     pub fn record(
         &mut self,
@@ -279,6 +315,31 @@ mod tests {
         assert_eq!(s.phase(9).total(), 0);
         assert_eq!(s.all.handling_ns, 8000);
         assert!(s.to_string().contains("port 0x0511"));
+    }
+
+    #[test]
+    fn merging_adds_counts_and_keeps_the_cap() {
+        let d = Duration::from_micros(1);
+        let mut a = ExitStats::default();
+        let mut b = ExitStats::default();
+        for i in 0..MAX_KEYS as u64 {
+            a.record(ExitKind::MmioRead, ExitTarget::Mmio(i), 4, d, 0);
+        }
+        b.record(ExitKind::MmioRead, ExitTarget::Mmio(0), 4, d, 0);
+        b.record(ExitKind::MmioWrite, ExitTarget::Mmio(1 << 40), 8, d, 2);
+        b.record(ExitKind::IoIn, ExitTarget::Port(0x511), 1, d, 2);
+        a.run_ns = 5;
+        b.run_ns = 9;
+        a.merge(&b);
+        assert_eq!(a.all.total(), MAX_KEYS as u64 + 3);
+        assert_eq!(a.all.bytes, 4 * MAX_KEYS as u64 + 13);
+        assert_eq!(a.per_mmio[&0].mmio_read, 2);
+        // No room for a new key: counted in `other`.
+        assert_eq!(a.per_mmio.len(), MAX_KEYS);
+        assert_eq!(a.per_mmio.other().mmio_write, 1);
+        assert_eq!(a.per_port[&0x511].io_in, 1);
+        assert_eq!(a.phase(2).total(), 2);
+        assert_eq!(a.run_ns, 9);
     }
 
     #[test]

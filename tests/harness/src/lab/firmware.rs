@@ -143,6 +143,44 @@ pub fn add(
     ))
 }
 
+/// Adds guest `TAG-smp` to `lab`: the static `fw-cfg-vmm` with `cpus`
+/// vCPUs running the firmware's SMP stress mode for `iterations` on the
+/// stress files ([`crate::firmware::stress_files`], placed in the work
+/// folder). Its [`report`] has the `smp` line.
+pub fn add_smp(
+    lab: Lab,
+    tag: &str,
+    cpus: u16,
+    iterations: u32,
+    tools: &LabTools,
+) -> Result<(Lab, GuestName), LabError> {
+    let mut lab = lab
+        .copy(VMM_FILE, &tools.vmm)?
+        .copy(FIRMWARE_FILE, &tools.firmware)?;
+    let mut argv = vec![
+        inner_path(VMM_FILE),
+        "--kernel".into(),
+        inner_path(FIRMWARE_FILE),
+        "--timeout".into(),
+        GUEST_TIMEOUT.as_secs().to_string(),
+        "--cpus".into(),
+        cpus.to_string(),
+        "--cmdline".into(),
+        format!("{}{iterations}", fw_cfg_protocol::SMP_PARAM),
+    ];
+    for (i, (name, bytes)) in crate::firmware::stress_files().into_iter().enumerate() {
+        let file = format!("{tag}/stress-{i}");
+        lab = lab.file(&file, bytes, false)?;
+        argv.extend([
+            "--fw-cfg".into(),
+            format!("name={name},file={}", inner_path(&file)),
+        ]);
+    }
+    let name = GuestName::new(&format!("{tag}-smp"))?;
+    lab = lab.guest(name.as_str(), argv, GUEST_TIMEOUT)?;
+    Ok((lab, name))
+}
+
 /// What the firmware printed in guest `name`; an error unless it finished
 /// (its `done` line, and the VMM's status [`FIRMWARE_DONE_STATUS`]).
 pub fn report(run: &LabRun, name: &GuestName) -> Result<FirmwareReport, LabError> {

@@ -9,6 +9,10 @@
 //! arguments included), and 4 after a triple fault or a shutdown the VMM
 //! did not ask for.
 //!
+//! `--cpus N` starts N vCPUs, each on a thread of its own (PVH images
+//! only; the application processors follow the AP contract of
+//! `fw_cfg_vmm::cpu`).
+//!
 //! Without `--kernel` it boots the image named by the environment variable
 //! `FW_CFG_TEST_FIRMWARE` (the project's PVH test firmware; the harness's
 //! `compare --firmware-path` prints where it was built).
@@ -22,6 +26,7 @@ use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
 use fw_cfg_device::phys_bits::{
     HostAddressSizes, LEGACY_DEFAULT_PHYS_BITS, MIN_EXPLICIT_PHYS_BITS,
 };
+use fw_cfg_vmm::cpu::MAX_VCPUS;
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
@@ -61,6 +66,10 @@ struct Args {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
     memory: u64,
+    /// vCPUs, each on a thread of its own (1 to 64; more than one for PVH
+    /// images only, which start the others as the VMM's AP contract says).
+    #[arg(long, default_value_t = 1, value_parser = parse_cpus)]
+    cpus: u16,
     /// fw_cfg item, QEMU syntax: `name=NAME,file=PATH` or
     /// `name=NAME,string=STR` (repeatable).
     #[arg(long = "fw-cfg", action = ArgAction::Append)]
@@ -126,6 +135,18 @@ fn parse_phys_bits(s: &str) -> Result<u8, String> {
     }
 }
 
+/// `--cpus`, refused outside 1..=[`MAX_VCPUS`].
+fn parse_cpus(s: &str) -> Result<u16, String> {
+    let cpus: u16 = s.parse().map_err(|e| format!("{s}: {e}"))?;
+    if (1..=MAX_VCPUS).contains(&cpus) {
+        Ok(cpus)
+    } else {
+        Err(format!(
+            "cpus should be between 1 and {MAX_VCPUS} (but is {cpus})"
+        ))
+    }
+}
+
 /// QEMU's check of `--guest-phys-bits`: 0 (none), or 32 up to the
 /// advertised width (`--phys-bits`, else the legacy default of 40; with
 /// `--host-phys-bits` the host's width, unknown here, so only the widest
@@ -187,6 +208,7 @@ fn config(args: &Args) -> Result<VmConfig, String> {
     config.timeout = (args.timeout > 0).then(|| Duration::from_secs(args.timeout));
     config.fw_cfg = FwCfgSetup {
         mmio: !args.no_fw_cfg_mmio,
+        cpus: args.cpus,
         options,
         phys_bits: PhysBitsSetup {
             host_phys_bits: args.host_phys_bits,
