@@ -51,6 +51,7 @@ pub mod hook;
 pub mod layout;
 pub mod linux;
 pub mod pvh;
+pub mod report;
 pub mod run;
 pub mod stats;
 pub mod test_image;
