@@ -43,7 +43,8 @@
 //! probe and the PVH test firmware ([`build::LabTools`]); [`firmware`]
 //! runs that firmware under QEMU microvm and under `fw-cfg-vmm` in one
 //! boot, [`linux`] the distribution kernel with Linux's `qemu_fw_cfg`
-//! driver and the probe.
+//! driver and the probe; [`matrix`] runs `compare`'s whole configuration
+//! matrix to compare with this machine's KVM.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -74,6 +75,7 @@ mod error;
 pub mod firmware;
 pub mod init;
 pub mod linux;
+pub mod matrix;
 mod script;
 
 use std::collections::BTreeMap;
@@ -201,6 +203,7 @@ pub struct Lab {
     keep: bool,
     files: BTreeMap<PathBuf, Source>,
     steps: Vec<Step>,
+    fetch: Vec<PathBuf>,
 }
 
 impl Default for Lab {
@@ -241,6 +244,9 @@ pub struct LabRun {
     pub console: String,
     /// The inner guests' results, by name.
     pub guests: BTreeMap<GuestName, GuestRun>,
+    /// The work-folder files [`Lab::fetch`] asked for that the script
+    /// left, by name.
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
     /// Wall time of the outer boot, QEMU start to exit.
     pub elapsed: Duration,
     /// The run folder, when [`Lab::keep`] kept it.
@@ -288,6 +294,7 @@ impl Lab {
             keep: false,
             files: BTreeMap::new(),
             steps: Vec::new(),
+            fetch: Vec::new(),
         }
     }
 
@@ -342,6 +349,15 @@ impl Lab {
         let name = name.as_ref();
         check_name(name)?;
         self.files.insert(name.into(), Source::Copy(from.into()));
+        Ok(self)
+    }
+
+    /// Reads work-folder file `name` back after the run (e.g. what a guest
+    /// wrote there) into [`LabRun::files`], when the script left it.
+    pub fn fetch(mut self, name: impl AsRef<Path>) -> Result<Self, LabError> {
+        let name = name.as_ref();
+        check_name(name)?;
+        self.fetch.push(name.into());
         Ok(self)
     }
 
@@ -531,11 +547,20 @@ impl Lab {
                 }
             }
         }
+        let mut files = BTreeMap::new();
+        for name in &self.fetch {
+            let path = work.join(name);
+            if path.is_file() {
+                let data = std::fs::read(&path).map_err(io_error("read", &path))?;
+                files.insert(name.clone(), data);
+            }
+        }
         Ok(LabRun {
             status,
             output: String::from_utf8_lossy(&out).into_owned(),
             console,
             guests,
+            files,
             elapsed: output.elapsed,
             kept: None,
         })
@@ -603,6 +628,9 @@ mod tests {
         }
         assert!(Lab::new().file("../x", b"".to_vec(), false).is_err());
         assert!(Lab::new().copy(".lab/run.sh", "/bin/sh").is_err());
+        assert!(Lab::new().fetch(".lab/status").is_err());
+        assert!(Lab::new().fetch("/etc/passwd").is_err());
+        assert!(Lab::new().fetch("g/stats.json").is_ok());
         assert!(GuestName::new("qemu-host_1.x").is_ok());
         for bad in ["", ".x", "a/b", "a b", "a'b"] {
             assert!(GuestName::new(bad).is_err(), "{bad}");
