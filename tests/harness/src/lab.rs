@@ -44,7 +44,9 @@
 //! runs that firmware under QEMU microvm and under `fw-cfg-vmm` in one
 //! boot, [`linux`] the distribution kernel with Linux's `qemu_fw_cfg`
 //! driver and the probe; [`matrix`] runs `compare`'s whole configuration
-//! matrix to compare with this machine's KVM.
+//! matrix to compare with this machine's KVM; [`measure`] measures the
+//! firmware's phases and Linux's boot under both VMMs on real SVM;
+//! [`compare`] is `compare --lab`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -71,11 +73,13 @@
 //! about 50 s once for the first static `fw-cfg-vmm` build.
 
 pub mod build;
+pub mod compare;
 mod error;
 pub mod firmware;
 pub mod init;
 pub mod linux;
 pub mod matrix;
+pub mod measure;
 mod script;
 
 use std::collections::BTreeMap;

@@ -22,9 +22,11 @@
 use std::time::Duration;
 
 use fw_cfg_protocol::{DecidedBy, Transport};
+use fw_cfg_tests::bench::{self, Workload};
 use fw_cfg_tests::firmware::FirmwareReport;
 use fw_cfg_tests::lab::build::LabTools;
 use fw_cfg_tests::lab::matrix as lab_matrix;
+use fw_cfg_tests::lab::measure;
 use fw_cfg_tests::lab::{Lab, LabError, LabPeers, LabRun, firmware};
 use fw_cfg_tests::matrix::FileCase;
 use fw_cfg_tests::peers::require;
@@ -104,17 +106,83 @@ fn assert_same_decisions(tag: &str, qemu: &FirmwareReport, vmm: &FirmwareReport)
 }
 
 /// Limit of the matrix boot: sixteen firmware guests under `fw-cfg-vmm`
-/// and four under QEMU microvm.
-const MATRIX_TIMEOUT: Duration = Duration::from_secs(480);
+/// and four under QEMU microvm, then the measurement guests (the firmware
+/// in benchmark mode and Linux, under both, QEMU once more traced).
+const MATRIX_TIMEOUT: Duration = Duration::from_secs(1200);
+
+/// The measurement in the matrix boot ran, and its exits are as expected:
+/// the firmware's phases under `fw-cfg-vmm` cost exactly what they cost on
+/// this machine's KVM, QEMU's traced run has exits for each decision;
+/// Linux reaches `/init` and powers off under both, the probe decides
+/// from the file under both, and only QEMU's boot touches fw_cfg (its
+/// firmware loads the kernel through it; ours loads it directly).
+fn check_measurement(m: &measure::Measurement, w: &Workload) {
+    let machine = bench::run_ours(w, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("bench on this machine: {e}"));
+    let machine_rows = bench::rows(w, &machine, None, None);
+    assert_eq!(m.firmware_rows.len(), machine_rows.len());
+    for (lab, here) in m.firmware_rows.iter().zip(&machine_rows) {
+        assert_eq!(lab.name, here.name);
+        assert_eq!(lab.ours_exits, here.ours_exits, "{}: exits", lab.name);
+        if lab.name.ends_with("/decision")
+            && lab.ours_exits.is_some()
+            && !lab.name.starts_with("mmio")
+        {
+            assert!(
+                lab.qemu_exits.is_some_and(|e| e > 0),
+                "{}: {lab:?}",
+                lab.name
+            );
+        }
+    }
+    for r in &m.linux_runs {
+        let who = format!("{:?} (traced {})", r.vmm, r.traced);
+        assert_eq!(r.status, 0, "{who}: poweroff -f");
+        assert!(
+            r.to_init_ms.is_some() && r.probe_ms.is_some(),
+            "{who}: {r:?}"
+        );
+        let p = r
+            .probe
+            .as_ref()
+            .unwrap_or_else(|| panic!("{who}: no probe report"));
+        assert_eq!(p.phys_bits_file.state.as_str(), "present", "{who}");
+        assert_eq!(p.decisions.strict.phys_bits, 46, "{who}");
+    }
+    let exits = |vmm| {
+        m.linux
+            .iter()
+            .find(|s| s.vmm == vmm)
+            .and_then(|s| s.exits)
+            .expect("exits")
+    };
+    let (ours, qemu) = (
+        exits(measure::LabVmm::FwCfgVmm),
+        exits(measure::LabVmm::QemuMicrovm),
+    );
+    assert_eq!(ours.boot_fw_cfg, 0, "{ours:?}");
+    assert!(qemu.boot_fw_cfg > 0, "{qemu:?}");
+    assert!(ours.probe > 0 && qemu.probe > 0, "{ours:?} {qemu:?}");
+    eprint!("{}", measure::render_linux(&m.linux));
+}
 
 #[test]
 fn the_matrix_decides_and_exits_in_the_lab_as_on_this_machine_and_under_qemu() {
-    let Some((peers, tools)) = peers_and_tools() else {
+    let Some(peers) = require(LabPeers::find()) else {
         return;
     };
+    let tools = LabTools::build(true).unwrap_or_else(|e| panic!("{e}"));
     const HOST_BITS: u8 = 46;
     let lab = Lab::new().phys_bits(HOST_BITS).timeout(MATRIX_TIMEOUT);
     let (lab, added) = ok(lab_matrix::add(lab, HOST_BITS, Some(&peers.qemu), &tools));
+    let setup = measure::MeasureSetup {
+        repeat: 1,
+        host_bits: HOST_BITS,
+        firmware: Some(Workload::main(4096)),
+        linux: true,
+        timed_qemu: false,
+    };
+    let (lab, plan) = ok(measure::add(lab, &peers, &tools, &setup));
     let run = ok(lab.run(&peers));
     let mut failures = Vec::new();
     for a in &added {
@@ -134,6 +202,10 @@ fn the_matrix_decides_and_exits_in_the_lab_as_on_this_machine_and_under_qemu() {
         };
         assert_eq!(cpuid.phys_bits, want, "{tag}: the advertised width");
         assert!(stats.phase(v.results[&Transport::Dma].phase.id()).total() > 0);
+        if a.scenario == added[0].scenario {
+            let features = lab_matrix::cpuid_feature_differences(&machine.report, &v);
+            eprintln!("CPUID features, this machine vs the lab: {features:?}");
+        }
         let d = lab_matrix::differences((&machine.report, &machine.stats), (&v, &stats));
         failures.extend(d.into_iter().map(|d| format!("{tag}, machine vs lab: {d}")));
         let Some(qemu_name) = &a.guests.qemu else {
@@ -175,6 +247,8 @@ fn the_matrix_decides_and_exits_in_the_lab_as_on_this_machine_and_under_qemu() {
         strict("hpb-on.hint-off.absent").decided_by,
         DecidedBy::FwCfgFile
     );
+    let m = measure::collect(&run, &plan).unwrap_or_else(|e| panic!("{e}"));
+    check_measurement(&m, setup.firmware.as_ref().expect("a workload"));
     eprintln!(
         "outer boot with {} inner guests: {:.1} s",
         run.guests.len(),

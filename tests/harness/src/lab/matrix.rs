@@ -16,7 +16,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fw_cfg_protocol::Transport;
+use fw_cfg_guest::policy::{FileState, decide_all};
+use fw_cfg_protocol::{Decisions, ResultLine, Transport};
 
 use super::build::LabTools;
 use super::firmware::{self, FirmwareGuests};
@@ -83,16 +84,52 @@ fn diff<T: PartialEq + std::fmt::Debug>(d: &mut Vec<String>, what: &str, machine
     }
 }
 
+/// The decisions the policy makes for the inputs `line` reports (its
+/// file, with the CPUID values and memory top of `cpuid`): what the
+/// firmware must have decided. `None` without a CPUID object or with a
+/// file state the bytes do not give.
+pub fn model_decisions(cpuid: &ResultLine, line: &ResultLine) -> Option<Decisions> {
+    let c = cpuid.cpuid.as_ref()?;
+    let file = match &line.file {
+        Some(f) => f.state_from_bytes()?,
+        None => FileState::Absent,
+    };
+    let top = cpuid.memory_top.unwrap_or(0);
+    Some(Decisions::from(&decide_all(
+        &c.inputs(file).with_memory_top(top),
+    )))
+}
+
+/// The CPUID values the firmware read on both sides that differ (the two
+/// KVM hosts' own features: vendor, 1 GiB pages, LA57), as
+/// `name: machine a, lab b`; the decisions may then differ too, as the
+/// policy says.
+pub fn cpuid_feature_differences(machine: &FirmwareReport, lab: &FirmwareReport) -> Vec<String> {
+    let mut d = Vec::new();
+    let cpuid = |r: &FirmwareReport| r.result(Transport::Cpuid).and_then(|l| l.cpuid);
+    if let (Some(m), Some(l)) = (cpuid(machine), cpuid(lab)) {
+        diff(&mut d, "vendor", &m.vendor, &l.vendor);
+        diff(&mut d, "ext_vendor", &m.ext_vendor, &l.ext_vendor);
+        diff(&mut d, "gb_pages", &m.gb_pages, &l.gb_pages);
+        diff(&mut d, "la57", &m.la57, &l.la57);
+    }
+    d
+}
+
 /// Every difference between a run on this machine and one in the lab:
-/// per transport the availability, the file read and the decisions; the
-/// CPUID widths; per phase the exits by kind (`in`, `out`, MMIO read and
-/// write, `hlt`). Empty when the two agree.
+/// per transport the availability and the file read; the CPUID widths;
+/// the decisions, which must be equal where the CPUID features are
+/// ([`cpuid_feature_differences`]) and otherwise be the policy's answer
+/// for the lab's inputs ([`model_decisions`]); per phase the exits by kind
+/// (`in`, `out`, MMIO read and write, `hlt`). Empty when the two agree.
 pub fn differences(
     machine: (&FirmwareReport, &ExitStats),
     lab: (&FirmwareReport, &ExitStats),
 ) -> Vec<String> {
     let ((mr, ms), (lr, ls)) = (machine, lab);
     let mut d = Vec::new();
+    let same_features = cpuid_feature_differences(mr, lr).is_empty();
+    let lab_cpuid = lr.result(Transport::Cpuid);
     let transports: BTreeSet<Transport> = mr
         .results
         .keys()
@@ -112,12 +149,18 @@ pub fn differences(
             &l.available,
         );
         diff(&mut d, &format!("{name} file"), &m.file, &l.file);
-        diff(
-            &mut d,
-            &format!("{name} decisions"),
-            &m.decisions,
-            &l.decisions,
-        );
+        if same_features {
+            diff(
+                &mut d,
+                &format!("{name} decisions"),
+                &m.decisions,
+                &l.decisions,
+            );
+        } else {
+            let model = lab_cpuid.and_then(|c| model_decisions(c, l));
+            let what = format!("{name} decisions (model for the lab's inputs)");
+            diff(&mut d, &what, &model, &l.decisions);
+        }
         let widths = |r: &fw_cfg_protocol::ResultLine| {
             r.cpuid.as_ref().map(|c| (c.phys_bits, c.guest_phys_bits))
         };
