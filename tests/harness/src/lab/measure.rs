@@ -793,7 +793,7 @@ pub fn render_linux(summaries: &[LinuxSummary]) -> String {
         let decision = l.decisions.as_ref().map_or("-".into(), |d| {
             [&d.strict, &d.heuristic, &d.combined]
                 .map(decision_text)
-                .join(", ")
+                .join(" ")
         });
         let _ = writeln!(
             s,
@@ -938,7 +938,22 @@ memory_region_ops_write cpu 0 mr 0x1 addr 0x0 value 0x0 size 2 name 'fwcfg'
                 exits: None,
             },
         ];
-        let s = summarize(&runs);
+        let mut s = summarize(&runs);
+        // The widest decisions: conflicts everywhere.
+        let line = br#"{"event":"result","phase":2,"channel":"cpuid","transport":"cpuid","cpuid":{"hypervisor_present":true,"kvm_base":1073741824,"kvm_max_leaf":1073741825,"kvm_features_edx":0,"hint":"clear","max_ext_leaf":2147483656,"has_address_sizes":true,"address_sizes_eax":12336,"phys_bits":48,"guest_phys_bits":0,"vendor":"amd","ext_vendor":"amd","gb_pages":false,"la57":false}}"#;
+        let report = FirmwareReport::parse(line);
+        let cpuid = &report.results[&fw_cfg_protocol::Transport::Cpuid];
+        let mut d = super::super::matrix::model_decisions(cpuid, cpuid).unwrap();
+        for l in [&mut d.strict, &mut d.heuristic, &mut d.combined] {
+            l.phys_bits = 52;
+            l.decided_by = fw_cfg_protocol::DecidedBy::ConservativeDefault;
+        }
+        for l in [&mut d.strict, &mut d.heuristic, &mut d.combined] {
+            l.conflicts
+                .0
+                .insert(fw_cfg_guest::policy::Conflict::HintSetButFileInvalid);
+        }
+        s[1].decisions = Some(d);
         assert_eq!(s[0].to_init_ratio, Some(0.25));
         assert_eq!(s[1].to_init_ratio, Some(1.0));
         assert_eq!(s[0].probe_ratio, Some(0.8));
