@@ -164,14 +164,14 @@ pub fn exits_from_trace(trace: &str) -> BTreeMap<u32, u64> {
             }
         } else if line.starts_with("memory_region_ops_write ")
             && line.contains("name 'io'")
-            && field_u64(line, "addr") == Some(u64::from(MARK_PORT))
+            && trace_field(line, "addr") == Some(u64::from(MARK_PORT))
         {
             if phase != 0 {
                 if let Some(n) = exits.get_mut(&phase) {
                     *n = n.saturating_sub(1);
                 }
             }
-            phase = field_u64(line, "value")
+            phase = trace_field(line, "value")
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or(0);
         }
@@ -180,7 +180,7 @@ pub fn exits_from_trace(trace: &str) -> BTreeMap<u32, u64> {
 }
 
 /// The hexadecimal value after `key ` in a trace line.
-fn field_u64(line: &str, key: &str) -> Option<u64> {
+pub fn trace_field(line: &str, key: &str) -> Option<u64> {
     let mut words = line.split_whitespace();
     while let Some(w) = words.next() {
         if w == key {
@@ -247,7 +247,9 @@ pub enum Error {
     },
 }
 
-fn check_reads(vmm: &'static str, w: &Workload, lines: &[BenchLine]) -> Result<(), Error> {
+/// Checks every bulk read of `w` in `lines` (present, the right sparse
+/// sum, no error); `vmm` names the VMM in the error.
+pub fn check_reads(vmm: &'static str, w: &Workload, lines: &[BenchLine]) -> Result<(), Error> {
     for (name, size) in &w.bulk {
         let key = format!("read/{name}");
         let Some(l) = lines.iter().find(|l| l.name.as_str() == key) else {
@@ -275,8 +277,8 @@ fn check_reads(vmm: &'static str, w: &Workload, lines: &[BenchLine]) -> Result<(
 }
 
 /// The phys-bits setup of every run (QEMU's legacy default, both channels
-/// on).
-fn phys_bits_setup() -> PhysBitsSetup {
+/// on; `fw-cfg-vmm`'s defaults).
+pub fn phys_bits_setup() -> PhysBitsSetup {
     PhysBitsSetup::default()
 }
 
@@ -358,11 +360,25 @@ impl Drop for TempDir {
 /// The QEMU command line for `w` (without tracing), with the files it
 /// needs written into `dir`.
 fn qemu_args(w: &Workload, host: u8, dir: &TempDir) -> Result<Vec<String>, Error> {
+    qemu_args_with(w, host, &firmware::path(), |name, data| {
+        dir.write(name, data).map(|p| p.display().to_string())
+    })
+}
+
+/// The QEMU command line that boots `firmware` for `w` on a host of
+/// `host` bits (without tracing); `place(name, bytes)` stores each file
+/// QEMU reads and returns the path to give it.
+pub fn qemu_args_with<E>(
+    w: &Workload,
+    host: u8,
+    firmware: &std::path::Path,
+    mut place: impl FnMut(&str, &[u8]) -> Result<String, E>,
+) -> Result<Vec<String>, E> {
     let mut args = crate::peers::qemu::firmware_base_args("microvm");
     args.push("-m".into());
     args.push(format!("{MEMORY_MIB}M"));
     args.push("-kernel".into());
-    args.push(firmware::path().display().to_string());
+    args.push(firmware.display().to_string());
     args.push("-append".into());
     args.push(cmdline());
     if let Some(slots) = w.file_slots() {
@@ -371,20 +387,32 @@ fn qemu_args(w: &Workload, host: u8, dir: &TempDir) -> Result<Vec<String>, Error
     }
     // The same statement the mini VMM renders, so both directories hold it.
     let phys = phys_bits_setup().config(host);
-    let path = dir.write("phys-bits-valid", &phys.file_bytes())?;
+    let path = place("phys-bits-valid", &phys.file_bytes())?;
     args.push("-fw_cfg".into());
     args.push(format!(
-        "name={},file={}",
-        fw_cfg_device::abi::PHYS_BITS_FILE_NAME,
-        path.display()
+        "name={},file={path}",
+        fw_cfg_device::abi::PHYS_BITS_FILE_NAME
     ));
+    args.extend(file_options(w, "-fw_cfg", place)?);
+    Ok(args)
+}
+
+/// The `option name=NAME,...` pairs that give a VMM `w`'s files (QEMU's
+/// `-fw_cfg` syntax, which `fw-cfg-vmm --fw-cfg` shares): one-byte fillers
+/// as strings, the rest as files stored by `place`.
+pub fn file_options<E>(
+    w: &Workload,
+    option: &str,
+    mut place: impl FnMut(&str, &[u8]) -> Result<String, E>,
+) -> Result<Vec<String>, E> {
+    let mut args = Vec::new();
     for (i, (name, data)) in w.files().iter().enumerate() {
-        args.push("-fw_cfg".into());
+        args.push(option.to_string());
         if data.len() == 1 {
             args.push(format!("name={name},string=x"));
         } else {
-            let path = dir.write(&format!("f{i}"), data)?;
-            args.push(format!("name={name},file={}", path.display()));
+            let path = place(&format!("f{i}"), data)?;
+            args.push(format!("name={name},file={path}"));
         }
     }
     Ok(args)

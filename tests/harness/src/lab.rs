@@ -43,7 +43,10 @@
 //! probe and the PVH test firmware ([`build::LabTools`]); [`firmware`]
 //! runs that firmware under QEMU microvm and under `fw-cfg-vmm` in one
 //! boot, [`linux`] the distribution kernel with Linux's `qemu_fw_cfg`
-//! driver and the probe.
+//! driver and the probe; [`matrix`] runs `compare`'s whole configuration
+//! matrix to compare with this machine's KVM; [`measure`] measures the
+//! firmware's phases and Linux's boot under both VMMs on real SVM;
+//! [`compare`] is `compare --lab`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -70,10 +73,13 @@
 //! about 50 s once for the first static `fw-cfg-vmm` build.
 
 pub mod build;
+pub mod compare;
 mod error;
 pub mod firmware;
 pub mod init;
 pub mod linux;
+pub mod matrix;
+pub mod measure;
 mod script;
 
 use std::collections::BTreeMap;
@@ -203,6 +209,7 @@ pub struct Lab {
     steps: Vec<Step>,
     /// `-fw_cfg` items of the outer QEMU: name and work-folder file.
     outer_fw_cfg: Vec<(String, PathBuf)>,
+    fetch: Vec<PathBuf>,
 }
 
 impl Default for Lab {
@@ -243,6 +250,9 @@ pub struct LabRun {
     pub console: String,
     /// The inner guests' results, by name.
     pub guests: BTreeMap<GuestName, GuestRun>,
+    /// The work-folder files [`Lab::fetch`] asked for that the script
+    /// left, by name.
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
     /// Wall time of the outer boot, QEMU start to exit.
     pub elapsed: Duration,
     /// The run folder, when [`Lab::keep`] kept it.
@@ -291,6 +301,7 @@ impl Lab {
             files: BTreeMap::new(),
             steps: Vec::new(),
             outer_fw_cfg: Vec::new(),
+            fetch: Vec::new(),
         }
     }
 
@@ -355,6 +366,15 @@ impl Lab {
         let name = name.as_ref();
         check_name(name)?;
         self.files.insert(name.into(), Source::Copy(from.into()));
+        Ok(self)
+    }
+
+    /// Reads work-folder file `name` back after the run (e.g. what a guest
+    /// wrote there) into [`LabRun::files`], when the script left it.
+    pub fn fetch(mut self, name: impl AsRef<Path>) -> Result<Self, LabError> {
+        let name = name.as_ref();
+        check_name(name)?;
+        self.fetch.push(name.into());
         Ok(self)
     }
 
@@ -551,11 +571,20 @@ impl Lab {
                 }
             }
         }
+        let mut files = BTreeMap::new();
+        for name in &self.fetch {
+            let path = work.join(name);
+            if path.is_file() {
+                let data = std::fs::read(&path).map_err(io_error("read", &path))?;
+                files.insert(name.clone(), data);
+            }
+        }
         Ok(LabRun {
             status,
             output: String::from_utf8_lossy(&out).into_owned(),
             console,
             guests,
+            files,
             elapsed: output.elapsed,
             kept: None,
         })
@@ -623,6 +652,9 @@ mod tests {
         }
         assert!(Lab::new().file("../x", b"".to_vec(), false).is_err());
         assert!(Lab::new().copy(".lab/run.sh", "/bin/sh").is_err());
+        assert!(Lab::new().fetch(".lab/status").is_err());
+        assert!(Lab::new().fetch("/etc/passwd").is_err());
+        assert!(Lab::new().fetch("g/stats.json").is_ok());
         assert!(GuestName::new("qemu-host_1.x").is_ok());
         for bad in ["", ".x", "a/b", "a b", "a'b"] {
             assert!(GuestName::new(bad).is_err(), "{bad}");

@@ -13,6 +13,7 @@ use kvm_ioctls::Kvm;
 use serde::Serialize;
 
 use crate::firmware::{self, FirmwareReport};
+use crate::peers::side_by_side::{PeerConfig, Width};
 use crate::vmm::devices::SerialSink;
 use crate::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use crate::vmm::stats::ExitStats;
@@ -118,6 +119,36 @@ impl Scenario {
         let on = |b: bool| if b { "on" } else { "off" };
         format!(
             "hpb={} hint={} file={}",
+            on(self.host_phys_bits),
+            on(self.hint),
+            self.file.as_str()
+        )
+    }
+
+    /// The same configuration as a [`PeerConfig`]: how it is written as
+    /// VMM flags and QEMU options. The machine's KVM run
+    /// ([`PeerConfig::vmm_setup`]) and the nested lab's `fw-cfg-vmm` run
+    /// ([`crate::lab::firmware::vmm_args`]) both start from it. QEMU
+    /// microvm cannot express the legacy width or the hint.
+    pub fn peer_config(&self) -> PeerConfig {
+        let width = if self.host_phys_bits {
+            Width::Host
+        } else {
+            Width::Legacy
+        };
+        let config = PeerConfig::microvm(width, self.file);
+        if self.hint {
+            config.with_hint()
+        } else {
+            config
+        }
+    }
+
+    /// A short name usable as a file name, e.g. `hpb-on.hint-off.stated`.
+    pub fn tag(&self) -> String {
+        let on = |b: bool| if b { "on" } else { "off" };
+        format!(
+            "hpb-{}.hint-{}.{}",
             on(self.host_phys_bits),
             on(self.hint),
             self.file.as_str()
@@ -342,6 +373,22 @@ mod tests {
             ..s(FileCase::Conflicting)
         };
         assert_eq!(legacy.setup(48).raw_files[0].1[2], 39);
+    }
+
+    #[test]
+    fn peer_configs_set_up_the_same_channels() {
+        for s in Scenario::all() {
+            let peer = s.peer_config();
+            let (ours, theirs) = (s.setup(46), peer.vmm_setup(46));
+            assert_eq!(ours.phys_bits, theirs.phys_bits, "{}", s.label());
+            // The peer setup adds the bulk file before the raw statement.
+            assert_eq!(&theirs.raw_files[1..], &ours.raw_files[..], "{}", s.label());
+            assert_eq!(peer.qemu_cpu().is_ok(), s.host_phys_bits && !s.hint);
+        }
+        let tags: std::collections::BTreeSet<String> =
+            Scenario::all().iter().map(Scenario::tag).collect();
+        assert_eq!(tags.len(), 16);
+        assert!(tags.contains("hpb-off.hint-on.corrupt"));
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //!
 //! - the lab has real KVM: `/dev/kvm` and nested paging, and the script's
 //!   exit status comes back;
-//! - one outer boot runs the PVH test firmware under QEMU microvm
-//!   (`-accel kvm`) and under the static `fw-cfg-vmm`, for two
-//!   configurations: the decisions per transport are the same values;
+//! - one outer boot runs `compare`'s whole configuration matrix with the
+//!   PVH test firmware under the static `fw-cfg-vmm` and, where QEMU
+//!   microvm expresses it, under QEMU (`-accel kvm`): each configuration
+//!   reads, decides and exits (per phase, by kind) in the lab exactly as
+//!   the same configuration on this machine's KVM, run in the same test,
+//!   and decides the same under QEMU;
 //! - the outer vCPU's MAXPHYADDR (39) is the inner KVM host's: the
 //!   firmware under `fw-cfg-vmm --host-phys-bits` sees 39 bits in CPUID;
 //!   in the same boot, the nesting chain (`lab_nesting`), and four vCPUs of the firmware's SMP stress mode under
@@ -23,8 +26,11 @@ mod lab_nesting;
 use std::time::Duration;
 
 use fw_cfg_protocol::{DecidedBy, Transport};
+use fw_cfg_tests::bench::{self, Workload};
 use fw_cfg_tests::firmware::FirmwareReport;
 use fw_cfg_tests::lab::build::LabTools;
+use fw_cfg_tests::lab::matrix as lab_matrix;
+use fw_cfg_tests::lab::measure;
 use fw_cfg_tests::lab::{Lab, LabError, LabPeers, LabRun, firmware};
 use fw_cfg_tests::matrix::FileCase;
 use fw_cfg_tests::peers::require;
@@ -103,71 +109,171 @@ fn assert_same_decisions(tag: &str, qemu: &FirmwareReport, vmm: &FirmwareReport)
     }
 }
 
+/// Limit of the matrix boot: sixteen firmware guests under `fw-cfg-vmm`
+/// and four under QEMU microvm, then the measurement guests (the firmware
+/// in benchmark mode and Linux, under both, QEMU once more traced).
+const MATRIX_TIMEOUT: Duration = Duration::from_secs(1200);
+
+/// The measurement in the matrix boot ran, and its exits are as expected:
+/// the firmware's phases under `fw-cfg-vmm` cost exactly what they cost on
+/// this machine's KVM, QEMU's traced run has exits for each decision;
+/// Linux reaches `/init` and powers off under both, the probe decides
+/// from the file under both, and only QEMU's boot touches fw_cfg (its
+/// firmware loads the kernel through it; ours loads it directly).
+/// Benchmark phases whose exits do not depend on the directory's size
+/// (up to 32 files for the buffered DMA lookup).
+const SIZE_FREE: [&str; 7] = [
+    "pio/signature",
+    "pio/id",
+    "dma/signature",
+    "dma/id",
+    "dma/dir-bulk",
+    "dma/file-read",
+    "dma/decision",
+];
+
+fn check_measurement(m: &measure::Measurement, w: &Workload) {
+    let machine = bench::run_ours(w, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("bench on this machine: {e}"));
+    let machine_rows = bench::rows(w, &machine, None, None);
+    assert_eq!(m.firmware_rows.len(), machine_rows.len());
+    for (lab, here) in m.firmware_rows.iter().zip(&machine_rows) {
+        assert_eq!(lab.name, here.name);
+        assert_eq!(lab.ours_exits, here.ours_exits, "{}: exits", lab.name);
+        let fw_cfg_decision = lab.name.ends_with("/decision")
+            && lab.ours_exits.is_some()
+            && !lab.name.starts_with("mmio")
+            && !lab.name.starts_with("cpuid");
+        if fw_cfg_decision {
+            assert!(
+                lab.qemu_exits.is_some_and(|e| e > 0),
+                "{}: {lab:?}",
+                lab.name
+            );
+        }
+        // What does not depend on the directory's size (QEMU serves more
+        // files) costs QEMU the same exits as ours.
+        if SIZE_FREE.contains(&lab.name.as_str()) {
+            assert_eq!(lab.qemu_exits, lab.ours_exits, "{}: QEMU", lab.name);
+        }
+    }
+    for r in &m.linux_runs {
+        let who = format!("{:?} (traced {})", r.vmm, r.traced);
+        assert_eq!(r.status, 0, "{who}: poweroff -f");
+        assert!(
+            r.to_init_ms.is_some() && r.probe_ms.is_some(),
+            "{who}: {r:?}"
+        );
+        let p = r
+            .probe
+            .as_ref()
+            .unwrap_or_else(|| panic!("{who}: no probe report"));
+        assert_eq!(p.phys_bits_file.state.as_str(), "present", "{who}");
+        assert_eq!(p.decisions.strict.phys_bits, 46, "{who}");
+    }
+    let exits = |vmm| {
+        m.linux
+            .iter()
+            .find(|s| s.vmm == vmm)
+            .and_then(|s| s.exits)
+            .expect("exits")
+    };
+    let (ours, qemu) = (
+        exits(measure::LabVmm::FwCfgVmm),
+        exits(measure::LabVmm::QemuMicrovm),
+    );
+    assert_eq!(ours.boot_fw_cfg, 0, "{ours:?}");
+    assert!(qemu.boot_fw_cfg > 0, "{qemu:?}");
+    assert!(ours.probe > 0 && qemu.probe > 0, "{ours:?} {qemu:?}");
+    eprint!("{}", measure::render_linux(&m.linux));
+}
+
 #[test]
-fn the_firmware_decides_the_same_under_qemu_and_fw_cfg_vmm() {
-    let Some((peers, tools)) = peers_and_tools() else {
+fn the_matrix_decides_and_exits_in_the_lab_as_on_this_machine_and_under_qemu() {
+    let Some(peers) = require(LabPeers::find()) else {
         return;
     };
+    let tools = LabTools::build(true).unwrap_or_else(|e| panic!("{e}"));
     const HOST_BITS: u8 = 46;
-    let configs = [
-        (
-            "host-stated",
-            PeerConfig::microvm(Width::Host, FileCase::Stated),
-        ),
-        (
-            "host-absent",
-            PeerConfig::microvm(Width::Host, FileCase::Absent),
-        ),
-    ];
-    let mut lab = Lab::new().phys_bits(HOST_BITS).timeout(OUTER_TIMEOUT);
-    let mut guests = Vec::new();
-    for (tag, config) in &configs {
-        let (l, g) = ok(firmware::add(
-            lab,
-            tag,
-            config,
-            HOST_BITS,
-            Some(&peers.qemu),
-            &tools,
-        ));
-        lab = l;
-        guests.push((*tag, g));
-    }
+    let lab = Lab::new().phys_bits(HOST_BITS).timeout(MATRIX_TIMEOUT);
+    let (lab, added) = ok(lab_matrix::add(lab, HOST_BITS, Some(&peers.qemu), &tools));
+    let setup = measure::MeasureSetup {
+        repeat: 1,
+        host_bits: HOST_BITS,
+        firmware: Some(Workload::main(4096)),
+        linux: true,
+        timed_qemu: false,
+    };
+    let (lab, plan) = ok(measure::add(lab, &peers, &tools, &setup));
     let run = ok(lab.run(&peers));
-    for (tag, g) in &guests {
-        let qemu_name = g.qemu.as_ref().expect("QEMU expresses both configurations");
+    let mut failures = Vec::new();
+    for a in &added {
+        let tag = a.scenario.tag();
+        let v = ok(firmware::report(&run, &a.guests.vmm));
+        let stats = ok(firmware::run_report(&run, &a.guests)).stats;
+        let machine = lab_matrix::machine_run(&a.config, HOST_BITS, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{tag} on this machine: {e}"));
+        let cpuid = v.results[&Transport::Cpuid]
+            .cpuid
+            .as_ref()
+            .expect("a cpuid object");
+        let want = if a.scenario.host_phys_bits {
+            HOST_BITS
+        } else {
+            40
+        };
+        assert_eq!(cpuid.phys_bits, want, "{tag}: the advertised width");
+        assert!(stats.phase(v.results[&Transport::Dma].phase.id()).total() > 0);
+        if a.scenario == added[0].scenario {
+            let features = lab_matrix::cpuid_feature_differences(&machine.report, &v);
+            eprintln!("CPUID features, this machine vs the lab: {features:?}");
+        }
+        let d = lab_matrix::differences((&machine.report, &machine.stats), (&v, &stats));
+        failures.extend(d.into_iter().map(|d| format!("{tag}, machine vs lab: {d}")));
+        let Some(qemu_name) = &a.guests.qemu else {
+            continue;
+        };
         let q = ok(firmware::report(&run, qemu_name));
-        let v = ok(firmware::report(&run, &g.vmm));
-        let times = [qemu_name, &g.vmm].map(|n| run.guests[n].elapsed.as_secs_f64());
+        let times = [qemu_name, &a.guests.vmm].map(|n| run.guests[n].elapsed.as_secs_f64());
         eprintln!(
             "{tag}: QEMU microvm {:.2} s, fw-cfg-vmm {:.2} s",
             times[0], times[1]
         );
-        let cpuid = q.results[&Transport::Cpuid]
-            .cpuid
-            .as_ref()
-            .expect("a cpuid object");
-        assert_eq!(cpuid.phys_bits, HOST_BITS, "{tag}: the inner host's width");
-        assert_same_decisions(tag, &q, &v);
+        assert_same_decisions(&tag, &q, &v);
         // Everything else the firmware read (vendor, 1 GiB pages, the hint
         // state, the bulk file through each transport) agrees too.
         let differences = compare(&q, &v);
-        assert!(differences.is_empty(), "{tag}: {differences:?}");
+        failures.extend(
+            differences
+                .into_iter()
+                .map(|d| format!("{tag}, QEMU vs ours: {d}")),
+        );
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     let strict = |tag: &str| {
-        let (_, g) = guests.iter().find(|(t, _)| *t == tag).expect("configured");
-        let v = ok(firmware::report(&run, &g.vmm));
+        let a = added
+            .iter()
+            .find(|a| a.scenario.tag() == tag)
+            .expect("configured");
+        let v = ok(firmware::report(&run, &a.guests.vmm));
         v.results[&Transport::Pio]
             .decisions
             .expect("decisions")
             .strict
     };
     // The file decides when stated; without it the strict mode falls back.
-    assert_eq!(strict("host-stated").decided_by, DecidedBy::FwCfgFile);
-    assert_eq!(strict("host-stated").phys_bits, HOST_BITS);
-    assert_ne!(strict("host-absent").decided_by, DecidedBy::FwCfgFile);
+    let stated = strict("hpb-on.hint-off.stated");
+    assert_eq!(stated.decided_by, DecidedBy::FwCfgFile);
+    assert_eq!(stated.phys_bits, HOST_BITS);
+    assert_ne!(
+        strict("hpb-on.hint-off.absent").decided_by,
+        DecidedBy::FwCfgFile
+    );
+    let m = measure::collect(&run, &plan).unwrap_or_else(|e| panic!("{e}"));
+    check_measurement(&m, setup.firmware.as_ref().expect("a workload"));
     eprintln!(
-        "outer boot with four inner guests: {:.1} s",
+        "outer boot with {} inner guests: {:.1} s",
+        run.guests.len(),
         run.elapsed.as_secs_f64()
     );
 }

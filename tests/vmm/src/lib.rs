@@ -54,6 +54,7 @@ pub mod layout;
 pub mod linux;
 pub mod nesting;
 pub mod pvh;
+pub mod report;
 pub mod run;
 pub mod stats;
 pub mod test_image;

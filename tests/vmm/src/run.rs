@@ -30,7 +30,8 @@ use crate::hook::{ExitHook, HookAction};
 use crate::stats::{ExitKind, ExitStats, ExitTarget};
 
 /// Why the guest stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ExitReason {
     /// The guest wrote `value` to the debug-exit port.
     DebugExit {

@@ -13,11 +13,13 @@ use std::fmt;
 use std::ops::Index;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// Most distinct keys one table of [`ExitStats`] keeps.
 pub const MAX_KEYS: usize = 256;
 
 /// Counters for one set of exits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitCounts {
     /// `in` instructions.
     pub io_in: u64,
@@ -109,7 +111,7 @@ pub enum ExitTarget {
 
 /// Counters per key, for at most [`MAX_KEYS`] distinct keys; exits of
 /// keys beyond those are counted in [`BoundedCounts::other`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoundedCounts<K: Ord> {
     keys: BTreeMap<K, ExitCounts>,
     other: ExitCounts,
@@ -183,7 +185,7 @@ impl<K: Ord> Index<&K> for BoundedCounts<K> {
 }
 
 /// All counters of one run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitStats {
     /// Every exit of the run.
     pub all: ExitCounts,

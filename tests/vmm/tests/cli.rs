@@ -117,6 +117,36 @@ fn a_phase_port_labels_exits_and_takes_its_writes() {
 }
 
 #[test]
+fn stats_json_holds_the_same_counters_as_the_text() {
+    if !require_kvm() {
+        return;
+    }
+    // mov dx, 0x600; mov eax, 5; out dx, eax; then SIGNATURE.
+    let mut code = vec![0x66, 0xba, 0x00, 0x06, 0xb8, 0x05, 0x00, 0x00, 0x00, 0xef];
+    code.extend_from_slice(SIGNATURE);
+    let k = write_elf("json", &code);
+    let json = k.with_extension("json");
+    let path = json.display().to_string();
+    let out = vmm(&k, &["--phase-port", "0x600", "--stats-json", &path]);
+    assert_eq!(out.status.code(), Some(status(b'Q')), "{out:?}");
+    let report = fw_cfg_vmm::report::RunReport::read(&json).unwrap();
+    assert_eq!(
+        report.reason,
+        fw_cfg_vmm::ExitReason::DebugExit {
+            value: u32::from(b'Q')
+        }
+    );
+    let phase = report.stats.phase(5);
+    assert_eq!((phase.io_in, phase.io_out, phase.total()), (1, 2, 3));
+    assert_eq!(report.stats.per_port[&0x511].io_in, 1);
+    assert!(report.stats.per_port.get(&0x600).is_none());
+    // An unwritable file is a VMM error after the run.
+    let bad = vmm(&k, &["--stats-json", "/nonexistent/dir/stats.json"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let _ = std::fs::remove_file(&json);
+}
+
+#[test]
 fn usage_errors_exit_with_status_2() {
     let k = write_elf("none", &[0xf4]);
     // A malformed -fw_cfg option.

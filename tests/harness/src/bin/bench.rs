@@ -34,20 +34,65 @@ struct Args {
     /// QEMU binary.
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu: String,
-    /// Size of the file read by port I/O (one exit per byte).
-    #[arg(long, default_value_t = 1 << 20)]
-    pio_bytes: usize,
+    /// Size of the file read by port I/O (one exit per byte; default
+    /// 1 MiB, 4 KiB with `--lab`).
+    #[arg(long)]
+    pio_bytes: Option<usize>,
     /// Workloads to run (`main`, `dir-1`, `dir-32`, `dir-1000`, or
     /// `dir-N` for any N); default all four.
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Boots per VMM and workload for the cycle figures (medians); QEMU's
-    /// traced boot for exits runs once.
-    #[arg(long, default_value_t = 1)]
-    repeat: usize,
+    /// traced boot for exits runs once (default 1; 3 with `--lab`).
+    #[arg(long)]
+    repeat: Option<usize>,
     /// Per-guest timeout in seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
+    /// Measure on real SVM in the nested KVM lab instead: the `main`
+    /// workload and a Linux guest under fw-cfg-vmm and QEMU microvm in
+    /// one outer boot, `--repeat` alternated boots each (default 3).
+    #[arg(long)]
+    lab: bool,
+    /// The lab's outer MAXPHYADDR (the inner KVM host's width).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(36..=52))]
+    lab_phys_bits: u8,
+}
+
+/// `--lab`: one outer boot with the firmware's `main` workload and Linux.
+fn run_lab(args: &Args) -> Result<(), Stop> {
+    use fw_cfg_tests::lab::measure::{self, MeasureSetup};
+    if args.workloads.iter().any(|w| w != "main") {
+        return Err(Stop::Failed("--lab runs the main workload only".into()));
+    }
+    let repeat = args.repeat.unwrap_or(3);
+    let setup = MeasureSetup {
+        repeat: repeat.max(1),
+        host_bits: args.lab_phys_bits,
+        firmware: Some(Workload::main(args.pio_bytes.unwrap_or(4096))),
+        linux: true,
+        timed_qemu: true,
+    };
+    let tsc_hz = bench::tsc_hz(Duration::from_millis(200));
+    bench::note(&format!(
+        "bench: nested lab, {} alternated boots per VMM of the firmware and of Linux",
+        setup.repeat
+    ));
+    let m = measure::run(&setup, measure::timeout_for(&setup))
+        .map_err(|e| Stop::Failed(error_chain(&e)))?;
+    let out = serde_json::json!({
+        "tsc_hz": tsc_hz,
+        "lab": true,
+        "repeat": setup.repeat,
+        "cmdline": bench::cmdline(),
+        "measurement": m,
+    });
+    report(args, &out, &m.firmware_rows, tsc_hz)?;
+    if !args.json {
+        println!();
+        print!("{}", measure::render_linux(&m.linux));
+    }
+    Ok(())
 }
 
 fn workload(name: &str, pio_bytes: usize) -> Option<Workload> {
@@ -116,7 +161,7 @@ fn workloads(args: &Args) -> Result<Vec<Workload>, Stop> {
     names
         .iter()
         .map(|n| {
-            workload(n, args.pio_bytes)
+            workload(n, args.pio_bytes.unwrap_or(1 << 20))
                 .ok_or_else(|| Stop::Failed(format!("unknown workload {n:?}")))
         })
         .collect()
@@ -132,7 +177,7 @@ struct Measured {
 /// the exits) and merges the boots.
 fn measure(args: &Args, w: &Workload, with_qemu: bool, host: u8) -> Result<Measured, Stop> {
     let timeout = Duration::from_secs(args.timeout);
-    let repeat = args.repeat.max(1);
+    let repeat = args.repeat.unwrap_or(1).max(1);
     let failed = |e: bench::Error| Stop::Failed(error_chain(&e));
     let mut q_exits = None;
     if with_qemu {
@@ -202,6 +247,9 @@ fn report(args: &Args, out: &serde_json::Value, rows: &[Row], tsc_hz: f64) -> Re
 }
 
 fn run(args: &Args) -> Result<(), Stop> {
+    if args.lab {
+        return run_lab(args);
+    }
     let with_qemu = check_peers(args)?;
     let workloads = workloads(args)?;
     let host = matrix::host_phys_bits();
@@ -217,7 +265,7 @@ fn run(args: &Args) -> Result<(), Stop> {
         "tsc_hz": tsc_hz,
         "host_phys_bits": host,
         "cmdline": bench::cmdline(),
-        "repeat": args.repeat.max(1),
+        "repeat": args.repeat.unwrap_or(1).max(1),
         "boots": walls,
         "rows": rows,
     });

@@ -6,12 +6,15 @@
 //! channel said, each policy mode's decision, and the VM exits and guest
 //! cycles per channel and transport. Without `/dev/kvm` it runs the same
 //! matrix in process and says so on its first line. `--peers` adds the
-//! same firmware under QEMU beside the mini VMM.
+//! same firmware under QEMU beside the mini VMM; `--lab` the nested KVM
+//! lab's matrix and Linux guests (`fw_cfg_tests::lab::compare`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use fw_cfg_tests::lab::compare::LabReport;
+use fw_cfg_tests::lab::measure::MeasureError;
 use fw_cfg_tests::matrix::{self, Engine};
 use fw_cfg_tests::{peers, table};
 
@@ -38,10 +41,29 @@ struct Args {
     /// With `--situations`: add each row's users, widths and windows.
     #[arg(long)]
     wide: bool,
+    /// Also run the matrix and a Linux guest in the nested KVM lab (real
+    /// SVM inside QEMU's TCG), under fw-cfg-vmm and QEMU microvm, and
+    /// show them beside the matrix (progress on stderr).
+    #[arg(long)]
+    lab: bool,
+    /// Linux boots per VMM in the lab (alternated; times are medians).
+    #[arg(long, default_value_t = 1)]
+    lab_repeat: usize,
+    /// The lab's outer MAXPHYADDR (the inner KVM host's width).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(36..=52))]
+    lab_phys_bits: u8,
     /// Print the path of the PVH test firmware this package built (for
     /// `fw-cfg-vmm --kernel`, or `FW_CFG_TEST_FIRMWARE`) and exit.
     #[arg(long)]
     firmware_path: bool,
+}
+
+/// The lab section, with a generous limit for its outer boot.
+fn run_lab(args: &Args) -> Result<LabReport, MeasureError> {
+    let repeat = args.lab_repeat.max(1) as u64;
+    let timeout = Duration::from_secs(600 + (2 * repeat + 1) * 240);
+    eprintln!("compare: nested lab (one outer boot; several minutes)…");
+    fw_cfg_tests::lab::compare::run(args.lab_phys_bits, args.lab_repeat.max(1), timeout)
 }
 
 fn main() -> ExitCode {
@@ -72,8 +94,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let lab = if args.lab {
+        match run_lab(&args) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("compare: lab: {}", fw_cfg_tests::vmm::error_chain(&e));
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     if args.json {
-        match serde_json::to_string_pretty(&outcomes) {
+        let json = match &lab {
+            Some(lab) => serde_json::to_string_pretty(&serde_json::json!({
+                "matrix": outcomes,
+                "lab": lab,
+            })),
+            None => serde_json::to_string_pretty(&outcomes),
+        };
+        match json {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("compare: {e}");
@@ -85,6 +125,14 @@ fn main() -> ExitCode {
         print!("{}", table::render(&outcomes));
         println!();
         print!("{}", table::legend(engine, host));
+        if let Some(lab) = &lab {
+            println!();
+            print!("{}", fw_cfg_tests::lab::compare::render(lab));
+        }
+    }
+    if lab.as_ref().is_some_and(|l| !l.agrees()) {
+        eprintln!("compare: the lab's matrix differs from this machine's or QEMU's (see above)");
+        return ExitCode::FAILURE;
     }
     if args.peers {
         println!();

@@ -195,6 +195,15 @@ pub enum LabError {
     /// Building what the lab runs failed.
     #[error(transparent)]
     Build(#[from] build::BuildError),
+    /// An inner `fw-cfg-vmm` left no readable `--stats-json` report.
+    #[error("inner guest {guest}: no readable fw-cfg-vmm run report: {source}")]
+    Report {
+        /// The guest.
+        guest: GuestName,
+        /// Why.
+        #[source]
+        source: crate::vmm::report::ReportError,
+    },
 }
 
 #[cfg(test)]

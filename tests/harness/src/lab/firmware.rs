@@ -12,7 +12,7 @@
 //! vCPU's MAXPHYADDR). `fw-cfg-vmm` renders a stated file itself, as it
 //! would for a user; the malformed and conflicting ones are passed raw.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fw_cfg_device::abi::PHYS_BITS_FILE_NAME;
@@ -23,6 +23,8 @@ use crate::firmware::{BULK_FILE_NAME, FirmwareReport};
 use crate::matrix::FileCase;
 use crate::peers::qemu::Qemu;
 use crate::peers::side_by_side::{PeerConfig, Width, bulk_contents, qemu_args};
+use crate::phase::MARK_PORT;
+use crate::vmm::report::RunReport;
 
 /// The static `fw-cfg-vmm` in the work folder.
 pub const VMM_FILE: &str = "bin/fw-cfg-vmm";
@@ -81,12 +83,17 @@ pub struct FirmwareGuests {
     pub qemu: Option<GuestName>,
     /// Under the static `fw-cfg-vmm`.
     pub vmm: GuestName,
+    /// The work-folder file where that `fw-cfg-vmm` writes its run report
+    /// (`--stats-json`, exits counted per phase with `--phase-port`
+    /// [`MARK_PORT`]); fetched after the run ([`run_report`]).
+    pub stats_file: PathBuf,
 }
 
 /// Adds `config` to `lab` as guests `TAG-qemu` (when `qemu` is given and
 /// can express it) and `TAG-vmm`, for an inner host of `host_bits`
 /// (the outer MAXPHYADDR), with the tools and the configuration's files in
-/// the work folder.
+/// the work folder. The `fw-cfg-vmm` guest counts exits per phase and
+/// leaves its run report in [`FirmwareGuests::stats_file`].
 pub fn add(
     lab: Lab,
     tag: &str,
@@ -127,18 +134,24 @@ pub fn add(
         _ => None,
     };
     let vmm = GuestName::new(&format!("{tag}-vmm"))?;
-    let argv = std::iter::once(inner_path(VMM_FILE)).chain(vmm_args(
-        config,
-        &firmware,
-        file.as_deref(),
-        &bulk,
-    ));
-    lab = lab.guest(vmm.as_str(), argv, GUEST_TIMEOUT)?;
+    let stats_file = PathBuf::from(format!("{tag}/stats.json"));
+    let argv = std::iter::once(inner_path(VMM_FILE))
+        .chain(vmm_args(config, &firmware, file.as_deref(), &bulk))
+        .chain([
+            "--phase-port".into(),
+            format!("{MARK_PORT:#x}"),
+            "--stats-json".into(),
+            inner_path(&stats_file),
+        ]);
+    lab = lab
+        .guest(vmm.as_str(), argv, GUEST_TIMEOUT)?
+        .fetch(&stats_file)?;
     Ok((
         lab,
         FirmwareGuests {
             qemu: qemu_guest,
             vmm,
+            stats_file,
         },
     ))
 }
@@ -179,6 +192,28 @@ pub fn add_smp(
     let name = GuestName::new(&format!("{tag}-smp"))?;
     lab = lab.guest(name.as_str(), argv, GUEST_TIMEOUT)?;
     Ok((lab, name))
+}
+
+/// The run report the `fw-cfg-vmm` guest of `guests` wrote.
+pub fn run_report(run: &LabRun, guests: &FirmwareGuests) -> Result<RunReport, LabError> {
+    report_file(run, &guests.vmm, &guests.stats_file)
+}
+
+/// The run report guest `guest` wrote to work-folder file `file` (which
+/// the lab fetched).
+pub fn report_file(run: &LabRun, guest: &GuestName, file: &Path) -> Result<RunReport, LabError> {
+    let err = |source| LabError::Report {
+        guest: guest.clone(),
+        source,
+    };
+    let json = run.files.get(file).ok_or_else(|| {
+        err(crate::vmm::report::ReportError::Io {
+            action: "read",
+            path: file.to_path_buf(),
+            source: std::io::ErrorKind::NotFound.into(),
+        })
+    })?;
+    RunReport::from_json(json).map_err(err)
 }
 
 /// What the firmware printed in guest `name`; an error unless it finished
@@ -253,6 +288,9 @@ mod tests {
                 .contains("'-fw_cfg' 'name=etc/phys-bits-valid,file=/tmp/work/hs/phys-bits-valid'")
         );
         assert!(script.contains("lab_guest hs-vmm 60 '/tmp/work/bin/fw-cfg-vmm' '--kernel' '/tmp/work/bin/fw-cfg-test-firmware'"));
+        assert!(script.contains("'--phase-port' '0x600' '--stats-json' '/tmp/work/hs/stats.json'"));
+        assert_eq!(guests.stats_file, Path::new("hs/stats.json"));
+        assert!(lab.fetch.contains(&guests.stats_file));
         assert!(lab.files.contains_key(Path::new("hs/phys-bits-valid")));
         let hint = PeerConfig::microvm(Width::Host, FileCase::Absent).with_hint();
         let (lab, guests) = add(lab, "hint", &hint, 46, Some(&qemu), &tools).unwrap();

@@ -174,34 +174,8 @@ pub fn add(
         .file(INITRD_FILE, initrd, false)?;
     let (mut lab, specs) = item_specs(lab)?;
     let (kernel, initrd) = (linux.kernel.display().to_string(), inner_path(INITRD_FILE));
-    let mut q: Vec<String> = [
-        "-M",
-        "microvm",
-        "-accel",
-        "kvm",
-        "-cpu",
-        "host",
-        "-nodefaults",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-    ]
-    .map(String::from)
-    .to_vec();
-    q.extend(["-m".into(), MEMORY_MIB.to_string()]);
-    q.extend([
-        "-kernel".into(),
-        kernel.clone(),
-        "-initrd".into(),
-        initrd.clone(),
-    ]);
-    q.extend(["-append".into(), CMDLINE.into()]);
-    let mut v: Vec<String> = vec![inner_path(super::firmware::VMM_FILE)];
-    v.extend(["--kernel".into(), kernel, "--initrd".into(), initrd]);
-    v.extend(["--memory".into(), MEMORY_MIB.to_string()]);
-    v.extend(["--timeout".into(), VMM_TIMEOUT.as_secs().to_string()]);
+    let mut q = qemu_args(&kernel, &initrd, CMDLINE);
+    let mut v = vmm_args(&kernel, &initrd);
     v.extend(["--stats".into(), "--host-phys-bits".into()]);
     for s in &specs {
         q.extend(["-fw_cfg".into(), s.clone()]);
@@ -225,6 +199,53 @@ pub fn add(
             vmm_reboot: GuestName::new("linux-vmm-reboot")?,
         },
     ))
+}
+
+/// QEMU microvm's arguments (after the program) that boot `kernel` with
+/// `initrd` and `cmdline` as a KVM guest (`-cpu host`, [`MEMORY_MIB`],
+/// the console on stdout, no reboot).
+pub fn qemu_args(kernel: &str, initrd: &str, cmdline: &str) -> Vec<String> {
+    let mut q: Vec<String> = [
+        "-M",
+        "microvm",
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+    ]
+    .map(String::from)
+    .to_vec();
+    q.extend(["-m".into(), MEMORY_MIB.to_string()]);
+    q.extend([
+        "-kernel".into(),
+        kernel.into(),
+        "-initrd".into(),
+        initrd.into(),
+    ]);
+    q.extend(["-append".into(), cmdline.into()]);
+    q
+}
+
+/// The static `fw-cfg-vmm`'s argv (program included) that boots `kernel`
+/// with `initrd` in [`MEMORY_MIB`], ended by [`VMM_TIMEOUT`]; the caller
+/// adds the command line and the channels.
+pub fn vmm_args(kernel: &str, initrd: &str) -> Vec<String> {
+    let mut v: Vec<String> = vec![inner_path(super::firmware::VMM_FILE)];
+    v.extend([
+        "--kernel".into(),
+        kernel.into(),
+        "--initrd".into(),
+        initrd.into(),
+    ]);
+    v.extend(["--memory".into(), MEMORY_MIB.to_string()]);
+    v.extend(["--timeout".into(), VMM_TIMEOUT.as_secs().to_string()]);
+    v
 }
 
 /// What `/init` printed in guest `name`; an error with its last console

@@ -30,6 +30,7 @@ use fw_cfg_vmm::cpu::MAX_VCPUS;
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
+use fw_cfg_vmm::report::RunReport;
 use fw_cfg_vmm::{ExitReason, RunOutcome, Vm, VmConfig, error_chain};
 
 /// Names the kernel booted without `--kernel`.
@@ -98,6 +99,10 @@ struct Args {
     /// Print VM-exit counters on stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// Write why the guest stopped and every exit counter to FILE as JSON
+    /// (`fw_cfg_vmm::report::RunReport`), also after a timeout.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
     /// Count exits per phase: the guest announces a phase by writing its
     /// 32-bit id to this I/O port (the test firmware uses 0x600); those
     /// writes go neither to a device nor into the counters.
@@ -270,7 +275,15 @@ fn main() -> ExitCode {
         vm.run(config.timeout)
     });
     match run {
-        Ok(outcome) => exit_code(&outcome, args.stats),
+        Ok(outcome) => {
+            if let Some(path) = &args.stats_json {
+                if let Err(e) = RunReport::from(&outcome).write(path) {
+                    eprintln!("fw-cfg-vmm: {}", error_chain(&e));
+                    return ExitCode::from(2);
+                }
+            }
+            exit_code(&outcome, args.stats)
+        }
         Err(e) => {
             eprintln!("fw-cfg-vmm: {}", error_chain(&e));
             ExitCode::from(2)
