@@ -13,7 +13,8 @@
 //! (QEMU exit status 1).
 //!
 //! With `fw_cfg_tests.bench=SIZE@BASE` on the command line it runs the
-//! benchmark phases of [`mod@bench`] instead (one `bench` line each).
+//! benchmark phases of [`mod@bench`] instead (one `bench` line each); with
+//! `fw_cfg_tests.hash=SIZE@BASE` the reads of [`hash`] (snapshot tests).
 
 #![no_std]
 #![no_main]
@@ -21,6 +22,7 @@
 mod bench;
 mod boot;
 mod buffers;
+mod hash;
 mod mem;
 mod out;
 mod probes;
@@ -47,6 +49,11 @@ extern "C" fn fw_main(start_info: u64) -> ! {
     pvh::record_memory_top(start_info);
     let mmio = pvh::mmio_window(cmdline);
     probes::boot(start_info, cmdline, mmio);
+    if let Some(area) = hash::param(cmdline) {
+        hash::run(area, &mut bufs.dma);
+        emit(&Line::Done);
+        serial::exit(0)
+    }
     if let Some(area) = bench::param(cmdline) {
         bench::run(area, mmio, &mut bufs);
         emit(&Line::Done);

@@ -18,7 +18,7 @@ pub use json::{Sink, WriteError, Writer, to_sink};
 pub use lines::{
     BaselineLine, BenchLine, BenchName, BootLine, BulkLine, CmdlineText, Conflict, Conflicts,
     CpuidLine, DecidedBy, DecisionLine, Decisions, ErrorKind, FILE_BYTES_MAX, FileLine,
-    FileStateKind, FirmwareName, HintState, Line, PanicLine, ResultLine, Rule, Vendor,
+    FileStateKind, FirmwareName, HashLine, HintState, Line, PanicLine, ResultLine, Rule, Vendor,
 };
 pub use name::{Bytes, Name};
 #[cfg(feature = "host")]
@@ -45,6 +45,12 @@ pub const BULK_MAX: usize = 64 * 1024;
 pub const BENCH_PARAM: &str = "fw_cfg_tests.bench=";
 /// Benchmark files are named `opt/bench/<transport>/<label>`.
 pub const BENCH_FILE_PREFIX: &str = "opt/bench/";
+/// The command-line parameter selecting hash mode
+/// (`fw_cfg_tests.hash=SIZE@BASE`: a RAM area of `SIZE` bytes at `BASE`
+/// for two copies of [`HASH_FILE_NAME`]).
+pub const HASH_PARAM: &str = "fw_cfg_tests.hash=";
+/// The file hash mode reads whole, by port I/O and by DMA.
+pub const HASH_FILE_NAME: &str = "opt/fw-cfg-tests/hash";
 
 /// Writes `line` as one JSON object and a newline.
 ///

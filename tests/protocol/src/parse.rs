@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::lines::{BenchLine, BootLine, BulkLine, Line, PanicLine, ResultLine};
+use crate::lines::{BenchLine, BootLine, BulkLine, HashLine, Line, PanicLine, ResultLine};
 use crate::phase::{Phase, Transport};
 
 /// Where a line's JSON object starts: other firmware may have printed text
@@ -46,6 +46,8 @@ pub struct FirmwareReport {
     pub bulk: BTreeMap<Transport, BulkLine>,
     /// `bench` lines, in order.
     pub bench: Vec<BenchLine>,
+    /// `hash` lines, in order.
+    pub hash: Vec<HashLine>,
     /// Whether the `done` line was seen.
     pub done: bool,
     /// The `panic` line, if the firmware panicked.
@@ -85,6 +87,7 @@ impl FirmwareReport {
                 _ => self.other_lines += 1,
             },
             Line::Bench(b) => self.bench.push(b),
+            Line::Hash(h) => self.hash.push(h),
             Line::Done => self.done = true,
             Line::Panic(p) => self.panic = Some(p),
         }
