@@ -36,9 +36,10 @@ const AREA: (u64, u64) = (16 << 20, 2 << 20);
 /// QEMU's status for the firmware's debug-exit write of 0.
 const FIRMWARE_DONE: i32 = 1;
 
-/// A scratch directory for this process.
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fw-cfg-snapshot-{}", std::process::id()));
+/// A scratch directory for test `name` of this process (each test
+/// removes its own at the end: snapshots are as large as guest memory).
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fw-cfg-snapshot-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -128,8 +129,8 @@ fn config(blob: &Path) -> VmConfig {
 /// The fw_cfg accesses of hash mode's lookup, counted in this process
 /// with the firmware's phase marks (with a small file: the lookup does
 /// not depend on its size).
-fn lookup_accesses() -> u64 {
-    let small = scratch().join("blob-small");
+fn lookup_accesses(dir: &Path) -> u64 {
+    let small = dir.join("blob-small");
     std::fs::write(&small, [7u8; 4096]).unwrap();
     let config = config(&small);
     let mut vm = Vm::new(&config).unwrap();
@@ -164,14 +165,15 @@ fn snapshots_between_dma_halves_and_mid_read_restore_in_new_processes() {
     }
     let bin = vmm_binary();
     let data = blob();
-    let blob_path = scratch().join("blob");
+    let dir = scratch("chain");
+    let blob_path = dir.join("blob");
     std::fs::write(&blob_path, &data).unwrap();
-    let lookup = lookup_accesses();
+    let lookup = lookup_accesses(&dir);
     let want = crc32fast::hash(&data);
 
     // A: stops between the DMA address halves (the lookup, the high half,
     // the DMA register read).
-    let split = scratch().join("split");
+    let split = dir.join("split");
     let n = (lookup + 2).to_string();
     let a = vmm(
         &bin,
@@ -188,7 +190,7 @@ fn snapshots_between_dma_halves_and_mid_read_restore_in_new_processes() {
 
     // B: resumes A, finishes the DMA read (its hash matches), and stops
     // 100 accesses into the port-I/O read.
-    let mid = scratch().join("mid");
+    let mid = dir.join("mid");
     let b = vmm(
         &bin,
         &blob_path,
@@ -239,6 +241,7 @@ fn snapshots_between_dma_halves_and_mid_read_restore_in_new_processes() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("other fw_cfg items"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -247,10 +250,11 @@ fn restore_on_a_narrower_host_is_refused() {
         return;
     }
     let bin = vmm_binary();
-    let blob_path = scratch().join("blob-guard");
+    let dir = scratch("guard");
+    let blob_path = dir.join("blob");
     std::fs::write(&blob_path, blob()).unwrap();
     // The source vouches for the host's width; stop it at its first access.
-    let path = scratch().join("guard");
+    let path = dir.join("guard");
     let args = [
         "--host-phys-bits",
         "--snapshot",
@@ -294,4 +298,5 @@ fn restore_on_a_narrower_host_is_refused() {
         ),
         other => panic!("expected the migration guard, got {other:?}"),
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

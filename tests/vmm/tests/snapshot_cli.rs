@@ -98,6 +98,7 @@ fn the_read_offset_travels_to_the_new_process() {
     // snapshot, the guest ends.
     let out = vmm(&elf, &["--snapshot", s, "--snapshot-after-accesses", "4"]);
     assert_eq!(out.status.code(), Some(status(b'E')), "{out:?}");
+    std::fs::remove_file(&snap).unwrap();
 }
 
 #[test]
@@ -123,6 +124,7 @@ fn sigusr1_saves_a_spinning_guest() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(124), "{out:?}");
+    std::fs::remove_file(&snap).unwrap();
 }
 
 #[test]
@@ -168,4 +170,6 @@ fn broken_snapshots_are_refused_with_one_line() {
     // The count needs a file.
     let out = vmm(&elf, &["--snapshot-after-accesses", "1"]);
     assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_file(&snap).unwrap();
+    std::fs::remove_file(&bad).unwrap();
 }
