@@ -102,14 +102,14 @@ static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 pub struct FwCfg<M: GuestAddressSpace, EV: FwCfgEvents = NoEvents> {
     mem: M,
     events: EV,
-    dma_enabled: bool,
-    file_slots: u16,
+    pub(crate) dma_enabled: bool,
+    pub(crate) file_slots: u16,
     /// Generic keys below `KEY_FILE_FIRST`, indexed by key.
-    well_known: Vec<Option<Item>>,
+    pub(crate) well_known: Vec<Option<Item>>,
     /// Named files in directory order; file `i` has key `KEY_FILE_FIRST + i`.
-    files: Vec<FileItem>,
+    pub(crate) files: Vec<FileItem>,
     /// Arch-local items, indexed by `key & KEY_INDEX_MASK`.
-    arch: BTreeMap<u16, Item>,
+    pub(crate) arch: BTreeMap<u16, Item>,
     selector: u16,
     offset: u32,
     dma_address: u64,
@@ -172,7 +172,7 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
         }
     }
 
-    fn item_mut(&mut self, key: u16) -> Option<&mut Item> {
+    pub(crate) fn item_mut(&mut self, key: u16) -> Option<&mut Item> {
         if key == KEY_INVALID {
             return None;
         }

@@ -26,6 +26,7 @@ pub mod phys_bits;
 #[cfg(feature = "vm-device")]
 pub mod pio;
 mod regions;
+pub mod snapshot;
 pub mod state;
 
 pub use builder::{
@@ -39,4 +40,5 @@ pub use mmio::FwCfgMmio;
 pub use phys_bits::{HostAddressSizes, PhysBitsConfig};
 #[cfg(feature = "vm-device")]
 pub use pio::FwCfgPio;
+pub use snapshot::{FwCfgSnapshot, SnapshotError};
 pub use state::FwCfgState;

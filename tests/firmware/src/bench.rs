@@ -30,7 +30,7 @@
 use core::sync::atomic::{Ordering, fence};
 
 use fw_cfg_guest::abi::{
-    DMA_CTL_ERROR, DMA_CTL_READ, DMA_CTL_SELECT, DMA_SIGNATURE, DmaAccess, KEY_ID, KEY_SIGNATURE,
+    DMA_CTL_READ, DMA_CTL_SELECT, DMA_SIGNATURE, DmaAccess, KEY_ID, KEY_SIGNATURE,
     PHYS_BITS_FILE_NAME,
 };
 use fw_cfg_guest::cpuid::{CountingCpuid, CpuidSource, HardwareCpuid, read_cpuid_channel};
@@ -49,8 +49,6 @@ use crate::transports::with_transport;
 
 /// Most bulk files read.
 const BULK_FILES_MAX: usize = 32;
-/// Control-word polls before a direct DMA read is declared stuck.
-const DMA_POLLS: u32 = 1_000_000;
 
 /// The bulk area from `fw_cfg_tests.bench=SIZE@BASE`: `Some((base, size))`
 /// when benchmark mode is on, with `size` 0 when the value is malformed.
@@ -422,17 +420,8 @@ unsafe fn read_dma<T: DmaKick>(
         }
     }
     fence(Ordering::SeqCst);
-    for _ in 0..DMA_POLLS {
-        // SAFETY: as above; the first four bytes are the control word.
-        let c = u32::from_be_bytes(unsafe { desc.cast::<[u8; 4]>().read_volatile() });
-        if c == 0 {
-            return (p, None);
-        }
-        if c & DMA_CTL_ERROR != 0 {
-            return (p, Some(ErrorKind::DmaError));
-        }
-    }
-    (p, Some(ErrorKind::DmaTimeout))
+    // SAFETY: `desc` is the descriptor slot, as above.
+    (p, unsafe { crate::hash::poll_dma(desc) })
 }
 
 /// The sum of every 4096th byte and the last one: a cheap check (guest

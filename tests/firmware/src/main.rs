@@ -17,7 +17,8 @@
 //! `fw_cfg_tests.smp=ITERATIONS` the SMP stress run of [`smp`] on every
 //! vCPU (one `smp` line), with `fw_cfg_tests.touch=COUNT@BASE` the MMIO
 //! address sweep of [`touch`] (one `touch` line). In every other mode the
-//! application processors, if any, are parked.
+//! application processors, if any, are parked. With
+//! `fw_cfg_tests.hash=SIZE@BASE` the reads of [`hash`] (snapshot tests).
 
 #![no_std]
 #![no_main]
@@ -25,6 +26,7 @@
 mod bench;
 mod boot;
 mod buffers;
+mod hash;
 mod mem;
 mod out;
 mod probes;
@@ -62,6 +64,11 @@ extern "C" fn fw_main(start_info: u64) -> ! {
     probes::boot(start_info, cmdline, mmio);
     if let Some((base, count)) = touch::param(cmdline) {
         touch::run(base, count);
+        emit(&Line::Done);
+        serial::exit(0)
+    }
+    if let Some(area) = hash::param(cmdline) {
+        hash::run(area, &mut bufs.dma);
         emit(&Line::Done);
         serial::exit(0)
     }

@@ -18,8 +18,8 @@ pub use json::{Sink, WriteError, Writer, to_sink};
 pub use lines::{
     BaselineLine, BenchLine, BenchName, BootLine, BulkLine, CmdlineText, Conflict, Conflicts,
     CpuidLine, DecidedBy, DecisionLine, Decisions, ErrorKind, FILE_BYTES_MAX, FileLine,
-    FileStateKind, FirmwareName, HintState, Line, PanicLine, ResultLine, Rule, SmpLine, TouchLine,
-    Vendor,
+    FileStateKind, FirmwareName, HashLine, HintState, Line, PanicLine, ResultLine, Rule, SmpLine,
+    TouchLine, Vendor,
 };
 pub use name::{Bytes, Name};
 #[cfg(feature = "host")]
@@ -69,6 +69,12 @@ pub const fn stress_size(k: usize) -> usize {
 pub const fn stress_byte(k: usize, offset: usize) -> u8 {
     0x80 | (((k & 3) as u8) << 5) | (offset & 0x1f) as u8
 }
+/// The command-line parameter selecting hash mode
+/// (`fw_cfg_tests.hash=SIZE@BASE`: a RAM area of `SIZE` bytes at `BASE`
+/// for two copies of [`HASH_FILE_NAME`]).
+pub const HASH_PARAM: &str = "fw_cfg_tests.hash=";
+/// The file hash mode reads whole, by port I/O and by DMA.
+pub const HASH_FILE_NAME: &str = "opt/fw-cfg-tests/hash";
 
 /// Writes `line` as one JSON object and a newline.
 ///

@@ -883,6 +883,24 @@ wire! {
     }
 }
 
+wire! {
+    /// A `hash` line: [`HASH_FILE_NAME`](crate::HASH_FILE_NAME) read whole
+    /// through one transport, and the CRC-32 (IEEE) of the bytes read.
+    pub struct HashLine {
+        /// How it was read ([`Transport::PioString`] or [`Transport::Dma`]).
+        pub transport: Transport,
+        /// File size.
+        pub size: u32,
+        /// Bytes read.
+        pub read: u32,
+        /// CRC-32 of the bytes read.
+        pub crc32: u32,
+        /// The read error, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error: Option<ErrorKind>,
+    }
+}
+
 /// A benchmark name (`null-exit`, `pio/dir-walk`, `read/opt/bench/dma/1m`).
 pub type BenchName = Name<80>;
 
@@ -1015,6 +1033,8 @@ pub enum Line {
     Smp(SmpLine),
     /// The MMIO address sweep.
     Touch(TouchLine),
+    /// A hash-mode read.
+    Hash(HashLine),
     /// Everything was measured.
     Done,
     /// The firmware panicked.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::lines::{
-    BenchLine, BootLine, BulkLine, Line, PanicLine, ResultLine, SmpLine, TouchLine,
+    BenchLine, BootLine, BulkLine, HashLine, Line, PanicLine, ResultLine, SmpLine, TouchLine,
 };
 use crate::phase::{Phase, Transport};
 
@@ -52,6 +52,8 @@ pub struct FirmwareReport {
     pub smp: Option<SmpLine>,
     /// The `touch` line.
     pub touch: Option<TouchLine>,
+    /// `hash` lines, in order.
+    pub hash: Vec<HashLine>,
     /// Whether the `done` line was seen.
     pub done: bool,
     /// The `panic` line, if the firmware panicked.
@@ -93,6 +95,7 @@ impl FirmwareReport {
             Line::Bench(b) => self.bench.push(b),
             Line::Smp(l) => self.smp = Some(l),
             Line::Touch(l) => self.touch = Some(l),
+            Line::Hash(h) => self.hash.push(h),
             Line::Done => self.done = true,
             Line::Panic(p) => self.panic = Some(p),
         }

@@ -12,7 +12,7 @@ use fw_cfg_guest::reader::ReadError;
 use fw_cfg_guest::transport::TransportError;
 use fw_cfg_protocol::{
     BaselineLine, BenchLine, BenchName, BootLine, BulkLine, Bytes, Conflict, CpuidLine, DecidedBy,
-    Decisions, ErrorKind, FileLine, FileStateKind, FirmwareReport, HintState, Line, Name,
+    Decisions, ErrorKind, FileLine, FileStateKind, FirmwareReport, HashLine, HintState, Line, Name,
     PanicLine, ParseError, Phase, ResultLine, Rule, Transport, Vendor, line_to_string, parse_line,
 };
 
@@ -107,6 +107,20 @@ fn every_line() -> Vec<Line> {
         }),
         Line::Bench(bench),
         Line::Bench(unavailable),
+        Line::Hash(HashLine {
+            transport: Transport::PioString,
+            size: 1 << 20,
+            read: 1 << 20,
+            crc32: u32::MAX,
+            error: None,
+        }),
+        Line::Hash(HashLine {
+            transport: Transport::Dma,
+            size: 0,
+            read: 0,
+            crc32: 0,
+            error: Some(ErrorKind::NoArea),
+        }),
         Line::Done,
         Line::Panic(PanicLine {
             message: Name::new("index out of bounds"),
@@ -120,7 +134,7 @@ fn every_line() -> Vec<Line> {
 fn every_line_kind_round_trips() {
     let lines = every_line();
     let kinds: std::collections::HashSet<_> = lines.iter().map(std::mem::discriminant).collect();
-    assert_eq!(kinds.len(), 7, "every line kind");
+    assert_eq!(kinds.len(), 8, "every line kind");
     for line in lines {
         let text = line_to_string(&line).unwrap();
         assert!(text.ends_with("}\n") && !text[..text.len() - 1].contains('\n'));

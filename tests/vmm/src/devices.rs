@@ -84,6 +84,24 @@ impl SerialDevice {
     }
 }
 
+impl SerialDevice {
+    /// The UART's registers and receive FIFO, for a snapshot.
+    pub fn state(&self) -> vm_superio::serial::SerialState {
+        self.serial.state()
+    }
+
+    /// Replaces the UART's registers and FIFO by `state` (from
+    /// [`state`](Self::state)); the output sink stays.
+    pub fn restore(
+        &mut self,
+        state: &vm_superio::serial::SerialState,
+    ) -> Result<(), vm_superio::serial::Error<io::Error>> {
+        let sink = self.serial.writer().clone();
+        self.serial = Serial::from_state(state, NoInterrupt, vm_superio::serial::NoEvents, sink)?;
+        Ok(())
+    }
+}
+
 impl<T: Trigger> SerialDevice<T> {
     /// A UART raising its interrupt through `trigger`, writing to `sink`.
     pub fn with_trigger(trigger: T, sink: SerialSink) -> Self {

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Saving or restoring a snapshot failed.
+    #[error("snapshot failed")]
+    Snapshot(#[source] crate::snapshot::SnapshotError),
     /// `/dev/kvm` cannot be opened.
     #[error("cannot open /dev/kvm")]
     Kvm(#[source] kvm_ioctls::Error),

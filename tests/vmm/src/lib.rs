@@ -56,6 +56,7 @@ pub mod nesting;
 pub mod pvh;
 pub mod report;
 pub mod run;
+pub mod snapshot;
 pub mod stats;
 pub mod test_image;
 
@@ -79,7 +80,7 @@ use layout::*;
 
 pub use error::{Error, error_chain};
 pub use fw_cfg::FwCfgSetup;
-pub use run::{ExitReason, RESET_EXIT_STATUS, RunOutcome};
+pub use run::{ExitReason, RESET_EXIT_STATUS, RunOutcome, SNAPSHOT_EXIT_STATUS};
 
 /// What the mini VMM runs.
 #[derive(Debug, Clone)]
@@ -115,6 +116,9 @@ impl VmConfig {
     }
 }
 
+/// A PVH guest's COM1 as registered on the bus.
+type SharedSerial = Arc<Mutex<SerialDevice>>;
+
 /// The KVM objects and the guest memory they map, in the order they must
 /// be dropped: the VM file descriptor (whose memory slots point into
 /// `memory`), then the KVM handle, then the memory. Field order is drop
@@ -137,6 +141,9 @@ pub struct Vm {
     debug_exit: DebugExitFlag,
     power: PowerFlag,
     hook: Box<dyn ExitHook>,
+    /// COM1 of a PVH guest (what snapshots save; `None` for Linux).
+    serial: Option<SharedSerial>,
+    snapshot: Option<snapshot::Trigger>,
     /// The fw_cfg device's handles, kept for inspection after the run.
     pub fw_cfg: fw_cfg::FwCfgHandles,
 }
@@ -169,7 +176,8 @@ impl Vm {
         register_memory(&mappings.vm, &mappings.memory)?;
 
         let mut io = IoManager::new();
-        let (debug_exit, power) = register_legacy_devices(&mut io, &mappings.vm, kind, config)?;
+        let (debug_exit, power, serial) =
+            register_legacy_devices(&mut io, &mappings.vm, kind, config)?;
         let mut cpuid = cpu::base_cpuid(&mappings._kvm)?;
         let fw_cfg = fw_cfg::setup(
             &config.fw_cfg,
@@ -203,6 +211,8 @@ impl Vm {
             debug_exit,
             power,
             hook: Box::new(NoHook),
+            serial,
+            snapshot: None,
             fw_cfg,
         })
     }
@@ -248,6 +258,8 @@ impl Vm {
             debug_exit,
             power,
             hook,
+            serial: _,
+            snapshot,
             fw_cfg,
         } = self;
         let loop_state = run::RunLoop {
@@ -255,6 +267,7 @@ impl Vm {
             debug_exit,
             power,
             hook: Arc::new(Mutex::new(hook)),
+            snapshot: snapshot.map(|t| Arc::new(Mutex::new(t))),
         };
         let vcpus = std::iter::once(vcpu).chain(aps).collect();
         let result = run::run_on_threads(vcpus, loop_state, timeout);
@@ -268,16 +281,19 @@ impl Vm {
 
 /// Registers COM1 (polled for PVH, on IRQ 4 for Linux), the debug-exit
 /// port and, for Linux, the ACPI power registers; returns the flags the
-/// run loop polls.
+/// run loop polls and the PVH guest's COM1.
 fn register_legacy_devices(
     io: &mut IoManager,
     vm: &VmFd,
     kind: linux::KernelKind,
     config: &VmConfig,
-) -> Result<(DebugExitFlag, PowerFlag), Error> {
-    let serial: Arc<dyn DevicePio + Send + Sync> = match kind {
-        linux::KernelKind::Pvh => Arc::new(Mutex::new(SerialDevice::new(config.serial.clone()))),
-        linux::KernelKind::BzImage => linux::irq_serial(vm, config.serial.clone())?,
+) -> Result<(DebugExitFlag, PowerFlag, Option<SharedSerial>), Error> {
+    let (serial, pvh_serial): (Arc<dyn DevicePio + Send + Sync>, _) = match kind {
+        linux::KernelKind::Pvh => {
+            let s = Arc::new(Mutex::new(SerialDevice::new(config.serial.clone())));
+            (s.clone(), Some(s))
+        }
+        linux::KernelKind::BzImage => (linux::irq_serial(vm, config.serial.clone())?, None),
     };
     let (sink_dev, debug_exit) = DebugExit::new();
     let pio = |port, size| PioRange::new(PioAddress(port), size).map_err(Error::Bus);
@@ -296,7 +312,7 @@ fn register_legacy_devices(
         )
         .map_err(Error::Bus)?;
     }
-    Ok((debug_exit, power))
+    Ok((debug_exit, power, pvh_serial))
 }
 
 /// Loads the kernel and boot data of `kind` and puts the vCPU at its

@@ -52,12 +52,19 @@ pub enum ExitReason {
     /// The guest wrote the ACPI reset register (Linux's `reboot`); the VMM
     /// does not restart it.
     Reset,
+    /// The VMM saved a snapshot ([`crate::snapshot`]) and stopped the
+    /// guest, with status [`SNAPSHOT_EXIT_STATUS`].
+    Snapshot,
 }
 
 /// The exit status of a triple fault or of a shutdown the VMM did not ask
 /// for: even, so never a debug-exit status (`(value << 1) | 1` is odd),
 /// and neither 0 (success), 2 (a VMM error) nor 124 (timeout).
 pub const UNREQUESTED_SHUTDOWN_STATUS: u32 = 4;
+
+/// Exit status of a run stopped after saving a snapshot: even, so no
+/// debug-exit write gives it, and none of the others.
+pub const SNAPSHOT_EXIT_STATUS: u32 = 32;
 
 /// Exit status of a run the guest ended with a reset: even, so no
 /// debug-exit write (`(value << 1) | 1`) gives it.
@@ -67,13 +74,15 @@ impl ExitReason {
     /// The process exit status: QEMU's `(value << 1) | 1` for the
     /// debug-exit port, 0 for halt and power-off,
     /// [`UNREQUESTED_SHUTDOWN_STATUS`] for a triple fault or unrequested
-    /// shutdown, [`RESET_EXIT_STATUS`] for a reset; `None` for a timeout.
+    /// shutdown, [`RESET_EXIT_STATUS`] for a reset, [`SNAPSHOT_EXIT_STATUS`]
+    /// after a snapshot; `None` for a timeout.
     pub fn status(&self) -> Option<u32> {
         match self {
             ExitReason::DebugExit { value } => Some(devices::debug_exit_status(*value)),
             ExitReason::Halted | ExitReason::PowerOff => Some(0),
             ExitReason::Shutdown => Some(UNREQUESTED_SHUTDOWN_STATUS),
             ExitReason::Reset => Some(RESET_EXIT_STATUS),
+            ExitReason::Snapshot => Some(SNAPSHOT_EXIT_STATUS),
             ExitReason::Timeout => None,
         }
     }
@@ -114,6 +123,9 @@ pub(crate) struct RunLoop {
     pub(crate) debug_exit: DebugExitFlag,
     pub(crate) power: PowerFlag,
     pub(crate) hook: SharedHook,
+    /// The armed snapshot trigger: only vCPU 0's loop keeps it (snapshots
+    /// are refused with several vCPUs).
+    pub(crate) snapshot: Option<Arc<Mutex<crate::snapshot::Trigger>>>,
 }
 
 /// What the vCPU threads of one run share.
@@ -370,6 +382,11 @@ impl RunLoop {
             Err(e) => return Err(Error::Vcpu(e)),
         };
         let t0 = Instant::now();
+        let target = match &exit {
+            VcpuExit::IoOut(port, _) | VcpuExit::IoIn(port, _) => ExitTarget::Port(*port),
+            VcpuExit::MmioRead(addr, _) | VcpuExit::MmioWrite(addr, _) => ExitTarget::Mmio(*addr),
+            _ => ExitTarget::None,
+        };
         let other = |stats: &mut ExitStats, kind, phase| {
             stats.record(kind, ExitTarget::None, 0, t0.elapsed(), phase);
         };
@@ -401,6 +418,13 @@ impl RunLoop {
             VcpuExit::FailEntry(reason, cpu) => return Err(Error::FailEntry { reason, cpu }),
             _ => other(stats, ExitKind::Other, self.hook().phase()),
         }
+        if let Some(t) = &self.snapshot {
+            let mut t = t.lock().map_err(|_| Error::ThreadPanicked)?;
+            if t.after_exit(target) {
+                t.save(vcpu)?;
+                return Ok(Step::Stop(ExitReason::Snapshot));
+            }
+        }
         Ok(Step::Continue)
     }
 
@@ -410,9 +434,23 @@ impl RunLoop {
     fn run(&mut self, vcpu: &mut VcpuFd, index: usize, shared: &RunShared) -> ThreadResult {
         let mut stats = ExitStats::default();
         let start = Instant::now();
+        if index > 0 {
+            self.snapshot = None;
+        }
+        if let Some(t) = &self.snapshot {
+            t.lock().map_err(|_| Error::ThreadPanicked)?.on_vcpu_thread();
+        }
         let ends_run = loop {
             if shared.stop.load(Ordering::SeqCst) {
                 break false;
+            }
+            if let Some(t) = &self.snapshot {
+                let t = t.lock().map_err(|_| Error::ThreadPanicked)?;
+                if t.signalled() {
+                    t.save(vcpu)?;
+                    let _ = shared.reason.set(ExitReason::Snapshot);
+                    break true;
+                }
             }
             if let Step::Stop(reason) = self.step(vcpu, &mut stats)? {
                 if index > 0 && reason == ExitReason::Halted {

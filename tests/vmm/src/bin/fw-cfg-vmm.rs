@@ -6,8 +6,11 @@
 //! names where QEMU has them. Serial output goes to stdout; the exit status
 //! is QEMU's: `(value << 1) | 1` after a write of `value` to the debug-exit
 //! port 0xf4, 0 after `hlt`, 124 on timeout, 2 on a VMM error (bad
-//! arguments included), and 4 after a triple fault or a shutdown the VMM
-//! did not ask for.
+//! arguments included), 4 after a triple fault or a shutdown the VMM
+//! did not ask for, and 32 after saving a snapshot (`--snapshot FILE`: at
+//! SIGUSR1, or after `--snapshot-after-accesses N` fw_cfg accesses).
+//! `--restore FILE`, with the same configuration flags, resumes such a
+//! snapshot (PVH guests only).
 //!
 //! `--cpus N` starts N vCPUs, each on a thread of its own (PVH images
 //! only; the application processors follow the AP contract of
@@ -31,6 +34,7 @@ use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
 use fw_cfg_vmm::report::RunReport;
+use fw_cfg_vmm::snapshot::SnapshotRequest;
 use fw_cfg_vmm::{ExitReason, RunOutcome, Vm, VmConfig, error_chain};
 
 /// Names the kernel booted without `--kernel`.
@@ -118,6 +122,18 @@ struct Args {
     /// Stop the guest after this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// Save a snapshot of the running guest into this file at SIGUSR1
+    /// (or after `--snapshot-after-accesses`), then exit with status 32.
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    /// Save the snapshot after this many fw_cfg accesses (VM exits to the
+    /// fw_cfg ports or MMIO window).
+    #[arg(long, value_name = "N", requires = "snapshot")]
+    snapshot_after_accesses: Option<u64>,
+    /// Resume the snapshot in this file, taken with the same configuration
+    /// flags.
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
 }
 
 /// The widest `--phys-bits` QEMU accepts on x86-64
@@ -271,6 +287,15 @@ fn main() -> ExitCode {
     let run = Vm::new(&config).and_then(|mut vm| {
         if let Some(port) = args.phase_port {
             vm.set_exit_hook(Box::new(PhaseMarker::new(port)));
+        }
+        if let Some(path) = &args.restore {
+            vm.restore(path)?;
+        }
+        if let Some(path) = &args.snapshot {
+            vm.snapshot_on(SnapshotRequest {
+                path: path.clone(),
+                after_accesses: args.snapshot_after_accesses,
+            })?;
         }
         vm.run(config.timeout)
     });
