@@ -9,6 +9,8 @@ pub use fw_cfg_abi as abi;
 
 #[cfg(feature = "acpi")]
 pub mod acpi;
+#[cfg(feature = "acpi")]
+pub mod acpi_loader;
 #[cfg(feature = "vm-device")]
 mod adapter;
 pub mod builder;
@@ -31,6 +33,7 @@ pub mod phys_bits;
 pub mod pio;
 mod regions;
 pub mod state;
+pub mod table_loader;
 pub mod x86;
 
 pub use builder::{
