@@ -39,7 +39,7 @@ pub mod x86;
 pub use builder::{
     FILE_SLOTS_DEFAULT, FILE_SLOTS_MIN, FwCfgBuilder, ITEM_MAX_LEN, check_file_name,
 };
-pub use device::{FwCfg, KEY_INDEX_MASK};
+pub use device::{FwCfg, KEY_INDEX_MASK, ModifyError};
 pub use error::{BuildError, FileNameError, PhysBitsError, RestoreError};
 pub use events::{FwCfgEvents, NoEvents};
 #[cfg(feature = "vm-device")]
