@@ -453,6 +453,11 @@ impl FwCfgBuilder {
     /// input. If it panics (and panics unwind), the device catches the
     /// panic, puts the written bytes back as they were and fails the
     /// transfer with the DMA error bit; the device stays usable.
+    ///
+    /// What the guest wrote is not in [`FwCfgState`](crate::FwCfgState):
+    /// the VMM carries it across a snapshot
+    /// ([`FwCfg::writable_files`], then [`FwCfg::modify_file`] on the
+    /// destination), as QEMU migrates such files through their owners.
     pub fn add_writable_file(
         &mut self,
         name: &str,

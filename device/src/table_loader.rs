@@ -293,7 +293,8 @@ pub enum TableLoaderError {
         /// The name.
         name: String,
     },
-    /// A WRITE_POINTER into an allocated file (it writes an fw_cfg file).
+    /// A WRITE_POINTER into an allocated file (it writes an fw_cfg file),
+    /// or an allocation of a WRITE_POINTER destination.
     #[error("write-pointer destination {name:?} is an allocated file")]
     WritePointerToAllocated {
         /// The name.
@@ -397,6 +398,9 @@ pub struct TableLoader {
     allocations: Vec<Command>,
     /// The other commands in call order.
     commands: Vec<Command>,
+    /// WRITE_POINTER destinations (never allocated: allocations come
+    /// first in the stream, so a later one would precede the write).
+    write_dests: Vec<String>,
 }
 
 fn check_name(name: &str) -> Result<(), TableLoaderError> {
@@ -477,6 +481,11 @@ impl TableLoader {
         check_name(name)?;
         if self.files.contains_key(name) {
             return Err(TableLoaderError::DuplicateFile {
+                name: name.to_string(),
+            });
+        }
+        if self.write_dests.iter().any(|d| d == name) {
+            return Err(TableLoaderError::WritePointerToAllocated {
                 name: name.to_string(),
             });
         }
@@ -581,6 +590,9 @@ impl TableLoader {
         check_range(dest, dst_offset, u32::from(size), dest_len as usize)?;
         let s = self.file(src)?;
         check_range(src, src_offset, 1, s.data.len())?;
+        if !self.write_dests.iter().any(|d| d == dest) {
+            self.write_dests.push(dest.to_string());
+        }
         self.commands.push(Command::WritePointer {
             dest: dest.to_string(),
             src: src.to_string(),
@@ -868,6 +880,11 @@ mod tests {
         ));
         assert!(matches!(
             l.write_pointer("t", 8, 0, 8, "r", 0),
+            Err(TableLoaderError::WritePointerToAllocated { .. })
+        ));
+        l.write_pointer("w", 8, 0, 8, "r", 0).unwrap();
+        assert!(matches!(
+            l.allocate("w", vec![1], 1, Zone::High),
             Err(TableLoaderError::WritePointerToAllocated { .. })
         ));
         assert!(matches!(

@@ -86,6 +86,17 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
         }
     }
 
+    /// The writable files with their current contents, `(name, bytes)`:
+    /// what the guest wrote, which [`FwCfgState`](crate::FwCfgState) does
+    /// not carry. A VMM saving the machine saves these and, on the
+    /// destination, puts them back with [`modify_file`](Self::modify_file).
+    pub fn writable_files(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.files.iter().filter_map(|f| match &f.item {
+            Item::Writable { bytes, .. } => Some((f.name.as_str(), &bytes[..])),
+            Item::ReadOnly(_) => None,
+        })
+    }
+
     /// Replaces the bytes of the item `key` (bit 14 ignored), as QEMU's
     /// `fw_cfg_modify_bytes_read`; a file's directory entry gets the new
     /// size. The signature may be replaced, the ID and the directory not.
@@ -210,6 +221,17 @@ mod tests {
             .unwrap();
         dev.dma_address_u64(0x100);
         assert_eq!(dev.item_bytes(kw).unwrap(), [1, 2, 3]);
+        // What a VMM carries across a snapshot, and puts back.
+        let saved: Vec<(String, Vec<u8>)> = dev
+            .writable_files()
+            .map(|(n, b)| (n.to_string(), b.to_vec()))
+            .collect();
+        assert_eq!(saved, [("w".to_string(), vec![1, 2, 3])]);
+        let mut dest = b.build(&m);
+        for (name, bytes) in saved {
+            dest.modify_file(&name, bytes).unwrap();
+        }
+        assert_eq!(dest.item_bytes(kw).unwrap(), [1, 2, 3]);
     }
 
     #[test]
