@@ -214,6 +214,7 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
     /// A file added with
     /// [`add_file_with_select_callback`](crate::FwCfgBuilder::add_file_with_select_callback)
     /// runs its callback here, as QEMU's `select_cb`.
+    #[inline]
     pub fn select(&mut self, key: u16) {
         self.select_inner(key);
         if !self.on_select.is_empty() {
