@@ -45,6 +45,12 @@ fn cmdline_corpus_replays() {
 }
 
 #[test]
+fn table_loader_corpus_replays() {
+    let n = replay("table_loader", harness::table_loader);
+    println!("table_loader: {n} inputs");
+}
+
+#[test]
 fn harness_input_decoding() {
     // The decoder the harnesses share: little-endian, zeros past the end.
     let mut input = harness::Input::new(&[1, 2, 3]);
@@ -57,4 +63,5 @@ fn harness_input_decoding() {
     // An empty input is a valid (empty) program.
     harness::device_ops(&[]);
     harness::cmdline(&[]);
+    harness::table_loader(&[]);
 }
