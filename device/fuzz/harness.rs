@@ -571,3 +571,116 @@ fn access_sequence(
         );
     }
 }
+
+/// File names the `table_loader` program picks from: short, nested, the
+/// longest valid (55 bytes), one too long, empty and with a NUL.
+const LOADER_NAMES: [&str; 7] = [
+    "etc/acpi/tables",
+    "etc/acpi/rsdp",
+    "a",
+    "etc/w",
+    "0123456789012345678901234567890123456789012345678901234",
+    "01234567890123456789012345678901234567890123456789012345",
+    "",
+];
+
+/// The table-loader builder: up to [`MAX_OPS`] ALLOCATE / ADD_POINTER /
+/// ADD_CHECKSUM / WRITE_POINTER calls with fuzzer-chosen names, data,
+/// alignments, zones, offsets and sizes, then the stream applied as
+/// firmware does; the rest of the input is applied as a raw stream.
+///
+/// Invariants: no panic; every command round-trips through its 128 bytes;
+/// a stream the builder accepted always applies, and after it every
+/// checksum whose range covers its own byte sums to 0; raw streams give an
+/// error or a result, never a panic.
+pub fn table_loader(data: &[u8]) {
+    use fw_cfg_device::table_loader::{Command, Loaded, TableLoader, Zone, apply};
+
+    let mut input = Input::new(data);
+    let mut l = TableLoader::new();
+    let mut writable: Vec<(String, Vec<u8>)> = Vec::new();
+    let ops = usize::from(input.u8() % 32);
+    for _ in 0..ops {
+        let op = input.u8();
+        let name = |i: &mut Input| LOADER_NAMES[usize::from(i.u8()) % LOADER_NAMES.len()];
+        let small = |i: &mut Input| u32::from(i.u8());
+        let _ = match op % 4 {
+            0 => {
+                let n = name(&mut input);
+                let len = usize::from(input.u8());
+                let bytes = input.bytes(len).to_vec();
+                let align = [0, 1, 3, 16, 64, 4096, 8192][usize::from(input.u8()) % 7];
+                let zone = if input.u8() & 1 == 0 {
+                    Zone::High
+                } else {
+                    Zone::Fseg
+                };
+                l.allocate(n, bytes, align, zone).map(|_| ())
+            }
+            1 => {
+                let (d, s) = (name(&mut input), name(&mut input));
+                let (off, size) = (small(&mut input), input.u8() % 10);
+                l.add_pointer(d, off, size, s).map(|_| ())
+            }
+            2 => {
+                let n = name(&mut input);
+                let (off, start, len) = (small(&mut input), small(&mut input), small(&mut input));
+                l.add_checksum(n, off, start, len).map(|_| ())
+            }
+            _ => {
+                let (d, s) = (name(&mut input), name(&mut input));
+                let dest_len = small(&mut input) % 16;
+                let (off, size, soff) = (small(&mut input), input.u8() % 10, small(&mut input));
+                let r = l.write_pointer(d, dest_len, off, size, s, soff);
+                if r.is_ok() {
+                    // A destination's length is the largest one declared.
+                    match writable.iter_mut().find(|(n, _)| n == d) {
+                        Some((_, v)) if v.len() < dest_len as usize => {
+                            v.resize(dest_len as usize, 0)
+                        }
+                        Some(_) => {}
+                        None => writable.push((d.to_string(), vec![0; dest_len as usize])),
+                    }
+                }
+                r.map(|_| ())
+            }
+        };
+        if input.is_empty() {
+            break;
+        }
+    }
+    for c in l.commands() {
+        assert_eq!(
+            Command::from_bytes(&c.to_bytes()).unwrap().as_ref(),
+            Some(c)
+        );
+    }
+    let files = |n: &str| {
+        l.file_data(n).or_else(|| {
+            writable
+                .iter()
+                .find(|(w, _)| w == n)
+                .map(|(_, v)| v.as_slice())
+        })
+    };
+    let loaded: Loaded = apply(&l.commands_bytes(), files).expect("accepted streams apply");
+    for c in l.commands() {
+        if let Command::AddChecksum {
+            file,
+            offset,
+            start,
+            length,
+        } = c
+        {
+            if (*start..start + length).contains(offset) {
+                let d = &loaded.files[file].1;
+                let sum = d[*start as usize..(start + length) as usize]
+                    .iter()
+                    .fold(0u8, |a, &b| a.wrapping_add(b));
+                assert_eq!(sum, 0, "checksum at {offset} of {file}");
+            }
+        }
+    }
+    let rest = input.bytes(usize::MAX);
+    let _ = apply(rest, files);
+}

@@ -10,8 +10,9 @@
 //! Like QEMU, the builder always provides the signature, the ID (with the
 //! DMA bit when DMA is on), the UUID (zeros unless set), NOGRAPHIC and
 //! BOOT_MENU (0 unless set), and the file directory. Unlike QEMU, it adds
-//! no files on its own (QEMU always adds `etc/boot-fail-wait`; use
-//! [`FwCfgBuilder::boot_fail_wait`] for the same bytes).
+//! no files on its own: [`FwCfgBuilder::x86_qemu_defaults`] adds what
+//! QEMU's x86 machines always serve (`etc/boot-fail-wait`, `bootorder`,
+//! `bios-geometry`, `etc/e820` and the CPU and RAM items).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use crate::abi::{
     KEY_WRITE_CHANNEL, KEY_X86_ACPI_TABLES, KEY_X86_HPET, KEY_X86_IRQ0_OVERRIDE, KEY_X86_SMBIOS,
     SIGNATURE,
 };
-use crate::device::{FileItem, FwCfg, Item, KEY_INDEX_MASK};
+use crate::device::{FileItem, FwCfg, Item, KEY_INDEX_MASK, SelectCallback};
 use crate::error::{BuildError, FileNameError};
 use crate::events::{FwCfgEvents, NoEvents};
 
@@ -134,6 +135,8 @@ pub struct FwCfgBuilder {
     arch: BTreeMap<u16, Item>,
     /// Files in insertion order; sorted by name at build time.
     files: Vec<(String, Item)>,
+    /// Select callbacks by file name.
+    select_callbacks: Vec<(String, SelectCallback)>,
 }
 
 impl std::fmt::Debug for FwCfgBuilder {
@@ -167,6 +170,7 @@ impl FwCfgBuilder {
             well_known: BTreeMap::new(),
             arch: BTreeMap::new(),
             files: Vec::new(),
+            select_callbacks: Vec::new(),
         };
         b.set_fixed(KEY_UUID, vec![0; 16]);
         b.set_fixed(KEY_NOGRAPHIC, 0u16.to_le_bytes().to_vec());
@@ -371,10 +375,16 @@ impl FwCfgBuilder {
         self.add_file(BOOT_MENU_WAIT_FILE_NAME, ms.to_le_bytes().to_vec())
     }
 
-    /// Adds `etc/boot-fail-wait` (LE32 seconds, `u32::MAX` for "never
-    /// reboot", which QEMU adds by default).
-    pub fn boot_fail_wait(&mut self, seconds: u32) -> Result<&mut Self> {
-        self.add_file(BOOT_FAIL_WAIT_FILE_NAME, seconds.to_le_bytes().to_vec())
+    /// Adds `etc/boot-fail-wait`: LE32 milliseconds to wait before
+    /// rebooting after a failed boot, `u32::MAX` for "never reboot" (QEMU's
+    /// `fw_cfg_reboot` adds it always, from `-boot reboot-timeout=`, default
+    /// -1; SeaBIOS reads it with `romfile_loadint` as milliseconds). QEMU
+    /// accepts 0 to 65535 and -1; other values are refused.
+    pub fn boot_fail_wait(&mut self, ms: u32) -> Result<&mut Self> {
+        if ms > crate::x86::REBOOT_TIMEOUT_MAX_MS && ms != u32::MAX {
+            return Err(BuildError::InvalidBootFailWait { ms });
+        }
+        self.add_file(BOOT_FAIL_WAIT_FILE_NAME, ms.to_le_bytes().to_vec())
     }
 
     /// Sets a numbered item. Allowed: generic keys below 0x20 except the
@@ -443,6 +453,11 @@ impl FwCfgBuilder {
     /// input. If it panics (and panics unwind), the device catches the
     /// panic, puts the written bytes back as they were and fails the
     /// transfer with the DMA error bit; the device stays usable.
+    ///
+    /// What the guest wrote is not in [`FwCfgState`](crate::FwCfgState):
+    /// the VMM carries it across a snapshot
+    /// ([`FwCfg::writable_files`], then [`FwCfg::modify_file`] on the
+    /// destination), as QEMU migrates such files through their owners.
     pub fn add_writable_file(
         &mut self,
         name: &str,
@@ -467,6 +482,30 @@ impl FwCfgBuilder {
             on_write: Arc::new(callback),
         };
         self.push_file(name, item)
+    }
+
+    /// Adds a read-only file whose `callback` runs each time the guest
+    /// selects it (by the selector register or a DMA SELECT), before the
+    /// read, as QEMU's `select_cb` (QEMU builds its ACPI tables this way).
+    /// The callback receives the file's current bytes and returns new
+    /// bytes to serve from then on (the directory size follows), or `None`
+    /// to keep them; to produce content once, return `Some` only while
+    /// the bytes are still the placeholder `data`. Each device built
+    /// starts from `data`.
+    ///
+    /// The callback runs on the vCPU thread with the device borrowed: it
+    /// must be quick and must not access the device. If it panics (and
+    /// panics unwind), the file keeps its bytes.
+    pub fn add_file_with_select_callback(
+        &mut self,
+        name: &str,
+        data: Vec<u8>,
+        callback: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Result<&mut Self> {
+        self.add_file(name, data)?;
+        self.select_callbacks
+            .push((name.to_string(), Arc::new(callback)));
+        Ok(self)
     }
 
     /// Number of files added so far.
@@ -513,7 +552,7 @@ impl FwCfgBuilder {
             .iter()
             .map(|(&k, item)| (k, item.clone()))
             .collect();
-        FwCfg::from_parts(
+        let mut dev = FwCfg::from_parts(
             mem,
             events,
             self.dma,
@@ -521,7 +560,10 @@ impl FwCfgBuilder {
             well_known,
             files,
             arch,
-        )
+        );
+        let callbacks = self.select_callbacks.iter().map(|(n, c)| (n.as_str(), c));
+        dev.install_select_callbacks(callbacks);
+        dev
     }
 
     /// The directory item: QEMU allocates it for every slot, so its length

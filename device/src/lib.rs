@@ -9,6 +9,8 @@ pub use fw_cfg_abi as abi;
 
 #[cfg(feature = "acpi")]
 pub mod acpi;
+#[cfg(feature = "acpi")]
+pub mod acpi_loader;
 #[cfg(feature = "vm-device")]
 mod adapter;
 pub mod builder;
@@ -19,6 +21,11 @@ pub mod error;
 pub mod events;
 #[cfg(feature = "fdt")]
 pub mod fdt;
+#[cfg(all(
+    feature = "linux-boot",
+    any(target_arch = "x86", target_arch = "x86_64")
+))]
+pub mod linux_boot;
 #[cfg(feature = "vm-device")]
 pub mod mmio;
 pub mod nested;
@@ -28,11 +35,13 @@ pub mod pio;
 mod regions;
 pub mod snapshot;
 pub mod state;
+pub mod table_loader;
+pub mod x86;
 
 pub use builder::{
     FILE_SLOTS_DEFAULT, FILE_SLOTS_MIN, FwCfgBuilder, ITEM_MAX_LEN, check_file_name,
 };
-pub use device::{FwCfg, KEY_INDEX_MASK};
+pub use device::{FwCfg, KEY_INDEX_MASK, ModifyError};
 pub use error::{BuildError, FileNameError, PhysBitsError, RestoreError};
 pub use events::{FwCfgEvents, NoEvents};
 #[cfg(feature = "vm-device")]

@@ -51,6 +51,12 @@ fn access_split_corpus_replays() {
 }
 
 #[test]
+fn table_loader_corpus_replays() {
+    let n = replay("table_loader", harness::table_loader);
+    println!("table_loader: {n} inputs");
+}
+
+#[test]
 fn harness_input_decoding() {
     // The decoder the harnesses share: little-endian, zeros past the end.
     let mut input = harness::Input::new(&[1, 2, 3]);
@@ -64,4 +70,5 @@ fn harness_input_decoding() {
     harness::device_ops(&[]);
     harness::cmdline(&[]);
     harness::access_split(&[]);
+    harness::table_loader(&[]);
 }
