@@ -28,6 +28,12 @@
 //! describe the fw_cfg device as QEMU does, plus KVM's in-kernel irqchip
 //! and an interrupt-driven COM1. The run loop is the same.
 //!
+//! With [`VmConfig::bios`] the vCPU starts at the reset vector of a
+//! firmware ROM instead (QEMU's `-bios`, [`bios`]), with KVM's irqchip and
+//! PIT, a CMOS RTC ([`cmos`]) and the kernel handed to the firmware
+//! through fw_cfg. Any boot can have a debug console port
+//! ([`VmConfig::debugcon`], [`debugcon`]).
+//!
 //! ```no_run
 //! use fw_cfg_vmm::{Vm, VmConfig};
 //!
@@ -43,7 +49,10 @@
 #![deny(missing_docs)]
 
 pub mod acpi;
+pub mod bios;
+pub mod cmos;
 pub mod cpu;
+pub mod debugcon;
 pub mod devices;
 mod error;
 pub mod fw_cfg;
@@ -80,7 +89,8 @@ pub use run::{ExitReason, RESET_EXIT_STATUS, RunOutcome};
 /// What the mini VMM runs.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
-    /// PVH ELF kernel or firmware, or a Linux bzImage.
+    /// PVH ELF kernel or firmware, or a Linux bzImage (ignored with a
+    /// [`bios`](Self::bios) that does not load a kernel).
     pub kernel: PathBuf,
     /// Optional initrd (the first PVH module, or the bzImage's initramfs).
     pub initrd: Option<PathBuf>,
@@ -94,6 +104,10 @@ pub struct VmConfig {
     pub serial: SerialSink,
     /// Stop the guest after this long.
     pub timeout: Option<Duration>,
+    /// Boot this firmware from the reset vector (`--bios`).
+    pub bios: Option<bios::BiosSetup>,
+    /// A debug console port (`--debugcon`).
+    pub debugcon: Option<debugcon::DebugconSetup>,
 }
 
 impl VmConfig {
@@ -107,6 +121,8 @@ impl VmConfig {
             fw_cfg: FwCfgSetup::default(),
             serial: SerialSink::Stdout,
             timeout: None,
+            bios: None,
+            debugcon: None,
         }
     }
 }
@@ -119,6 +135,7 @@ struct Mappings {
     vm: VmFd,
     _kvm: Kvm,
     memory: GuestMemoryMmap,
+    _rom: Option<bios::RomMapping>,
 }
 
 /// A configured, ready-to-run VM with one vCPU.
@@ -138,28 +155,57 @@ pub struct Vm {
 impl Vm {
     /// Creates the VM: memory, devices, kernel, boot data and vCPU state.
     pub fn new(config: &VmConfig) -> Result<Self, Error> {
+        // Firmware inputs are checked before anything is created.
+        let firmware = match &config.bios {
+            Some(b) => Some(bios::Firmware::load(b, config)?),
+            None => None,
+        };
+        let debugcon = match &config.debugcon {
+            Some(d) => Some((d.port, debugcon::Debugcon::new(&d.sink)?)),
+            None => None,
+        };
         let kvm = Kvm::new().map_err(Error::Kvm)?;
         let vm = kvm.create_vm().map_err(Error::CreateVm)?;
         // Needed by Intel VMX for real-mode emulation; harmless otherwise.
         vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
-        let kind = linux::KernelKind::detect(&config.kernel)?;
-        if kind == linux::KernelKind::BzImage {
+        let kind = match firmware {
+            Some(_) => None,
+            None => Some(linux::KernelKind::detect(&config.kernel)?),
+        };
+        if firmware.is_some() {
+            bios::create_platform(&vm)?;
+        } else if kind == Some(linux::KernelKind::BzImage) {
             linux::create_irqchip(&vm)?;
         }
         let memory = create_memory(config.memory_mib)?;
         advise_huge_pages(&memory);
-        let mappings = Mappings {
+        let mut mappings = Mappings {
             vm,
             _kvm: kvm,
             memory,
+            _rom: None,
         };
         register_memory(&mappings.vm, &mappings.memory)?;
+        if let Some(f) = &firmware {
+            let first_slot = u32::try_from(mappings.memory.num_regions()).unwrap_or(u32::MAX);
+            let m = &mappings;
+            mappings._rom = Some(f.map(&m._kvm, &m.vm, &m.memory, first_slot)?);
+        }
 
         let mut io = IoManager::new();
-        let (debug_exit, power) = register_legacy_devices(&mut io, &mappings.vm, kind, config)?;
+        let interrupts = kind != Some(linux::KernelKind::Pvh);
+        let (debug_exit, power) =
+            register_legacy_devices(&mut io, &mappings.vm, interrupts, config, debugcon)?;
         let mut cpuid = cpu::base_cpuid(&mappings._kvm)?;
+        let fw_cfg_setup = match &firmware {
+            Some(f) => {
+                f.register_devices(&mut io, &mappings.memory)?;
+                f.fw_cfg_setup(config)
+            }
+            None => config.fw_cfg.clone(),
+        };
         let fw_cfg = fw_cfg::setup(
-            &config.fw_cfg,
+            &fw_cfg_setup,
             &mappings._kvm,
             &mut cpuid,
             &mappings.memory,
@@ -168,7 +214,10 @@ impl Vm {
 
         let vcpu = mappings.vm.create_vcpu(0).map_err(Error::Vcpu)?;
         vcpu.set_cpuid2(&cpuid).map_err(Error::Vcpu)?;
-        boot_vcpu(&vcpu, &mappings.memory, kind, config, &fw_cfg)?;
+        // A firmware starts from KVM's reset state (the reset vector).
+        if let Some(kind) = kind {
+            boot_vcpu(&vcpu, &mappings.memory, kind, config, &fw_cfg)?;
+        }
 
         Ok(Vm {
             vcpu,
@@ -238,18 +287,21 @@ impl Vm {
     }
 }
 
-/// Registers COM1 (polled for PVH, on IRQ 4 for Linux), the debug-exit
-/// port and, for Linux, the ACPI power registers; returns the flags the
-/// run loop polls.
+/// Registers COM1 (polled for PVH, on IRQ 4 with `interrupts`: Linux and
+/// firmware), the debug-exit port, the debug console if configured and,
+/// with `interrupts`, the ACPI power registers; returns the flags the run
+/// loop polls.
 fn register_legacy_devices(
     io: &mut IoManager,
     vm: &VmFd,
-    kind: linux::KernelKind,
+    interrupts: bool,
     config: &VmConfig,
+    debugcon: Option<(u16, debugcon::Debugcon)>,
 ) -> Result<(DebugExitFlag, PowerFlag), Error> {
-    let serial: Arc<dyn DevicePio + Send + Sync> = match kind {
-        linux::KernelKind::Pvh => Arc::new(Mutex::new(SerialDevice::new(config.serial.clone()))),
-        linux::KernelKind::BzImage => linux::irq_serial(vm, config.serial.clone())?,
+    let serial: Arc<dyn DevicePio + Send + Sync> = if interrupts {
+        linux::irq_serial(vm, config.serial.clone())?
+    } else {
+        Arc::new(Mutex::new(SerialDevice::new(config.serial.clone())))
     };
     let (sink_dev, debug_exit) = DebugExit::new();
     let pio = |port, size| PioRange::new(PioAddress(port), size).map_err(Error::Bus);
@@ -260,8 +312,12 @@ fn register_legacy_devices(
         Arc::new(Mutex::new(sink_dev)),
     )
     .map_err(Error::Bus)?;
+    if let Some((port, dev)) = debugcon {
+        io.register_pio(pio(port, 1)?, Arc::new(Mutex::new(dev)))
+            .map_err(Error::Bus)?;
+    }
     let (power_dev, power) = AcpiPower::new();
-    if kind == linux::KernelKind::BzImage {
+    if interrupts {
         io.register_pio(
             pio(ACPI_POWER_PORT, ACPI_POWER_PORT_SIZE)?,
             Arc::new(Mutex::new(power_dev)),
