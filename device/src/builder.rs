@@ -10,8 +10,9 @@
 //! Like QEMU, the builder always provides the signature, the ID (with the
 //! DMA bit when DMA is on), the UUID (zeros unless set), NOGRAPHIC and
 //! BOOT_MENU (0 unless set), and the file directory. Unlike QEMU, it adds
-//! no files on its own (QEMU always adds `etc/boot-fail-wait`; use
-//! [`FwCfgBuilder::boot_fail_wait`] for the same bytes).
+//! no files on its own: [`FwCfgBuilder::x86_qemu_defaults`] adds what
+//! QEMU's x86 machines always serve (`etc/boot-fail-wait`, `bootorder`,
+//! `bios-geometry`, `etc/e820` and the CPU and RAM items).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -371,10 +372,16 @@ impl FwCfgBuilder {
         self.add_file(BOOT_MENU_WAIT_FILE_NAME, ms.to_le_bytes().to_vec())
     }
 
-    /// Adds `etc/boot-fail-wait` (LE32 seconds, `u32::MAX` for "never
-    /// reboot", which QEMU adds by default).
-    pub fn boot_fail_wait(&mut self, seconds: u32) -> Result<&mut Self> {
-        self.add_file(BOOT_FAIL_WAIT_FILE_NAME, seconds.to_le_bytes().to_vec())
+    /// Adds `etc/boot-fail-wait`: LE32 milliseconds to wait before
+    /// rebooting after a failed boot, `u32::MAX` for "never reboot" (QEMU's
+    /// `fw_cfg_reboot` adds it always, from `-boot reboot-timeout=`, default
+    /// -1; SeaBIOS reads it with `romfile_loadint` as milliseconds). QEMU
+    /// accepts 0 to 65535 and -1; other values are refused.
+    pub fn boot_fail_wait(&mut self, ms: u32) -> Result<&mut Self> {
+        if ms > crate::x86::REBOOT_TIMEOUT_MAX_MS && ms != u32::MAX {
+            return Err(BuildError::InvalidBootFailWait { ms });
+        }
+        self.add_file(BOOT_FAIL_WAIT_FILE_NAME, ms.to_le_bytes().to_vec())
     }
 
     /// Sets a numbered item. Allowed: generic keys below 0x20 except the

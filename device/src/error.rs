@@ -63,6 +63,19 @@ pub enum BuildError {
     /// A string item contains a NUL byte.
     #[error("fw_cfg string item contains a NUL byte")]
     StringContainsNul,
+    /// A reboot timeout QEMU refuses: above 65535 ms and not `u32::MAX`
+    /// ("never").
+    #[error("boot-fail-wait of {ms} ms is outside 0..=65535 (or u32::MAX for never)")]
+    InvalidBootFailWait {
+        /// The timeout given.
+        ms: u32,
+    },
+    /// A `bootorder` path contains a NUL or a newline.
+    #[error("boot order path {path:?} contains a NUL or a newline")]
+    InvalidBootPath {
+        /// The path as given.
+        path: String,
+    },
 }
 
 /// Errors of [`FwCfg::restore`](crate::device::FwCfg::restore): a snapshot

@@ -19,6 +19,11 @@ pub mod error;
 pub mod events;
 #[cfg(feature = "fdt")]
 pub mod fdt;
+#[cfg(all(
+    feature = "linux-boot",
+    any(target_arch = "x86", target_arch = "x86_64")
+))]
+pub mod linux_boot;
 #[cfg(feature = "vm-device")]
 pub mod mmio;
 pub mod phys_bits;
@@ -26,6 +31,7 @@ pub mod phys_bits;
 pub mod pio;
 mod regions;
 pub mod state;
+pub mod x86;
 
 pub use builder::{
     FILE_SLOTS_DEFAULT, FILE_SLOTS_MIN, FwCfgBuilder, ITEM_MAX_LEN, check_file_name,
