@@ -66,7 +66,13 @@ fn seabios_finds_our_fw_cfg_as_it_finds_qemus() {
     }
     let tools = LabTools::build(false).unwrap_or_else(|e| panic!("{e}"));
     let lab = Lab::new().timeout(OUTER_TIMEOUT);
-    let (lab, g) = ok(bios::add(lab, "seabios", SEABIOS_MICROVM, &peers.qemu, &tools));
+    let (lab, g) = ok(bios::add(
+        lab,
+        "seabios",
+        SEABIOS_MICROVM,
+        &peers.qemu,
+        &tools,
+    ));
     let run = ok(lab.run(&peers));
     let q = ok(bios::log(&run, &g.qemu, false));
     let v = ok(bios::log(&run, &g.vmm, true));

@@ -52,6 +52,11 @@ use vm_memory::{
     MmapRegion, VolatileMemory,
 };
 
+use fw_cfg_device::FwCfgBuilder;
+use fw_cfg_device::builder::E820Entry;
+use fw_cfg_device::linux_boot::{LINUXBOOT_DMA_ROM, LinuxBoot, LinuxBootMemory};
+use fw_cfg_device::x86::{E820_RAM, E820_RESERVED, X86Machine, option_rom_boot_path};
+
 use crate::cmos::{CMOS_PORT, CMOS_PORT_SIZE, Cmos};
 use crate::fw_cfg::FwCfgSetup;
 use crate::linux::KernelKind;
@@ -102,13 +107,131 @@ impl BiosSetup {
     }
 }
 
-/// A checked firmware ROM and, when a kernel is booted, the option ROM.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A checked firmware ROM and the fw_cfg items it reads.
+#[derive(Debug, Clone)]
 pub struct Firmware {
     /// The ROM's bytes (a multiple of [`ROM_SIZE_UNIT`]).
     pub rom: Vec<u8>,
-    /// The option ROM's bytes, when the kernel goes to the firmware.
+    /// What the device serves the firmware on top of the configuration's
+    /// items.
+    pub items: Arc<FirmwareItems>,
+}
+
+/// The fw_cfg items of a firmware boot, as QEMU microvm serves them:
+/// QEMU's x86 defaults ([`FwCfgBuilder::x86_qemu_defaults`]: CPU and RAM
+/// items, `etc/e820`, `etc/boot-fail-wait`, `bootorder`, `bios-geometry`)
+/// and, with a kernel, `x86_load_linux`'s items ([`LinuxBoot`]) and the
+/// option ROM as [`OPTION_ROM_FILE`], first in `bootorder`.
+#[derive(Debug, Clone)]
+pub struct FirmwareItems {
+    /// The machine as QEMU's x86 fw_cfg setup describes it.
+    pub machine: X86Machine,
+    /// The option ROM's bytes, with a kernel.
     pub option_rom: Option<Vec<u8>>,
+    /// The kernel, initrd and command line, with a kernel.
+    pub linux: Option<LinuxBoot>,
+}
+
+impl FirmwareItems {
+    /// Adds the items to `b`.
+    pub fn add_to(&self, b: &mut FwCfgBuilder) -> Result<(), Error> {
+        b.x86_qemu_defaults(&self.machine).map_err(Error::FwCfg)?;
+        if let Some(rom) = &self.option_rom {
+            b.option_rom(LINUXBOOT_DMA_ROM, rom.clone())
+                .map_err(Error::FwCfg)?;
+        }
+        if let Some(linux) = &self.linux {
+            linux.clone().add_to(b).map_err(Error::FwCfg)?;
+        }
+        Ok(())
+    }
+}
+
+/// QEMU's KVM identity-map page, followed by the three pages of the TSS
+/// that Intel VMX needs for real mode (`kvm_arch_init` in
+/// target/i386/kvm/kvm.c), reserved in the e820 map.
+pub const KVM_IDENTITY_BASE: u64 = 0xfeff_c000;
+/// Size of that reservation.
+pub const KVM_IDENTITY_SIZE: u64 = 0x4000;
+
+/// QEMU microvm's e820 map for `memory_mib` MiB: the KVM identity pages
+/// (reserved first, at accelerator setup), RAM below the 32-bit gap and
+/// the rest at 4 GiB (`microvm_memory_init`).
+pub fn e820_map(memory_mib: u64) -> Result<Vec<E820Entry>, Error> {
+    let size = memory_mib
+        .checked_mul(1 << 20)
+        .ok_or(Error::MemorySize(memory_mib))?;
+    let mut map = vec![E820Entry {
+        address: KVM_IDENTITY_BASE,
+        length: KVM_IDENTITY_SIZE,
+        kind: E820_RESERVED,
+    }];
+    for (address, length) in crate::layout::ram_ranges(size) {
+        map.push(E820Entry {
+            address,
+            length,
+            kind: E820_RAM,
+        });
+    }
+    Ok(map)
+}
+
+/// Reads a kernel or initrd for the firmware, refusing one larger than
+/// guest RAM before reading it.
+fn read_boot_file(path: &Path, ram: u64) -> Result<Vec<u8>, Error> {
+    let (_, size) = open_file(path)?;
+    if size > ram {
+        return Err(Error::BootFileTooBig {
+            path: path.to_path_buf(),
+            size,
+            ram,
+        });
+    }
+    Ok(read_file(path, size)?.0)
+}
+
+/// The kernel items for `config`, in a machine with `ram` bytes.
+fn linux_items(config: &VmConfig, ram: u64) -> Result<LinuxBoot, Error> {
+    let image = read_boot_file(&config.kernel, ram)?;
+    let initrd = match &config.initrd {
+        Some(p) => Some(read_boot_file(p, ram)?),
+        None => None,
+    };
+    let mem = LinuxBootMemory {
+        below_4g: ram.min(crate::layout::MMIO_GAP_START),
+        // QEMU microvm keeps nothing free for ACPI (`x86_load_linux(.., 0, ..)`).
+        acpi_data_size: 0,
+    };
+    LinuxBoot::from_bzimage(image, initrd, &config.cmdline, mem).map_err(Error::LinuxBoot)
+}
+
+/// The items for `config` with `option_rom` (with a kernel).
+fn firmware_items(config: &VmConfig, option_rom: Option<Vec<u8>>) -> Result<FirmwareItems, Error> {
+    let e820 = e820_map(config.memory_mib)?;
+    let ram: u64 = e820
+        .iter()
+        .filter(|e| e.kind == E820_RAM)
+        .map(|e| e.length)
+        .sum();
+    let (linux, boot_order) = match &option_rom {
+        Some(_) => (
+            Some(linux_items(config, ram)?),
+            vec![option_rom_boot_path(LINUXBOOT_DMA_ROM)],
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(FirmwareItems {
+        machine: X86Machine {
+            cpus: 1,
+            max_cpus: 1,
+            ram_size: ram,
+            e820,
+            boot_order,
+            reboot_timeout_ms: None,
+        },
+        option_rom,
+        linux,
+    })
 }
 
 /// The host memory behind the top-of-4-GiB window that is not guest RAM:
@@ -180,7 +303,8 @@ impl Firmware {
         } else {
             None
         };
-        Ok(Firmware { rom, option_rom })
+        let items = Arc::new(firmware_items(config, option_rom)?);
+        Ok(Firmware { rom, items })
     }
 
     /// Size of the ROM.
@@ -287,16 +411,13 @@ impl Firmware {
             .map_err(Error::Bus)
     }
 
-    /// The fw_cfg items for the firmware: `config`'s, plus the option ROM
-    /// as [`OPTION_ROM_FILE`] when the kernel goes to the firmware.
+    /// The fw_cfg setup for the firmware: `config`'s, with
+    /// [`FirmwareItems`].
     pub fn fw_cfg_setup(&self, config: &VmConfig) -> FwCfgSetup {
-        let mut setup = config.fw_cfg.clone();
-        if let Some(rom) = &self.option_rom {
-            setup
-                .raw_files
-                .push((OPTION_ROM_FILE.to_string(), rom.clone()));
+        FwCfgSetup {
+            firmware: Some(self.items.clone()),
+            ..config.fw_cfg.clone()
         }
-        setup
     }
 }
 
@@ -336,6 +457,16 @@ unsafe fn set_slot(
     };
     // SAFETY: the caller guarantees the host range outlives the VM.
     unsafe { vm.set_user_memory_region(region) }.map_err(Error::Vm)
+}
+
+/// Puts KVM's identity-map page and real-mode TSS where QEMU puts them
+/// ([`KVM_IDENTITY_BASE`], reserved in [`e820_map`]). Must come before the
+/// vCPU is created.
+pub fn set_identity_pages(vm: &VmFd) -> Result<(), Error> {
+    vm.set_identity_map_address(KVM_IDENTITY_BASE)
+        .map_err(Error::Vm)?;
+    let tss = usize::try_from(KVM_IDENTITY_BASE + 0x1000).map_err(|_| Error::MemorySize(0))?;
+    vm.set_tss_address(tss).map_err(Error::Vm)
 }
 
 /// Gives the VM what firmware expects of a PC besides RAM and the ROM:
@@ -379,16 +510,36 @@ mod tests {
     }
 
     #[test]
+    fn e820_and_option_rom_are_qemu_microvms() {
+        let map = e820_map(128).unwrap();
+        let m: Vec<(u64, u64, u32)> = map.iter().map(|e| (e.address, e.length, e.kind)).collect();
+        assert_eq!(
+            m,
+            [
+                (0xfeff_c000, 0x4000, E820_RESERVED),
+                (0, 128 << 20, E820_RAM)
+            ]
+        );
+        let big = e820_map(4096).unwrap();
+        assert_eq!((big[2].address, big[2].length), (1 << 32, 1 << 30));
+        assert_eq!(
+            OPTION_ROM_FILE,
+            format!("{}{LINUXBOOT_DMA_ROM}", fw_cfg_device::x86::OPTION_ROM_DIR)
+        );
+    }
+
+    #[test]
     fn windows_are_qemus() {
+        let items = Arc::new(firmware_items(&VmConfig::new(""), None).unwrap());
         let small = Firmware {
             rom: vec![0; 64 << 10],
-            option_rom: None,
+            items: items.clone(),
         };
         assert_eq!(small.base(), 0xffff_0000);
         assert_eq!((small.isa_base(), small.isa_size()), (0xf_0000, 64 << 10));
         let big = Firmware {
             rom: vec![0; 256 << 10],
-            option_rom: None,
+            items,
         };
         assert_eq!(big.base(), 0xfffc_0000);
         assert_eq!((big.isa_base(), big.isa_size()), (0xe_0000, 128 << 10));
@@ -408,7 +559,8 @@ mod tests {
         ));
         setup.rom = rom.clone();
         let fw = Firmware::load(&setup, &config).unwrap();
-        assert_eq!((fw.size(), fw.option_rom), (64 << 10, None));
+        assert_eq!(fw.size(), 64 << 10);
+        assert!(fw.items.option_rom.is_none() && fw.items.linux.is_none());
         setup.load_kernel = true;
         assert!(matches!(
             Firmware::load(&setup, &config),
@@ -417,6 +569,9 @@ mod tests {
         let mut bz = vec![0u8; 0x400];
         bz[0x1fe..0x200].copy_from_slice(&[0x55, 0xaa]);
         bz[0x202..0x206].copy_from_slice(b"HdrS");
+        bz[0x1f1] = 1; // setup_sects
+        bz[0x206..0x208].copy_from_slice(&0x020cu16.to_le_bytes());
+        bz[0x211] = 1; // LOADED_HIGH
         config.kernel = temp("bz", &bz);
         setup.option_rom = std::env::temp_dir().join("fw-cfg-vmm-no-such-option-rom");
         assert!(matches!(
@@ -425,7 +580,12 @@ mod tests {
         ));
         setup.option_rom = temp("optrom", &[0x55, 0xaa, 1]);
         let fw = Firmware::load(&setup, &config).unwrap();
-        assert_eq!(fw.option_rom.as_deref(), Some(&[0x55, 0xaa, 1][..]));
+        assert_eq!(fw.items.option_rom.as_deref(), Some(&[0x55, 0xaa, 1][..]));
+        assert!(fw.items.linux.is_some());
+        assert_eq!(
+            fw.items.machine.boot_order,
+            ["/rom@genroms/linuxboot_dma.bin"]
+        );
         for p in [rom, odd, elf, config.kernel, setup.option_rom] {
             let _ = std::fs::remove_file(p);
         }

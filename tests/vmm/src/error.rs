@@ -227,6 +227,19 @@ pub enum Error {
         /// The limit.
         max: u64,
     },
+    /// A kernel or initrd for the firmware is larger than guest RAM.
+    #[error("{} has {size} bytes, more than the guest's {ram} bytes of RAM", path.display())]
+    BootFileTooBig {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// Guest RAM.
+        ram: u64,
+    },
+    /// The firmware's Linux boot items cannot be made from the kernel.
+    #[error("cannot hand the kernel to the firmware")]
+    LinuxBoot(#[source] fw_cfg_device::linux_boot::LinuxBootError),
     /// The debug console's file cannot be created.
     #[error("cannot create the debug console file {}", path.display())]
     Debugcon {

@@ -113,6 +113,8 @@ pub struct FwCfgSetup {
     pub phys_bits: PhysBitsSetup,
     /// File slots (QEMU's `x-file-slots`); `None` keeps the default 0x20.
     pub file_slots: Option<u16>,
+    /// The items a firmware boot adds (`--bios`, [`crate::bios`]).
+    pub firmware: Option<Arc<crate::bios::FirmwareItems>>,
 }
 
 impl Default for FwCfgSetup {
@@ -125,6 +127,7 @@ impl Default for FwCfgSetup {
             raw_files: Vec::new(),
             phys_bits: PhysBitsSetup::default(),
             file_slots: None,
+            firmware: None,
         }
     }
 }
@@ -176,6 +179,9 @@ pub fn builder(setup: &FwCfgSetup, memory: &GuestMemoryMmap) -> Result<FwCfgBuil
     }
     let ram: u64 = memory.iter().map(|r| r.len()).sum();
     b.ram_size(ram).nb_cpus(1).max_cpus(1).nographic(true);
+    if let Some(items) = &setup.firmware {
+        items.add_to(&mut b)?;
+    }
     for o in &setup.options {
         b.add_option(o).map_err(Error::FwCfgOption)?;
     }

@@ -167,7 +167,12 @@ impl Vm {
         let kvm = Kvm::new().map_err(Error::Kvm)?;
         let vm = kvm.create_vm().map_err(Error::CreateVm)?;
         // Needed by Intel VMX for real-mode emulation; harmless otherwise.
-        vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
+        // A firmware gets QEMU's addresses, which its e820 map reserves.
+        if firmware.is_some() {
+            bios::set_identity_pages(&vm)?;
+        } else {
+            vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
+        }
         let kind = match firmware {
             Some(_) => None,
             None => Some(linux::KernelKind::detect(&config.kernel)?),

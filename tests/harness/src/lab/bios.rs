@@ -61,7 +61,12 @@ pub fn qemu_args(rom: &str) -> Vec<String> {
     .map(String::from)
     .to_vec();
     q.push(format!("isa-debugcon.iobase={DEBUG_PORT}"));
-    q.extend(["-m".into(), MEMORY_MIB.to_string(), "-bios".into(), rom.into()]);
+    q.extend([
+        "-m".into(),
+        MEMORY_MIB.to_string(),
+        "-bios".into(),
+        rom.into(),
+    ]);
     q
 }
 
