@@ -152,8 +152,9 @@ fn seabios_runs_from_the_reset_vector_and_finds_fw_cfg() {
         "Running on KVM",
         "Found QEMU fw_cfg",
         "QEMU fw_cfg DMA interface supported",
-        // 128 MiB, from etc/e820 or the CMOS.
-        "RamSize: 0x08000000",
+        // etc/e820: QEMU's KVM identity pages, then 128 MiB of RAM.
+        "qemu/e820: addr 0x00000000feffc000 len 0x0000000000004000 [reserved]",
+        "qemu/e820: addr 0x0000000000000000 len 0x0000000008000000 [RAM]",
         "Detected non-PCI system",
         "e820 map has",
         "enter handle_19:",
