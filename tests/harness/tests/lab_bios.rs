@@ -12,6 +12,15 @@
 //! (`handle_19`); the lines of the two logs are compared and the ones only
 //! one VMM produces are printed. Under ours, the fw_cfg exits are counted.
 //!
+//! In the same outer boot, SeaBIOS and qboot each boot the distribution
+//! kernel with the lab's busybox initramfs and items (`lab::linux`) handed
+//! to them through fw_cfg, under QEMU microvm (`-bios ROM -kernel ...`) and
+//! `fw-cfg-vmm --bios ROM --kernel ...`: both reach userspace; Linux's e820
+//! map (its `BIOS-e820:` lines), its ACPI table list, the
+//! `/sys/firmware/qemu_fw_cfg` entries of the shared items and
+//! `fw-cfg-abi-check`'s output are compared, the differences printed; the
+//! time from the VMM's start to Linux's start is printed for both.
+//!
 //! Without QEMU, the kernel, its modules, busybox or the ROM these tests
 //! fail, unless `FW_CFG_ALLOW_SKIP=1` is set.
 
@@ -19,13 +28,15 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use fw_cfg_tests::lab::bios::{self, FirmwareLog, SEABIOS_MICROVM};
+use fw_cfg_tests::lab::bios::{self, FirmwareLog, QBOOT, SEABIOS_MICROVM};
 use fw_cfg_tests::lab::build::LabTools;
-use fw_cfg_tests::lab::{Lab, LabError, LabPeers};
+use fw_cfg_tests::lab::linux::{self, GuestDump, USER_LINE, items};
+use fw_cfg_tests::lab::{GuestName, Lab, LabError, LabPeers, LabRun};
 use fw_cfg_tests::peers::{Missing, require};
 
-/// Limit of the outer boot (about 10 s of TCG plus two 12 s guests).
-const OUTER_TIMEOUT: Duration = Duration::from_secs(240);
+/// Limit of the outer boot (about 10 s of TCG, two 12 s guests and four
+/// Linux guests).
+const OUTER_TIMEOUT: Duration = Duration::from_secs(720);
 
 /// What SeaBIOS logs under both VMMs on the way to its boot menu.
 const MILESTONES: &[&str] = &[
@@ -44,12 +55,13 @@ fn ok<T>(r: Result<T, LabError>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn rom() -> Result<(), Missing> {
-    if Path::new(SEABIOS_MICROVM).is_file() {
-        Ok(())
-    } else {
-        Err(Missing::new(SEABIOS_MICROVM, "apt-get install seabios"))
+fn roms() -> Result<(), Missing> {
+    for (rom, package) in [(SEABIOS_MICROVM, "seabios"), (QBOOT, "qemu-system-data")] {
+        if !Path::new(rom).is_file() {
+            return Err(Missing::new(rom, format!("apt-get install {package}")));
+        }
     }
+    Ok(())
 }
 
 fn set(log: &FirmwareLog) -> BTreeSet<&str> {
@@ -61,10 +73,10 @@ fn seabios_finds_our_fw_cfg_as_it_finds_qemus() {
     let Some(peers) = require(LabPeers::find()) else {
         return;
     };
-    if require(rom()).is_none() {
+    if require(roms()).is_none() {
         return;
     }
-    let tools = LabTools::build(false).unwrap_or_else(|e| panic!("{e}"));
+    let tools = LabTools::build(true).unwrap_or_else(|e| panic!("{e}"));
     let lab = Lab::new().timeout(OUTER_TIMEOUT);
     let (lab, g) = ok(bios::add(
         lab,
@@ -73,7 +85,32 @@ fn seabios_finds_our_fw_cfg_as_it_finds_qemus() {
         &peers.qemu,
         &tools,
     ));
+    let (lab, sea) = ok(bios::add_linux(
+        lab,
+        "linux-seabios",
+        SEABIOS_MICROVM,
+        &peers.linux,
+        &peers.qemu,
+        &tools,
+    ));
+    let (lab, qb) = ok(bios::add_linux(
+        lab,
+        "linux-qboot",
+        QBOOT,
+        &peers.linux,
+        &peers.qemu,
+        &tools,
+    ));
     let run = ok(lab.run(&peers));
+    for (name, gr) in &run.guests {
+        eprintln!(
+            "{name}: {:.2} s, status {}",
+            gr.elapsed.as_secs_f64(),
+            gr.status
+        );
+    }
+    check_linux(&run, &sea, "SeaBIOS");
+    check_linux(&run, &qb, "qboot");
     let q = ok(bios::log(&run, &g.qemu, false));
     let v = ok(bios::log(&run, &g.vmm, true));
     for m in MILESTONES {
@@ -92,4 +129,80 @@ fn seabios_finds_our_fw_cfg_as_it_finds_qemus() {
     eprintln!("fw-cfg-vmm's exits:\n{}", v.stats);
     assert!(v.stats.contains("port 0x0510"), "{}", v.stats);
     eprintln!("outer boot: {:.1} s", run.elapsed.as_secs_f64());
+}
+
+/// Lines of the kernel log that start with `prefix` (after the timestamp).
+fn log_lines<'a>(d: &'a GuestDump, prefix: &str) -> BTreeSet<&'a str> {
+    d.dmesg
+        .iter()
+        .map(|l| match l.split_once("] ") {
+            Some((stamp, rest)) if stamp.starts_with('[') => rest,
+            _ => l.as_str(),
+        })
+        .filter(|l| l.starts_with(prefix))
+        .collect()
+}
+
+/// Prints what only one side has.
+fn differences(what: &str, q: &BTreeSet<&str>, v: &BTreeSet<&str>) {
+    eprintln!("{what}: only under QEMU microvm:");
+    for l in q.difference(v) {
+        eprintln!("  {l}");
+    }
+    eprintln!("{what}: only under fw-cfg-vmm:");
+    for l in v.difference(q) {
+        eprintln!("  {l}");
+    }
+}
+
+fn check_linux(run: &LabRun, g: &bios::LinuxBiosGuests, firmware: &str) {
+    let show = |n: &GuestName| {
+        let gr = &run.guests[n];
+        let err = String::from_utf8_lossy(&gr.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(40).collect();
+        format!(
+            "{n}: status {}\n{}",
+            gr.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    };
+    let q = linux::dump(run, &g.qemu).unwrap_or_else(|e| panic!("{e}\n{}", show(&g.qemu)));
+    let v = linux::dump(run, &g.vmm).unwrap_or_else(|e| panic!("{e}\n{}", show(&g.vmm)));
+    assert_eq!(q.user.as_deref(), Some(USER_LINE), "{firmware}, QEMU");
+    assert_eq!(v.user.as_deref(), Some(USER_LINE), "{firmware}, fw-cfg-vmm");
+    let what = |w: &str| format!("{firmware}: {w}");
+    let (qe, ve) = (log_lines(&q, "BIOS-e820:"), log_lines(&v, "BIOS-e820:"));
+    assert!(!ve.is_empty(), "{firmware}: no e820 map under ours");
+    differences(&what("Linux's e820 map"), &qe, &ve);
+    let (qa, va) = (log_lines(&q, "ACPI: "), log_lines(&v, "ACPI: "));
+    differences(&what("ACPI lines"), &qa, &va);
+    // /sys/firmware/qemu_fw_cfg: the shared items, byte for byte.
+    assert_eq!(q.insmod_rc, Some(0));
+    assert_eq!(v.insmod_rc, Some(0), "{firmware}: qemu_fw_cfg under ours");
+    let by_name =
+        |d: &GuestDump| -> std::collections::BTreeMap<String, (u64, Option<(u64, String)>)> {
+            d.sysfs
+                .values()
+                .map(|e| (e.name.clone(), (e.size, e.md5.clone())))
+                .collect()
+        };
+    let (qs, vs) = (by_name(&q), by_name(&v));
+    for (name, _) in items() {
+        assert_eq!(qs.get(&name), vs.get(&name), "{firmware}: sysfs {name}");
+        assert!(qs.contains_key(&name), "{firmware}: {name} under QEMU");
+    }
+    let qn: BTreeSet<&str> = qs.keys().map(String::as_str).collect();
+    let vn: BTreeSet<&str> = vs.keys().map(String::as_str).collect();
+    differences(&what("fw_cfg files in sysfs"), &qn, &vn);
+    assert_eq!(q.abi_rc, Some(0));
+    assert_eq!(q.abi, v.abi, "{firmware}: fw-cfg-abi-check's output");
+    let phase = |n, d| ok(bios::firmware_phase(run, n, d));
+    let (qt, vt) = (phase(&g.qemu, &q), phase(&g.vmm, &v));
+    eprintln!(
+        "{firmware}: VMM start to Linux's start (wall time less kernel uptime): \
+         QEMU {qt:?}, fw-cfg-vmm {vt:?}"
+    );
+    let err = String::from_utf8_lossy(&run.guests[&g.vmm].stderr).into_owned();
+    let stats = FirmwareLog::parse(&err).stats;
+    eprintln!("{firmware} under fw-cfg-vmm, exits:\n{stats}");
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::build::LabTools;
 use super::{GuestName, Lab, LabError, LabRun, TAIL_LINES, TextTail, inner_path};
+use crate::peers::linux::{GuestDump, LinuxPeer};
 use crate::peers::qemu::Qemu;
 
 /// SeaBIOS's microvm build, QEMU's default `-M microvm` firmware, as
@@ -101,6 +102,117 @@ pub fn add(
     // Its own timeout ends it; the lab's limit only backs that up.
     lab = lab.guest(names.vmm.as_str(), v, RUN_TIME * 2)?;
     Ok((lab, names))
+}
+
+/// qboot, QEMU microvm's firmware with `acpi=off`, as Debian's
+/// `qemu-system-data` installs it.
+pub const QBOOT: &str = "/usr/share/qemu/qboot.rom";
+/// The Linux guests [`add_linux`] added for one firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinuxBiosGuests {
+    /// Under QEMU microvm with `-bios`.
+    pub qemu: GuestName,
+    /// Under `fw-cfg-vmm --bios`, both phys-bits channels off (what QEMU
+    /// offers).
+    pub vmm: GuestName,
+}
+
+/// Adds guests `TAG-qemu` and `TAG-vmm` to `lab`: `linux`'s kernel with
+/// the lab's initramfs, command line and items ([`super::linux`]) handed
+/// to firmware `rom` through fw_cfg, under QEMU microvm (`-bios ROM
+/// -kernel ...`) and `fw-cfg-vmm --bios ROM --kernel ...` (debug console
+/// on stderr).
+pub fn add_linux(
+    lab: Lab,
+    tag: &str,
+    rom: &str,
+    linux: &LinuxPeer,
+    qemu: &Qemu,
+    tools: &LabTools,
+) -> Result<(Lab, LinuxBiosGuests), LabError> {
+    let (mut lab, specs) = super::linux::prepare(lab, linux, tools)?;
+    let names = LinuxBiosGuests {
+        qemu: GuestName::new(&format!("{tag}-qemu"))?,
+        vmm: GuestName::new(&format!("{tag}-vmm"))?,
+    };
+    let (kernel, initrd) = (
+        linux.kernel.display().to_string(),
+        inner_path(super::linux::INITRD_FILE),
+    );
+    let mem = super::linux::MEMORY_MIB.to_string();
+    let mut q = vec![qemu.path.display().to_string()];
+    q.extend(
+        [
+            "-M",
+            "microvm",
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-nodefaults",
+        ]
+        .map(String::from),
+    );
+    q.extend(["-display", "none", "-serial", "stdio", "-no-reboot"].map(String::from));
+    q.extend(["-m".into(), mem.clone(), "-bios".into(), rom.into()]);
+    q.extend([
+        "-kernel".into(),
+        kernel.clone(),
+        "-initrd".into(),
+        initrd.clone(),
+    ]);
+    q.extend(["-append".into(), super::linux::CMDLINE.into()]);
+    let mut v = vec![
+        inner_path(super::firmware::VMM_FILE),
+        "--bios".into(),
+        rom.into(),
+    ];
+    v.extend(["--kernel".into(), kernel, "--initrd".into(), initrd]);
+    v.extend(["--cmdline".into(), super::linux::CMDLINE.into()]);
+    v.extend(["--memory".into(), mem, "--stats".into()]);
+    v.extend(
+        [
+            "--debugcon",
+            "stderr",
+            "--phys-bits-hint",
+            "off",
+            "--phys-bits-file",
+            "off",
+        ]
+        .map(String::from),
+    );
+    v.extend([
+        "--timeout".into(),
+        super::linux::VMM_TIMEOUT.as_secs().to_string(),
+    ]);
+    for spec in &specs {
+        q.extend(["-fw_cfg".into(), spec.clone()]);
+        v.extend(["--fw-cfg".into(), spec.clone()]);
+    }
+    lab = lab.guest(names.qemu.as_str(), q, super::linux::GUEST_TIMEOUT)?;
+    lab = lab.guest(names.vmm.as_str(), v, super::linux::GUEST_TIMEOUT)?;
+    Ok((lab, names))
+}
+
+/// The kernel's uptime at its last log line (the `[ seconds]` stamp of
+/// the last `dmesg` line `/init` printed, just before powering off).
+pub fn kernel_uptime(dump: &GuestDump) -> Option<Duration> {
+    dump.dmesg.iter().rev().find_map(|l| {
+        let stamp = l.strip_prefix('[')?.split_once(']')?.0.trim();
+        stamp.parse::<f64>().ok().map(Duration::from_secs_f64)
+    })
+}
+
+/// How long the firmware ran before Linux started, estimated from the
+/// guest's wall time (VMM start to exit) less the kernel's uptime at its
+/// last log line: it includes the VMM's own start-up and the power-off.
+pub fn firmware_phase(
+    run: &LabRun,
+    name: &GuestName,
+    dump: &GuestDump,
+) -> Result<Option<Duration>, LabError> {
+    let g = run.guest(name)?;
+    Ok(kernel_uptime(dump).and_then(|up| g.elapsed.checked_sub(up)))
 }
 
 /// What a firmware wrote to the debug console, and `fw-cfg-vmm`'s exit
