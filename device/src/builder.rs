@@ -29,7 +29,7 @@ use crate::abi::{
     KEY_WRITE_CHANNEL, KEY_X86_ACPI_TABLES, KEY_X86_HPET, KEY_X86_IRQ0_OVERRIDE, KEY_X86_SMBIOS,
     SIGNATURE,
 };
-use crate::device::{FileItem, FwCfg, Item, KEY_INDEX_MASK};
+use crate::device::{FileItem, FwCfg, Item, KEY_INDEX_MASK, SelectCallback};
 use crate::error::{BuildError, FileNameError};
 use crate::events::{FwCfgEvents, NoEvents};
 
@@ -135,6 +135,8 @@ pub struct FwCfgBuilder {
     arch: BTreeMap<u16, Item>,
     /// Files in insertion order; sorted by name at build time.
     files: Vec<(String, Item)>,
+    /// Select callbacks by file name.
+    select_callbacks: Vec<(String, SelectCallback)>,
 }
 
 impl std::fmt::Debug for FwCfgBuilder {
@@ -168,6 +170,7 @@ impl FwCfgBuilder {
             well_known: BTreeMap::new(),
             arch: BTreeMap::new(),
             files: Vec::new(),
+            select_callbacks: Vec::new(),
         };
         b.set_fixed(KEY_UUID, vec![0; 16]);
         b.set_fixed(KEY_NOGRAPHIC, 0u16.to_le_bytes().to_vec());
@@ -450,6 +453,11 @@ impl FwCfgBuilder {
     /// input. If it panics (and panics unwind), the device catches the
     /// panic, puts the written bytes back as they were and fails the
     /// transfer with the DMA error bit; the device stays usable.
+    ///
+    /// What the guest wrote is not in [`FwCfgState`](crate::FwCfgState):
+    /// the VMM carries it across a snapshot
+    /// ([`FwCfg::writable_files`], then [`FwCfg::modify_file`] on the
+    /// destination), as QEMU migrates such files through their owners.
     pub fn add_writable_file(
         &mut self,
         name: &str,
@@ -474,6 +482,30 @@ impl FwCfgBuilder {
             on_write: Arc::new(callback),
         };
         self.push_file(name, item)
+    }
+
+    /// Adds a read-only file whose `callback` runs each time the guest
+    /// selects it (by the selector register or a DMA SELECT), before the
+    /// read, as QEMU's `select_cb` (QEMU builds its ACPI tables this way).
+    /// The callback receives the file's current bytes and returns new
+    /// bytes to serve from then on (the directory size follows), or `None`
+    /// to keep them; to produce content once, return `Some` only while
+    /// the bytes are still the placeholder `data`. Each device built
+    /// starts from `data`.
+    ///
+    /// The callback runs on the vCPU thread with the device borrowed: it
+    /// must be quick and must not access the device. If it panics (and
+    /// panics unwind), the file keeps its bytes.
+    pub fn add_file_with_select_callback(
+        &mut self,
+        name: &str,
+        data: Vec<u8>,
+        callback: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Result<&mut Self> {
+        self.add_file(name, data)?;
+        self.select_callbacks
+            .push((name.to_string(), Arc::new(callback)));
+        Ok(self)
     }
 
     /// Number of files added so far.
@@ -520,7 +552,7 @@ impl FwCfgBuilder {
             .iter()
             .map(|(&k, item)| (k, item.clone()))
             .collect();
-        FwCfg::from_parts(
+        let mut dev = FwCfg::from_parts(
             mem,
             events,
             self.dma,
@@ -528,7 +560,10 @@ impl FwCfgBuilder {
             well_known,
             files,
             arch,
-        )
+        );
+        let callbacks = self.select_callbacks.iter().map(|(n, c)| (n.as_str(), c));
+        dev.install_select_callbacks(callbacks);
+        dev
     }
 
     /// The directory item: QEMU allocates it for every slot, so its length

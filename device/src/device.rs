@@ -28,6 +28,10 @@ use crate::error::RestoreError;
 use crate::events::{DmaOp, FwCfgEvents, NoEvents};
 use crate::state::FwCfgState;
 
+mod modify;
+pub use modify::ModifyError;
+pub(crate) use modify::SelectCallback;
+
 /// Mask of the bits of a key that index an entry table: everything but
 /// [`KEY_WRITE_CHANNEL`](crate::abi::KEY_WRITE_CHANNEL) and
 /// [`KEY_ARCH_LOCAL`] (QEMU's `FW_CFG_ENTRY_MASK`). QEMU keeps one table for
@@ -110,6 +114,9 @@ pub struct FwCfg<M: GuestAddressSpace, EV: FwCfgEvents = NoEvents> {
     files: Vec<FileItem>,
     /// Arch-local items, indexed by `key & KEY_INDEX_MASK`.
     arch: BTreeMap<u16, Item>,
+    /// Select callbacks by key (bit 14 clear); empty for most devices, so
+    /// a selection pays one emptiness check.
+    on_select: BTreeMap<u16, SelectCallback>,
     selector: u16,
     offset: u32,
     dma_address: u64,
@@ -145,6 +152,7 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
             well_known,
             files,
             arch,
+            on_select: BTreeMap::new(),
             selector: KEY_SIGNATURE,
             offset: 0,
             dma_address: 0,
@@ -202,8 +210,15 @@ impl<M: GuestAddressSpace, EV: FwCfgEvents> FwCfg<M, EV> {
     /// As in QEMU, the value is kept as written (bit 14, the write channel,
     /// included) but bits 14 and 15 are not part of the lookup index; a key
     /// whose index is beyond the file slots selects nothing (`0xffff`).
+    ///
+    /// A file added with
+    /// [`add_file_with_select_callback`](crate::FwCfgBuilder::add_file_with_select_callback)
+    /// runs its callback here, as QEMU's `select_cb`.
     pub fn select(&mut self, key: u16) {
         self.select_inner(key);
+        if !self.on_select.is_empty() {
+            self.run_select_callback(key);
+        }
         self.events.selected(key);
     }
 

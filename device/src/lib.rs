@@ -9,6 +9,8 @@ pub use fw_cfg_abi as abi;
 
 #[cfg(feature = "acpi")]
 pub mod acpi;
+#[cfg(feature = "acpi")]
+pub mod acpi_loader;
 #[cfg(feature = "vm-device")]
 mod adapter;
 pub mod builder;
@@ -31,12 +33,13 @@ pub mod phys_bits;
 pub mod pio;
 mod regions;
 pub mod state;
+pub mod table_loader;
 pub mod x86;
 
 pub use builder::{
     FILE_SLOTS_DEFAULT, FILE_SLOTS_MIN, FwCfgBuilder, ITEM_MAX_LEN, check_file_name,
 };
-pub use device::{FwCfg, KEY_INDEX_MASK};
+pub use device::{FwCfg, KEY_INDEX_MASK, ModifyError};
 pub use error::{BuildError, FileNameError, PhysBitsError, RestoreError};
 pub use events::{FwCfgEvents, NoEvents};
 #[cfg(feature = "vm-device")]

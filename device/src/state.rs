@@ -6,6 +6,13 @@
 //! with DMA, `dma_addr`); the items themselves are configuration, rebuilt by
 //! the VMM on the destination. The struct is plain data without serde so a
 //! VMM can serialize it with whatever it uses.
+//!
+//! Guest-written contents of writable files are not part of it: as in QEMU
+//! (which migrates them through their owners, e.g. vmgenid), the VMM
+//! carries them. Save [`FwCfg::writable_files`](crate::FwCfg::writable_files)
+//! with the rest of the machine and, on the destination, put each back with
+//! [`FwCfg::modify_file`](crate::FwCfg::modify_file) before
+//! [`FwCfg::restore`](crate::FwCfg::restore).
 
 /// The guest-visible registers of an fw_cfg device.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]

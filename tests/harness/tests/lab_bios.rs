@@ -36,7 +36,7 @@ use fw_cfg_tests::peers::{Missing, require};
 
 /// Limit of the outer boot (about 10 s of TCG, two 12 s guests and four
 /// Linux guests).
-const OUTER_TIMEOUT: Duration = Duration::from_secs(720);
+const OUTER_TIMEOUT: Duration = Duration::from_secs(1200);
 
 /// What SeaBIOS logs under both VMMs on the way to its boot menu.
 const MILESTONES: &[&str] = &[
@@ -77,7 +77,9 @@ fn seabios_finds_our_fw_cfg_as_it_finds_qemus() {
         return;
     }
     let tools = LabTools::build(true).unwrap_or_else(|e| panic!("{e}"));
-    let lab = Lab::new().timeout(OUTER_TIMEOUT);
+    // FW_CFG_LAB_KEEP=1 keeps the run folder (the guests' output files).
+    let keep = std::env::var("FW_CFG_LAB_KEEP").as_deref() == Ok("1");
+    let lab = Lab::new().timeout(OUTER_TIMEOUT).keep(keep);
     let (lab, g) = ok(bios::add(
         lab,
         "seabios",

@@ -53,12 +53,15 @@ use vm_memory::{
 };
 
 use fw_cfg_device::FwCfgBuilder;
+use fw_cfg_device::acpi_loader::AcpiTableSet;
 use fw_cfg_device::builder::E820Entry;
 use fw_cfg_device::linux_boot::{LINUXBOOT_DMA_ROM, LinuxBoot, LinuxBootMemory};
 use fw_cfg_device::x86::{E820_RAM, E820_RESERVED, X86Machine, option_rom_boot_path};
 
+use crate::acpi::AcpiConfig;
 use crate::cmos::{CMOS_PORT, CMOS_PORT_SIZE, Cmos};
 use crate::fw_cfg::FwCfgSetup;
+use crate::layout::FW_CFG_MMIO_BASE;
 use crate::linux::KernelKind;
 use crate::{Error, VmConfig, open_file};
 
@@ -130,6 +133,9 @@ pub struct FirmwareItems {
     pub option_rom: Option<Vec<u8>>,
     /// The kernel, initrd and command line, with a kernel.
     pub linux: Option<LinuxBoot>,
+    /// The VMM's ACPI tables ([`crate::acpi`]), installed by the firmware
+    /// through `etc/table-loader`.
+    pub acpi: AcpiTableSet,
 }
 
 impl FirmwareItems {
@@ -143,7 +149,7 @@ impl FirmwareItems {
         if let Some(linux) = &self.linux {
             linux.clone().add_to(b).map_err(Error::FwCfg)?;
         }
-        Ok(())
+        self.acpi.add_to(b).map_err(Error::AcpiLoader)
     }
 }
 
@@ -220,7 +226,25 @@ fn firmware_items(config: &VmConfig, option_rom: Option<Vec<u8>>) -> Result<Firm
         ),
         None => (None, Vec::new()),
     };
+    let fw = &config.fw_cfg;
+    let tables = AcpiConfig {
+        fw_cfg_pio: fw.enabled.then_some(fw.dma),
+        fw_cfg_mmio: (fw.enabled && fw.mmio)
+            .then(|| u32::try_from(FW_CFG_MMIO_BASE))
+            .transpose()
+            .map_err(|_| Error::MmioAbove4G(FW_CFG_MMIO_BASE))?,
+    };
+    let acpi = AcpiTableSet {
+        dsdt: crate::acpi::dsdt(&tables)?,
+        // The firmware patches the DSDT pointers.
+        fadt: crate::acpi::fadt(0),
+        tables: vec![crate::acpi::madt()],
+        oem_id: crate::acpi::OEM_ID,
+        oem_table_id: *b"FWCFGXSD",
+        oem_revision: crate::acpi::OEM_REVISION,
+    };
     Ok(FirmwareItems {
+        acpi,
         machine: X86Machine {
             cpus: 1,
             max_cpus: 1,

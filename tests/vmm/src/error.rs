@@ -240,6 +240,9 @@ pub enum Error {
     /// The firmware's Linux boot items cannot be made from the kernel.
     #[error("cannot hand the kernel to the firmware")]
     LinuxBoot(#[source] fw_cfg_device::linux_boot::LinuxBootError),
+    /// The VMM's ACPI tables cannot be served to the firmware.
+    #[error("cannot serve the ACPI tables through the table-loader")]
+    AcpiLoader(#[source] fw_cfg_device::acpi_loader::AcpiLoaderError),
     /// The debug console's file cannot be created.
     #[error("cannot create the debug console file {}", path.display())]
     Debugcon {

@@ -107,6 +107,13 @@ pub fn add(
 /// qboot, QEMU microvm's firmware with `acpi=off`, as Debian's
 /// `qemu-system-data` installs it.
 pub const QBOOT: &str = "/usr/share/qemu/qboot.rom";
+/// Wall-time limit of one Linux guest booted through a firmware (the
+/// firmware's loading adds to [`super::linux::GUEST_TIMEOUT`]'s boot).
+pub const LINUX_GUEST_TIMEOUT: Duration = Duration::from_secs(240);
+/// `fw-cfg-vmm`'s own `--timeout` for those guests, inside
+/// [`LINUX_GUEST_TIMEOUT`], so that a hang ends with its exit counters.
+pub const LINUX_VMM_TIMEOUT: Duration = Duration::from_secs(200);
+
 /// The Linux guests [`add_linux`] added for one firmware.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinuxBiosGuests {
@@ -181,16 +188,13 @@ pub fn add_linux(
         ]
         .map(String::from),
     );
-    v.extend([
-        "--timeout".into(),
-        super::linux::VMM_TIMEOUT.as_secs().to_string(),
-    ]);
+    v.extend(["--timeout".into(), LINUX_VMM_TIMEOUT.as_secs().to_string()]);
     for spec in &specs {
         q.extend(["-fw_cfg".into(), spec.clone()]);
         v.extend(["--fw-cfg".into(), spec.clone()]);
     }
-    lab = lab.guest(names.qemu.as_str(), q, super::linux::GUEST_TIMEOUT)?;
-    lab = lab.guest(names.vmm.as_str(), v, super::linux::GUEST_TIMEOUT)?;
+    lab = lab.guest(names.qemu.as_str(), q, LINUX_GUEST_TIMEOUT)?;
+    lab = lab.guest(names.vmm.as_str(), v, LINUX_GUEST_TIMEOUT)?;
     Ok((lab, names))
 }
 
