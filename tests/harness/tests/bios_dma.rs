@@ -29,6 +29,8 @@ const SEABIOS_MICROVM: &str = "/usr/share/seabios/bios-microvm.bin";
 const INITRD_BYTES: usize = 30 << 20;
 /// The fw_cfg DMA address port whose write starts a transfer.
 const DMA_KICK_PORT: u16 = 0x518;
+/// The fw_cfg selector port.
+const SELECTOR_PORT: u16 = 0x510;
 /// The fw_cfg data port (one exit per byte read by port I/O).
 const DATA_PORT: u16 = 0x511;
 
@@ -84,12 +86,14 @@ fn a_kernel_and_a_30_mib_initrd_load_by_dma_through_seabios() {
     // The kernel's real-mode setup ran: linuxboot_dma.bin loaded it.
     assert!(serial.contains("Probing EDD"), "{serial}");
     let port = |p| outcome.stats.per_port.get(&p).cloned().unwrap_or_default();
-    let (kicks, data) = (port(DMA_KICK_PORT), port(DATA_PORT));
+    let (kicks, data, sel) = (port(DMA_KICK_PORT), port(DATA_PORT), port(SELECTOR_PORT));
     eprintln!(
-        "fw_cfg exits with a {} MiB initrd: {} DMA kicks, {} data-port reads, {} in all",
+        "fw_cfg exits with a {} MiB initrd: {} selector writes, {} data-port reads, \
+         {} DMA kicks; {} exits in all",
         INITRD_BYTES >> 20,
-        kicks.io_out,
+        sel.io_out,
         data.io_in,
+        kicks.io_out,
         outcome.stats.all.total()
     );
     // SeaBIOS's own reads plus the option ROM's: a few per item, whatever

@@ -10,7 +10,7 @@
 //! (it prints only a panic, on COM1).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, LineWriter, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -76,13 +76,18 @@ impl Write for BufferWriter {
 impl Debugcon {
     /// A device writing to `sink` (creating its file).
     pub fn new(sink: &DebugconSink) -> Result<Debugcon, Error> {
+        // Line-buffered: a firmware writes its log a byte per exit, and a
+        // write per byte to a slow file (a 9p share) costs more than the
+        // exit. The buffer is flushed at each newline and when the device
+        // is dropped at the end of the run.
         let out: Box<dyn Write + Send> = match sink {
-            DebugconSink::Stderr => Box::new(io::stderr()),
+            DebugconSink::Stderr => Box::new(LineWriter::new(io::stderr())),
             DebugconSink::File(path) => {
-                Box::new(File::create(path).map_err(|source| Error::Debugcon {
+                let file = File::create(path).map_err(|source| Error::Debugcon {
                     path: path.clone(),
                     source,
-                })?)
+                })?;
+                Box::new(LineWriter::new(file))
             }
             DebugconSink::Buffer(buf) => Box::new(BufferWriter(buf.clone())),
         };

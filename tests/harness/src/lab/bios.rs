@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::build::LabTools;
 use super::{GuestName, Lab, LabError, LabRun, TAIL_LINES, TextTail, inner_path};
-use crate::peers::linux::{GuestDump, LinuxPeer};
+use crate::peers::linux::{LinuxPeer, MARKER};
 use crate::peers::qemu::Qemu;
 
 /// SeaBIOS's microvm build, QEMU's default `-M microvm` firmware, as
@@ -28,10 +28,12 @@ pub const RUN_TIME: Duration = Duration::from_secs(12);
 pub const MEMORY_MIB: u32 = 128;
 /// Exit status of both guests when [`RUN_TIME`] ends them.
 pub const TIMEOUT_STATUS: i32 = 124;
-/// What `fw-cfg-vmm --stats` prints first after a run its timeout ended
-/// (the exit reason), separating the debug log from the counters on its
-/// stderr.
-pub const VMM_STATS_START: &str = "fw-cfg-vmm: Timeout";
+/// What `fw-cfg-vmm --stats` prints before its exit reason
+/// (`fw-cfg-vmm: Timeout`, `fw-cfg-vmm: PowerOff`, ...), which separates
+/// the debug log from the counters on its stderr.
+pub const VMM_STATS_START: &str = "fw-cfg-vmm: ";
+/// The line of `--stats` that follows the exit reason.
+pub const VMM_STATS_EXITS: &str = "exits: ";
 
 /// The inner guests [`add`] added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,25 +200,33 @@ pub fn add_linux(
     Ok((lab, names))
 }
 
-/// The kernel's uptime at its last log line (the `[ seconds]` stamp of
-/// the last `dmesg` line `/init` printed, just before powering off).
-pub fn kernel_uptime(dump: &GuestDump) -> Option<Duration> {
-    dump.dmesg.iter().rev().find_map(|l| {
-        let stamp = l.strip_prefix('[')?.split_once(']')?.0.trim();
-        stamp.parse::<f64>().ok().map(Duration::from_secs_f64)
-    })
+/// The kernel's uptime at the last console line with a timestamp
+/// (`[ seconds] ...`, also inside `/init`'s `dmesg` lines): under the
+/// lab's `/init`, the kernel's `reboot: Power down`.
+pub fn kernel_uptime(console: &str) -> Option<Duration> {
+    console
+        .lines()
+        .filter_map(|l| {
+            let l = l
+                .strip_prefix(MARKER)
+                .map_or(l, |rest| rest.strip_prefix("dmesg ").unwrap_or(rest));
+            let stamp = l.strip_prefix('[')?.split_once(']')?.0.trim();
+            stamp.parse::<f64>().ok()
+        })
+        .fold(None, |max: Option<f64>, t| {
+            Some(max.map_or(t, |m| m.max(t)))
+        })
+        .map(Duration::from_secs_f64)
 }
 
-/// How long the firmware ran before Linux started, estimated from the
-/// guest's wall time (VMM start to exit) less the kernel's uptime at its
-/// last log line: it includes the VMM's own start-up and the power-off.
-pub fn firmware_phase(
-    run: &LabRun,
-    name: &GuestName,
-    dump: &GuestDump,
-) -> Result<Option<Duration>, LabError> {
+/// How long the VMM ran before Linux started, estimated as the guest's
+/// wall time (VMM start to exit) less the kernel's uptime at power-off:
+/// the VMM's own start-up (reading the kernel and initrd), the firmware,
+/// and the option ROM's loading of the kernel.
+pub fn firmware_phase(run: &LabRun, name: &GuestName) -> Result<Option<Duration>, LabError> {
     let g = run.guest(name)?;
-    Ok(kernel_uptime(dump).and_then(|up| g.elapsed.checked_sub(up)))
+    let console = String::from_utf8_lossy(&g.stdout);
+    Ok(kernel_uptime(&console).and_then(|up| g.elapsed.checked_sub(up)))
 }
 
 /// What a firmware wrote to the debug console, and `fw-cfg-vmm`'s exit
@@ -231,9 +241,13 @@ pub struct FirmwareLog {
 
 impl FirmwareLog {
     /// Splits a guest's debug console text: under `fw-cfg-vmm` the
-    /// counters follow [`VMM_STATS_START`].
+    /// counters start at the last [`VMM_STATS_START`] before the last
+    /// [`VMM_STATS_EXITS`].
     pub fn parse(text: &str) -> FirmwareLog {
-        let (log, stats) = match text.rfind(VMM_STATS_START) {
+        let start = text
+            .rfind(VMM_STATS_EXITS)
+            .and_then(|e| text[..e].rfind(VMM_STATS_START));
+        let (log, stats) = match start {
             Some(at) => (&text[..at], &text[at..]),
             None => (text, ""),
         };
@@ -284,11 +298,25 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_uptime_is_the_last_stamp() {
+        let console = "SeaBIOS\n@@FWCFG dmesg [    6.744840] Run /init\n\
+                       @@FWCFG end\n[   46.284950] reboot: Power down\n";
+        assert_eq!(
+            kernel_uptime(console),
+            Some(Duration::from_secs_f64(46.28495))
+        );
+        assert_eq!(kernel_uptime("no stamps\n[x] y\n"), None);
+    }
+
+    #[test]
     fn the_log_is_split_from_the_counters() {
         let l = FirmwareLog::parse("a\r\nb\nBoot failedfw-cfg-vmm: Timeout\nexits: 3 total\n");
         assert_eq!(l.lines, ["a", "b", "Boot failed"]);
         assert!(l.stats.starts_with(VMM_STATS_START));
         assert!(l.has("Boot"));
+        let p = FirmwareLog::parse("Booting\nfw-cfg-vmm: PowerOff\nexits: 9 total\n");
+        assert_eq!(p.lines, ["Booting"]);
+        assert!(p.stats.starts_with("fw-cfg-vmm: PowerOff\nexits: 9"));
         let q = FirmwareLog::parse("x\n");
         assert_eq!((q.lines.len(), q.stats.as_str()), (1, ""));
     }
