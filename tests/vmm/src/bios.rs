@@ -185,7 +185,7 @@ pub fn e820_map(memory_mib: u64) -> Result<Vec<E820Entry>, Error> {
 /// Reads a kernel or initrd for the firmware, refusing one larger than
 /// guest RAM before reading it.
 fn read_boot_file(path: &Path, ram: u64) -> Result<Vec<u8>, Error> {
-    let (_, size) = open_file(path)?;
+    let (file, size) = open_file(path)?;
     if size > ram {
         return Err(Error::BootFileTooBig {
             path: path.to_path_buf(),
@@ -193,7 +193,7 @@ fn read_boot_file(path: &Path, ram: u64) -> Result<Vec<u8>, Error> {
             ram,
         });
     }
-    Ok(read_file(path, size)?.0)
+    read_up_to(file, path, size)
 }
 
 /// The kernel items for `config`, in a machine with `ram` bytes.
@@ -284,9 +284,8 @@ pub fn check_rom_size(path: &Path, size: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads a whole regular file of at most `max` bytes.
-fn read_file(path: &Path, max: u64) -> Result<(Vec<u8>, u64), Error> {
-    let (file, size) = open_file(path)?;
+/// Reads at most `max` bytes of `file` (opened from `path`).
+fn read_up_to(file: std::fs::File, path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
     file.take(max)
         .read_to_end(&mut bytes)
@@ -294,7 +293,7 @@ fn read_file(path: &Path, max: u64) -> Result<(Vec<u8>, u64), Error> {
             path: path.to_path_buf(),
             source,
         })?;
-    Ok((bytes, size))
+    Ok(bytes)
 }
 
 impl Firmware {
@@ -302,10 +301,10 @@ impl Firmware {
     /// the option ROM (when the kernel goes to the firmware) and the
     /// kernel's kind (a bzImage). Touches neither KVM nor guest memory.
     pub fn load(setup: &BiosSetup, config: &VmConfig) -> Result<Firmware, Error> {
-        let (_, size) = open_file(&setup.rom)?;
+        let (file, size) = open_file(&setup.rom)?;
         check_rom_size(&setup.rom, size)?;
-        let (rom, read) = read_file(&setup.rom, size)?;
-        if read != size || rom.len() as u64 != size {
+        let rom = read_up_to(file, &setup.rom, size)?;
+        if rom.len() as u64 != size {
             return Err(Error::RomSize {
                 path: setup.rom.clone(),
                 size: rom.len() as u64,
@@ -449,14 +448,7 @@ impl Firmware {
 /// [`Error::OptionRom`].
 fn read_option_rom(path: &Path) -> Result<(Vec<u8>, u64), Error> {
     let (file, size) = fw_cfg_device::cmdline::open_regular_file(path).map_err(Error::OptionRom)?;
-    let mut bytes = Vec::new();
-    file.take(OPTION_ROM_MAX_SIZE)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok((bytes, size))
+    Ok((read_up_to(file, path, OPTION_ROM_MAX_SIZE)?, size))
 }
 
 /// Registers KVM memory slot `slot`.
