@@ -280,6 +280,13 @@ pub fn log(run: &LabRun, name: &GuestName, under_vmm: bool) -> Result<FirmwareLo
     })
 }
 
+/// The debug log `fw-cfg-vmm` wrote to stderr in guest `name`, whatever
+/// ended the run.
+pub fn log_of_run(run: &LabRun, name: &GuestName) -> Result<FirmwareLog, LabError> {
+    let g = run.guest(name)?;
+    Ok(FirmwareLog::parse(&String::from_utf8_lossy(&g.stderr)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
