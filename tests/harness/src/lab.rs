@@ -72,6 +72,7 @@
 //! the whole test file (four outer boots, in parallel) about 45 s, plus
 //! about 50 s once for the first static `fw-cfg-vmm` build.
 
+pub mod bios;
 pub mod build;
 pub mod compare;
 mod error;

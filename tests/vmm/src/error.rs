@@ -189,6 +189,79 @@ pub enum Error {
     /// The vCPU thread panicked.
     #[error("the vCPU thread panicked")]
     ThreadPanicked,
+    /// A firmware ROM's size is zero or not a multiple of 64 KiB (QEMU's
+    /// `x86_bios_rom_init` refuses it too).
+    #[error(
+        "the firmware ROM {} has {size} bytes; it must be a non-zero multiple of 64 KiB",
+        path.display()
+    )]
+    RomSize {
+        /// The ROM file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// A firmware ROM is larger than the window below 4 GiB takes.
+    #[error(
+        "the firmware ROM {} has {size} bytes, more than the {max} that fit below the APIC pages",
+        path.display()
+    )]
+    RomTooBig {
+        /// The ROM file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The host memory for the ROM cannot be mapped.
+    #[error("cannot map memory for the firmware ROM")]
+    RomMemory(#[source] vm_memory::mmap::MmapRegionError),
+    /// `--bios` with a kernel the option ROM cannot boot.
+    #[error(
+        "{} is not a bzImage: the firmware boots a kernel only through linuxboot_dma.bin, \
+         which needs a bzImage (boot a PVH kernel without --bios)",
+        .0.display()
+    )]
+    BiosNeedsBzImage(PathBuf),
+    /// The option ROM is missing or unreadable.
+    #[error("cannot use the option ROM")]
+    OptionRom(#[source] fw_cfg_device::cmdline::InputFileError),
+    /// The option ROM is larger than an option ROM can be.
+    #[error("the option ROM {} has {size} bytes, more than an option ROM's {max}", path.display())]
+    OptionRomTooBig {
+        /// The option ROM file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A kernel or initrd for the firmware is larger than guest RAM.
+    #[error("{} has {size} bytes, more than the guest's {ram} bytes of RAM", path.display())]
+    BootFileTooBig {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// Guest RAM.
+        ram: u64,
+    },
+    /// The firmware's Linux boot items cannot be made from the kernel.
+    #[error("cannot hand the kernel to the firmware")]
+    LinuxBoot(#[source] fw_cfg_device::linux_boot::LinuxBootError),
+    /// The VMM's ACPI tables cannot be served to the firmware.
+    #[error("cannot serve the ACPI tables through the table-loader")]
+    AcpiLoader(#[source] fw_cfg_device::acpi_loader::AcpiLoaderError),
+    /// The debug console's file cannot be created.
+    #[error("cannot create the debug console file {}", path.display())]
+    Debugcon {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// KVM reported an internal error (emulation failure).
     #[error("KVM could not run the guest: internal error (emulation failure)")]
     InternalError,

@@ -117,6 +117,8 @@ pub struct FwCfgSetup {
     /// state, and how many [`Vm::new`](crate::Vm::new) creates (1 to
     /// [`MAX_VCPUS`](crate::cpu::MAX_VCPUS)).
     pub cpus: u16,
+    /// The items a firmware boot adds (`--bios`, [`crate::bios`]).
+    pub firmware: Option<Arc<crate::bios::FirmwareItems>>,
 }
 
 impl Default for FwCfgSetup {
@@ -130,6 +132,7 @@ impl Default for FwCfgSetup {
             phys_bits: PhysBitsSetup::default(),
             file_slots: None,
             cpus: 1,
+            firmware: None,
         }
     }
 }
@@ -184,6 +187,9 @@ pub fn builder(setup: &FwCfgSetup, memory: &GuestMemoryMmap) -> Result<FwCfgBuil
         .nb_cpus(setup.cpus)
         .max_cpus(setup.cpus)
         .nographic(true);
+    if let Some(items) = &setup.firmware {
+        items.add_to(&mut b)?;
+    }
     for o in &setup.options {
         b.add_option(o).map_err(Error::FwCfgOption)?;
     }

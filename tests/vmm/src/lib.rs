@@ -30,6 +30,12 @@
 //! describe the fw_cfg device as QEMU does, plus KVM's in-kernel irqchip
 //! and an interrupt-driven COM1. The run loop is the same.
 //!
+//! With [`VmConfig::bios`] the vCPU starts at the reset vector of a
+//! firmware ROM instead (QEMU's `-bios`, [`bios`]), with KVM's irqchip and
+//! PIT, a CMOS RTC ([`cmos`]) and the kernel handed to the firmware
+//! through fw_cfg. Any boot can have a debug console port
+//! ([`VmConfig::debugcon`], [`debugcon`]).
+//!
 //! ```no_run
 //! use fw_cfg_vmm::{Vm, VmConfig};
 //!
@@ -45,7 +51,10 @@
 #![deny(missing_docs)]
 
 pub mod acpi;
+pub mod bios;
+pub mod cmos;
 pub mod cpu;
+pub mod debugcon;
 pub mod devices;
 mod error;
 pub mod fw_cfg;
@@ -64,7 +73,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kvm_bindings::kvm_userspace_memory_region;
+use kvm_bindings::{CpuId, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_device::bus::{MmioRange, PioAddress, PioRange};
 use vm_device::device_manager::{IoManager, MmioManager, PioManager};
@@ -85,7 +94,8 @@ pub use run::{ExitReason, RESET_EXIT_STATUS, RunOutcome, SNAPSHOT_EXIT_STATUS};
 /// What the mini VMM runs.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
-    /// PVH ELF kernel or firmware, or a Linux bzImage.
+    /// PVH ELF kernel or firmware, or a Linux bzImage (ignored with a
+    /// [`bios`](Self::bios) that does not load a kernel).
     pub kernel: PathBuf,
     /// Optional initrd (the first PVH module, or the bzImage's initramfs).
     pub initrd: Option<PathBuf>,
@@ -99,6 +109,10 @@ pub struct VmConfig {
     pub serial: SerialSink,
     /// Stop the guest after this long.
     pub timeout: Option<Duration>,
+    /// Boot this firmware from the reset vector (`--bios`).
+    pub bios: Option<bios::BiosSetup>,
+    /// A debug console port (`--debugcon`).
+    pub debugcon: Option<debugcon::DebugconSetup>,
 }
 
 impl VmConfig {
@@ -112,6 +126,8 @@ impl VmConfig {
             fw_cfg: FwCfgSetup::default(),
             serial: SerialSink::Stdout,
             timeout: None,
+            bios: None,
+            debugcon: None,
         }
     }
 }
@@ -127,6 +143,7 @@ struct Mappings {
     vm: VmFd,
     _kvm: Kvm,
     memory: GuestMemoryMmap,
+    _rom: Option<bios::RomMapping>,
 }
 
 /// A configured, ready-to-run VM.
@@ -155,32 +172,65 @@ impl Vm {
         if !(1..=cpu::MAX_VCPUS).contains(&cpus) {
             return Err(Error::VcpuCount(cpus));
         }
+        // Firmware inputs are checked before anything is created.
+        let firmware = match &config.bios {
+            Some(b) => Some(bios::Firmware::load(b, config)?),
+            None => None,
+        };
+        let debugcon = match &config.debugcon {
+            Some(d) => Some((d.port, debugcon::Debugcon::new(&d.sink)?)),
+            None => None,
+        };
         let kvm = Kvm::new().map_err(Error::Kvm)?;
         let vm = kvm.create_vm().map_err(Error::CreateVm)?;
         // Needed by Intel VMX for real-mode emulation; harmless otherwise.
-        vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
-        let kind = linux::KernelKind::detect(&config.kernel)?;
-        if kind == linux::KernelKind::BzImage {
-            if cpus > 1 {
-                return Err(Error::SmpNeedsPvh(cpus));
-            }
+        // A firmware gets QEMU's addresses, which its e820 map reserves.
+        if firmware.is_some() {
+            bios::set_identity_pages(&vm)?;
+        } else {
+            vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
+        }
+        let kind = match firmware {
+            Some(_) => None,
+            None => Some(linux::KernelKind::detect(&config.kernel)?),
+        };
+        if cpus > 1 && kind != Some(linux::KernelKind::Pvh) {
+            return Err(Error::SmpNeedsPvh(cpus));
+        }
+        if firmware.is_some() {
+            bios::create_platform(&vm)?;
+        } else if kind == Some(linux::KernelKind::BzImage) {
             linux::create_irqchip(&vm)?;
         }
         let memory = create_memory(config.memory_mib)?;
         advise_huge_pages(&memory);
-        let mappings = Mappings {
+        let mut mappings = Mappings {
             vm,
             _kvm: kvm,
             memory,
+            _rom: None,
         };
         register_memory(&mappings.vm, &mappings.memory)?;
+        if let Some(f) = &firmware {
+            let first_slot = u32::try_from(mappings.memory.num_regions()).unwrap_or(u32::MAX);
+            let m = &mappings;
+            mappings._rom = Some(f.map(&m._kvm, &m.vm, &m.memory, first_slot)?);
+        }
 
         let mut io = IoManager::new();
+        let interrupts = kind != Some(linux::KernelKind::Pvh);
         let (debug_exit, power, serial) =
-            register_legacy_devices(&mut io, &mappings.vm, kind, config)?;
+            register_legacy_devices(&mut io, &mappings.vm, interrupts, config, debugcon)?;
         let mut cpuid = cpu::base_cpuid(&mappings._kvm)?;
+        let fw_cfg_setup = match &firmware {
+            Some(f) => {
+                f.register_devices(&mut io, &mappings.memory)?;
+                f.fw_cfg_setup(config)
+            }
+            None => config.fw_cfg.clone(),
+        };
         let fw_cfg = fw_cfg::setup(
-            &config.fw_cfg,
+            &fw_cfg_setup,
             &mappings._kvm,
             &mut cpuid,
             &mappings.memory,
@@ -189,19 +239,14 @@ impl Vm {
 
         let vcpu = mappings.vm.create_vcpu(0).map_err(Error::Vcpu)?;
         vcpu.set_cpuid2(&cpuid).map_err(Error::Vcpu)?;
-        let entry = boot_vcpu(&vcpu, &mappings.memory, kind, config, &fw_cfg)?;
-        let aps = (1..cpus)
-            .map(|index| {
-                let ap = mappings
-                    .vm
-                    .create_vcpu(u64::from(index))
-                    .map_err(Error::Vcpu)?;
-                ap.set_cpuid2(&cpu::cpuid_for_vcpu(&cpuid, index)?)
-                    .map_err(Error::Vcpu)?;
-                cpu::setup_pvh_ap(&ap, entry, index)?;
-                Ok(ap)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        // A firmware starts from KVM's reset state (the reset vector).
+        let aps = match kind {
+            Some(kind) => {
+                let entry = boot_vcpu(&vcpu, &mappings.memory, kind, config, &fw_cfg)?;
+                create_aps(&mappings.vm, &cpuid, entry, cpus)?
+            }
+            None => Vec::new(),
+        };
 
         Ok(Vm {
             vcpu,
@@ -279,21 +324,22 @@ impl Vm {
     }
 }
 
-/// Registers COM1 (polled for PVH, on IRQ 4 for Linux), the debug-exit
-/// port and, for Linux, the ACPI power registers; returns the flags the
-/// run loop polls and the PVH guest's COM1.
+/// Registers COM1 (polled for PVH, on IRQ 4 with `interrupts`: Linux and
+/// firmware), the debug-exit port, the debug console if configured and,
+/// with `interrupts`, the ACPI power registers; returns the flags the run
+/// loop polls and the PVH guest's COM1.
 fn register_legacy_devices(
     io: &mut IoManager,
     vm: &VmFd,
-    kind: linux::KernelKind,
+    interrupts: bool,
     config: &VmConfig,
+    debugcon: Option<(u16, debugcon::Debugcon)>,
 ) -> Result<(DebugExitFlag, PowerFlag, Option<SharedSerial>), Error> {
-    let (serial, pvh_serial): (Arc<dyn DevicePio + Send + Sync>, _) = match kind {
-        linux::KernelKind::Pvh => {
-            let s = Arc::new(Mutex::new(SerialDevice::new(config.serial.clone())));
-            (s.clone(), Some(s))
-        }
-        linux::KernelKind::BzImage => (linux::irq_serial(vm, config.serial.clone())?, None),
+    let (serial, pvh_serial): (Arc<dyn DevicePio + Send + Sync>, _) = if interrupts {
+        (linux::irq_serial(vm, config.serial.clone())?, None)
+    } else {
+        let s = Arc::new(Mutex::new(SerialDevice::new(config.serial.clone())));
+        (s.clone(), Some(s))
     };
     let (sink_dev, debug_exit) = DebugExit::new();
     let pio = |port, size| PioRange::new(PioAddress(port), size).map_err(Error::Bus);
@@ -304,8 +350,12 @@ fn register_legacy_devices(
         Arc::new(Mutex::new(sink_dev)),
     )
     .map_err(Error::Bus)?;
+    if let Some((port, dev)) = debugcon {
+        io.register_pio(pio(port, 1)?, Arc::new(Mutex::new(dev)))
+            .map_err(Error::Bus)?;
+    }
     let (power_dev, power) = AcpiPower::new();
-    if kind == linux::KernelKind::BzImage {
+    if interrupts {
         io.register_pio(
             pio(ACPI_POWER_PORT, ACPI_POWER_PORT_SIZE)?,
             Arc::new(Mutex::new(power_dev)),
@@ -313,6 +363,20 @@ fn register_legacy_devices(
         .map_err(Error::Bus)?;
     }
     Ok((debug_exit, power, pvh_serial))
+}
+
+/// Creates vCPUs 1 to `cpus - 1`, each started at the PVH `entry` as
+/// [`cpu::setup_pvh_ap`] documents.
+fn create_aps(vm: &VmFd, cpuid: &CpuId, entry: u64, cpus: u16) -> Result<Vec<VcpuFd>, Error> {
+    (1..cpus)
+        .map(|index| {
+            let ap = vm.create_vcpu(u64::from(index)).map_err(Error::Vcpu)?;
+            ap.set_cpuid2(&cpu::cpuid_for_vcpu(cpuid, index)?)
+                .map_err(Error::Vcpu)?;
+            cpu::setup_pvh_ap(&ap, entry, index)?;
+            Ok(ap)
+        })
+        .collect()
 }
 
 /// Loads the kernel and boot data of `kind` and puts the vCPU at its

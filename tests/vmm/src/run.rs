@@ -438,7 +438,9 @@ impl RunLoop {
             self.snapshot = None;
         }
         if let Some(t) = &self.snapshot {
-            t.lock().map_err(|_| Error::ThreadPanicked)?.on_vcpu_thread();
+            t.lock()
+                .map_err(|_| Error::ThreadPanicked)?
+                .on_vcpu_thread();
         }
         let ends_run = loop {
             if shared.stop.load(Ordering::SeqCst) {

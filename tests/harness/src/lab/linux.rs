@@ -151,15 +151,15 @@ fn item_specs(mut lab: Lab) -> Result<(Lab, Vec<String>), LabError> {
     Ok((lab, specs))
 }
 
-/// Adds guests `linux-qemu`, `linux-vmm` and `linux-vmm-reboot` to `lab`:
-/// `linux`'s kernel with [`init_script`] under QEMU microvm and (twice)
-/// under the static `fw-cfg-vmm` of `tools` (which must have the probe).
-pub fn add(
+/// Puts what every Linux guest needs in `lab`'s work folder: the static
+/// `fw-cfg-vmm` of `tools` (which must have the probe), the initramfs
+/// ([`INITRD_FILE`]) and the files of [`items`]; returns the items'
+/// `-fw_cfg` values.
+pub fn prepare(
     lab: Lab,
     linux: &LinuxPeer,
-    qemu: &Qemu,
     tools: &LabTools,
-) -> Result<(Lab, LinuxGuests), LabError> {
+) -> Result<(Lab, Vec<String>), LabError> {
     let probe = tools.probe.as_ref().ok_or(LabError::NoProbe)?;
     let abi_check = tools.abi_check.as_ref().ok_or(LabError::NoProbe)?;
     let initrd = linux
@@ -172,7 +172,19 @@ pub fn add(
     let lab = lab
         .copy(super::firmware::VMM_FILE, &tools.vmm)?
         .file(INITRD_FILE, initrd, false)?;
-    let (mut lab, specs) = item_specs(lab)?;
+    item_specs(lab)
+}
+
+/// Adds guests `linux-qemu`, `linux-vmm` and `linux-vmm-reboot` to `lab`:
+/// `linux`'s kernel with [`init_script`] under QEMU microvm and (twice)
+/// under the static `fw-cfg-vmm` of `tools` (which must have the probe).
+pub fn add(
+    lab: Lab,
+    linux: &LinuxPeer,
+    qemu: &Qemu,
+    tools: &LabTools,
+) -> Result<(Lab, LinuxGuests), LabError> {
+    let (mut lab, specs) = prepare(lab, linux, tools)?;
     let (kernel, initrd) = (linux.kernel.display().to_string(), inner_path(INITRD_FILE));
     let mut q = qemu_args(&kernel, &initrd, CMDLINE);
     let mut v = vmm_args(&kernel, &initrd);

@@ -18,7 +18,10 @@
 //!
 //! Without `--kernel` it boots the image named by the environment variable
 //! `FW_CFG_TEST_FIRMWARE` (the project's PVH test firmware; the harness's
-//! `compare --firmware-path` prints where it was built).
+//! `compare --firmware-path` prints where it was built). With `--bios ROM`
+//! it starts ROM at the reset vector instead (QEMU's `-bios`), alone or
+//! with `--kernel` handed to it through fw_cfg; `--debugcon` logs what the
+//! firmware writes to its debug port.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +32,9 @@ use fw_cfg_device::cmdline::{FwCfgOption, parse_fw_cfg_option};
 use fw_cfg_device::phys_bits::{
     HostAddressSizes, LEGACY_DEFAULT_PHYS_BITS, MIN_EXPLICIT_PHYS_BITS,
 };
+use fw_cfg_vmm::bios::{BiosSetup, DEFAULT_OPTION_ROM};
 use fw_cfg_vmm::cpu::MAX_VCPUS;
+use fw_cfg_vmm::debugcon::{DebugconSetup, DebugconSink};
 use fw_cfg_vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
 use fw_cfg_vmm::hook::PhaseMarker;
 use fw_cfg_vmm::layout::DEFAULT_MEMORY_MIB;
@@ -134,6 +139,21 @@ struct Args {
     /// flags.
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
+    /// Start at the reset vector of this firmware ROM (QEMU's `-bios`);
+    /// `--kernel`, `--initrd` and `--cmdline` then go to the firmware
+    /// through fw_cfg.
+    #[arg(long)]
+    bios: Option<PathBuf>,
+    /// The option ROM that boots `--kernel` under `--bios`.
+    #[arg(long, default_value = DEFAULT_OPTION_ROM)]
+    option_rom: PathBuf,
+    /// Debug console output (QEMU's `-debugcon`): a file, or `stderr`.
+    #[arg(long)]
+    debugcon: Option<PathBuf>,
+    /// The debug console's port (SeaBIOS logs to 0x402; QEMU's
+    /// isa-debugcon defaults to 0xe9).
+    #[arg(long, value_parser = parse_port, default_value = "0x402")]
+    debugcon_port: u16,
 }
 
 /// The widest `--phys-bits` QEMU accepts on x86-64
@@ -217,12 +237,33 @@ fn parse_port(s: &str) -> Result<u16, String> {
 fn config(args: &Args) -> Result<VmConfig, String> {
     check_guest_phys_bits(args)?;
     let options = fw_cfg_options(&args.fw_cfg)?;
-    let kernel = match (&args.kernel, std::env::var_os(DEFAULT_KERNEL_ENV)) {
-        (Some(k), _) => k.clone(),
-        (None, Some(k)) => PathBuf::from(k),
-        (None, None) => return Err(format!("no --kernel given and {DEFAULT_KERNEL_ENV} unset")),
+    let kernel = match (
+        &args.kernel,
+        &args.bios,
+        std::env::var_os(DEFAULT_KERNEL_ENV),
+    ) {
+        (Some(k), _, _) => k.clone(),
+        // The firmware alone.
+        (None, Some(_), _) => PathBuf::new(),
+        (None, None, Some(k)) => PathBuf::from(k),
+        (None, None, None) => {
+            return Err(format!("no --kernel given and {DEFAULT_KERNEL_ENV} unset"));
+        }
     };
     let mut config = VmConfig::new(kernel);
+    config.bios = args.bios.as_ref().map(|rom| BiosSetup {
+        rom: rom.clone(),
+        option_rom: args.option_rom.clone(),
+        load_kernel: args.kernel.is_some(),
+    });
+    config.debugcon = args.debugcon.as_ref().map(|d| DebugconSetup {
+        port: args.debugcon_port,
+        sink: if d.as_os_str() == "stderr" {
+            DebugconSink::Stderr
+        } else {
+            DebugconSink::File(d.clone())
+        },
+    });
     config.initrd = args.initrd.clone();
     config.cmdline = args.cmdline.clone();
     config.memory_mib = args.memory;
