@@ -169,39 +169,13 @@ impl Vm {
     /// Creates the VM: memory, devices, kernel, boot data and vCPU state.
     pub fn new(config: &VmConfig) -> Result<Self, Error> {
         let cpus = config.fw_cfg.cpus;
-        if !(1..=cpu::MAX_VCPUS).contains(&cpus) {
-            return Err(Error::VcpuCount(cpus));
-        }
-        // Firmware inputs are checked before anything is created.
-        let firmware = match &config.bios {
-            Some(b) => Some(bios::Firmware::load(b, config)?),
-            None => None,
-        };
-        let debugcon = match &config.debugcon {
-            Some(d) => Some((d.port, debugcon::Debugcon::new(&d.sink)?)),
-            None => None,
-        };
-        let kvm = Kvm::new().map_err(Error::Kvm)?;
-        let vm = kvm.create_vm().map_err(Error::CreateVm)?;
-        // Needed by Intel VMX for real-mode emulation; harmless otherwise.
-        // A firmware gets QEMU's addresses, which its e820 map reserves.
-        if firmware.is_some() {
-            bios::set_identity_pages(&vm)?;
-        } else {
-            vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
-        }
-        let kind = match firmware {
-            Some(_) => None,
-            None => Some(linux::KernelKind::detect(&config.kernel)?),
-        };
-        if cpus > 1 && kind != Some(linux::KernelKind::Pvh) {
-            return Err(Error::SmpNeedsPvh(cpus));
-        }
-        if firmware.is_some() {
-            bios::create_platform(&vm)?;
-        } else if kind == Some(linux::KernelKind::BzImage) {
-            linux::create_irqchip(&vm)?;
-        }
+        let Platform {
+            kvm,
+            vm,
+            firmware,
+            debugcon,
+            kind,
+        } = Platform::create(config)?;
         let memory = create_memory(config.memory_mib)?;
         advise_huge_pages(&memory);
         let mut mappings = Mappings {
@@ -321,6 +295,63 @@ impl Vm {
         drop(mappings);
         drop(fw_cfg);
         result
+    }
+}
+
+/// What [`Vm::new`] sets up before guest memory: the checked firmware and
+/// debug console, KVM's VM with the platform devices its guest needs, and
+/// the kernel's kind (`None` when a firmware starts at the reset vector).
+struct Platform {
+    kvm: Kvm,
+    vm: VmFd,
+    firmware: Option<bios::Firmware>,
+    debugcon: Option<(u16, debugcon::Debugcon)>,
+    kind: Option<linux::KernelKind>,
+}
+
+impl Platform {
+    fn create(config: &VmConfig) -> Result<Self, Error> {
+        let cpus = config.fw_cfg.cpus;
+        if !(1..=cpu::MAX_VCPUS).contains(&cpus) {
+            return Err(Error::VcpuCount(cpus));
+        }
+        // Firmware inputs are checked before anything is created.
+        let firmware = match &config.bios {
+            Some(b) => Some(bios::Firmware::load(b, config)?),
+            None => None,
+        };
+        let debugcon = match &config.debugcon {
+            Some(d) => Some((d.port, debugcon::Debugcon::new(&d.sink)?)),
+            None => None,
+        };
+        let kvm = Kvm::new().map_err(Error::Kvm)?;
+        let vm = kvm.create_vm().map_err(Error::CreateVm)?;
+        // Needed by Intel VMX for real-mode emulation; harmless otherwise.
+        // A firmware gets QEMU's addresses, which its e820 map reserves.
+        if firmware.is_some() {
+            bios::set_identity_pages(&vm)?;
+        } else {
+            vm.set_tss_address(0xfffb_d000).map_err(Error::Vm)?;
+        }
+        let kind = match firmware {
+            Some(_) => None,
+            None => Some(linux::KernelKind::detect(&config.kernel)?),
+        };
+        if cpus > 1 && kind != Some(linux::KernelKind::Pvh) {
+            return Err(Error::SmpNeedsPvh(cpus));
+        }
+        if firmware.is_some() {
+            bios::create_platform(&vm)?;
+        } else if kind == Some(linux::KernelKind::BzImage) {
+            linux::create_irqchip(&vm)?;
+        }
+        Ok(Platform {
+            kvm,
+            vm,
+            firmware,
+            debugcon,
+            kind,
+        })
     }
 }
 
