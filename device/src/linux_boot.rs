@@ -263,6 +263,27 @@ fn capped_initrd_max(limit: u32, mem: LinuxBootMemory) -> Result<u32, LinuxBootE
     }
 }
 
+/// Places an initrd of `len` bytes as `x86_load_linux` does: page-aligned
+/// below `initrd_max`, recorded in `hdr`; returns its address.
+fn place_initrd(
+    hdr: &mut setup_header,
+    len: usize,
+    initrd_max: u32,
+) -> Result<u32, LinuxBootError> {
+    let too_large = LinuxBootError::InitrdTooLarge {
+        size: len,
+        max: initrd_max,
+    };
+    let size = u32::try_from(len).map_err(|_| too_large.clone())?;
+    if size >= initrd_max {
+        return Err(too_large);
+    }
+    let addr = (initrd_max - size) & !4095;
+    hdr.ramdisk_image = addr;
+    hdr.ramdisk_size = size;
+    Ok(addr)
+}
+
 impl LinuxBoot {
     /// Computes the boot items of a bzImage `image` with an optional
     /// `initrd` and a command line, for a machine with `mem`, as
@@ -301,20 +322,7 @@ impl LinuxBoot {
             hdr.heap_end_ptr = cmdline_addr.wrapping_sub(real_addr).wrapping_sub(0x200) as u16;
         }
         let initrd_addr = match &initrd {
-            Some(data) => {
-                let too_large = LinuxBootError::InitrdTooLarge {
-                    size: data.len(),
-                    max: initrd_max,
-                };
-                let size = u32::try_from(data.len()).map_err(|_| too_large.clone())?;
-                if size >= initrd_max {
-                    return Err(too_large);
-                }
-                let addr = (initrd_max - size) & !4095;
-                hdr.ramdisk_image = addr;
-                hdr.ramdisk_size = size;
-                Some(addr)
-            }
+            Some(data) => Some(place_initrd(&mut hdr, data.len(), initrd_max)?),
             None => None,
         };
         let end = SETUP_HEADER_OFFSET + std::mem::size_of::<setup_header>();

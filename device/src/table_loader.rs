@@ -695,6 +695,43 @@ pub fn apply<'a>(
     Ok(out)
 }
 
+/// Applies an ALLOCATE of `name`: checked as the builder checks it, then
+/// placed at the next `align`ed address of `zone`.
+fn apply_allocate<'a>(
+    check: &mut TableLoader,
+    out: &mut Loaded,
+    name: &str,
+    align: u32,
+    zone: Zone,
+    file: &mut impl FnMut(&str) -> Option<&'a [u8]>,
+    (fseg, high): (&mut u64, &mut u64),
+) -> Result<(), ApplyError> {
+    let inv = ApplyError::Invalid;
+    let data = file(name).ok_or_else(|| {
+        inv(TableLoaderError::Unallocated {
+            name: name.to_string(),
+        })
+    })?;
+    check
+        .allocate(name, data.to_vec(), align, zone)
+        .map_err(inv)?;
+    let next = match zone {
+        Zone::Fseg => fseg,
+        Zone::High => high,
+    };
+    let addr = align_up(*next, align);
+    let end = addr + data.len() as u64;
+    if zone == Zone::Fseg && end > APPLY_FSEG_END {
+        return Err(ApplyError::NoRoom {
+            zone,
+            len: data.len(),
+        });
+    }
+    *next = end;
+    out.files.insert(name.to_string(), (addr, data.to_vec()));
+    Ok(())
+}
+
 fn apply_one<'a>(
     check: &mut TableLoader,
     out: &mut Loaded,
@@ -708,30 +745,7 @@ fn apply_one<'a>(
             file: name,
             align,
             zone,
-        } => {
-            let data = file(name).ok_or_else(|| {
-                inv(TableLoaderError::Unallocated {
-                    name: name.to_string(),
-                })
-            })?;
-            check
-                .allocate(name, data.to_vec(), *align, *zone)
-                .map_err(inv)?;
-            let next = match zone {
-                Zone::Fseg => fseg,
-                Zone::High => high,
-            };
-            let addr = align_up(*next, *align);
-            let end = addr + data.len() as u64;
-            if *zone == Zone::Fseg && end > APPLY_FSEG_END {
-                return Err(ApplyError::NoRoom {
-                    zone: *zone,
-                    len: data.len(),
-                });
-            }
-            *next = end;
-            out.files.insert(name.clone(), (addr, data.to_vec()));
-        }
+        } => apply_allocate(check, out, name, *align, *zone, file, (fseg, high))?,
         Command::AddPointer {
             dest,
             src,

@@ -15,8 +15,9 @@ use std::time::Duration;
 use clap::Parser;
 use fw_cfg_tests::lab::compare::LabReport;
 use fw_cfg_tests::lab::measure::MeasureError;
-use fw_cfg_tests::matrix::{self, Engine};
+use fw_cfg_tests::matrix::{self, Engine, Outcome};
 use fw_cfg_tests::{peers, table};
+use serde::Serialize;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Compare the CPUID and fw_cfg phys-bits channels")]
@@ -75,18 +76,7 @@ fn main() -> ExitCode {
     if args.situations {
         return situations(&args);
     }
-    let engine = if args.in_process {
-        println!("in-process run (requested): guest reader against the device through IoManager");
-        Engine::InProcess
-    } else if matrix::kvm_available() {
-        Engine::Kvm
-    } else {
-        println!(
-            "/dev/kvm is not available: running the matrix in process \
-             (guest reader against the device through IoManager), no VM exits or guest cycles"
-        );
-        Engine::InProcess
-    };
+    let engine = engine(&args);
     let outcomes = match matrix::run_matrix(engine, Duration::from_secs(args.timeout)) {
         Ok(o) => o,
         Err(e) => {
@@ -105,30 +95,9 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    if args.json {
-        let json = match &lab {
-            Some(lab) => serde_json::to_string_pretty(&serde_json::json!({
-                "matrix": outcomes,
-                "lab": lab,
-            })),
-            None => serde_json::to_string_pretty(&outcomes),
-        };
-        match json {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("compare: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        let host = outcomes.first().map(|o| o.host_phys_bits).unwrap_or(0);
-        print!("{}", table::render(&outcomes));
-        println!();
-        print!("{}", table::legend(engine, host));
-        if let Some(lab) = &lab {
-            println!();
-            print!("{}", fw_cfg_tests::lab::compare::render(lab));
-        }
+    if let Err(e) = print_report(&args, engine, &outcomes, lab.as_ref()) {
+        eprintln!("compare: {e}");
+        return ExitCode::FAILURE;
     }
     if lab.as_ref().is_some_and(|l| !l.agrees()) {
         eprintln!("compare: the lab's matrix differs from this machine's or QEMU's (see above)");
@@ -146,6 +115,60 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The engine `args` ask for, or the in-process run when /dev/kvm is
+/// missing (said on stdout).
+fn engine(args: &Args) -> Engine {
+    if args.in_process {
+        println!("in-process run (requested): guest reader against the device through IoManager");
+        Engine::InProcess
+    } else if matrix::kvm_available() {
+        Engine::Kvm
+    } else {
+        println!(
+            "/dev/kvm is not available: running the matrix in process \
+             (guest reader against the device through IoManager), no VM exits or guest cycles"
+        );
+        Engine::InProcess
+    }
+}
+
+/// `compare --json --lab`: the matrix and the lab section.
+#[derive(Serialize)]
+struct WithLab<'a> {
+    matrix: &'a [Outcome],
+    lab: &'a LabReport,
+}
+
+/// Prints the matrix (and the lab section) as tables or, with `--json`,
+/// as JSON.
+fn print_report(
+    args: &Args,
+    engine: Engine,
+    outcomes: &[Outcome],
+    lab: Option<&LabReport>,
+) -> Result<(), serde_json::Error> {
+    if args.json {
+        let json = match lab {
+            Some(lab) => serde_json::to_string_pretty(&WithLab {
+                matrix: outcomes,
+                lab,
+            })?,
+            None => serde_json::to_string_pretty(&outcomes)?,
+        };
+        println!("{json}");
+    } else {
+        let host = outcomes.first().map(|o| o.host_phys_bits).unwrap_or(0);
+        print!("{}", table::render(outcomes));
+        println!();
+        print!("{}", table::legend(engine, host));
+        if let Some(lab) = lab {
+            println!();
+            print!("{}", fw_cfg_tests::lab::compare::render(lab));
+        }
+    }
+    Ok(())
 }
 
 /// `--situations`: the table or its JSON.

@@ -273,6 +273,50 @@ fn add_firmware(
     Ok((lab, guests))
 }
 
+/// The command line after the stamper for one measured Linux guest under
+/// `vmm` (`traced`: QEMU with its exit trace into `exits_file`).
+fn linux_vmm_args(
+    peers: &LabPeers,
+    vmm: LabVmm,
+    traced: bool,
+    kernel: &str,
+    initrd: &str,
+    exits_file: &Path,
+) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
+    match vmm {
+        LabVmm::FwCfgVmm => {
+            argv.extend(super::linux::vmm_args(kernel, initrd));
+            argv.extend([
+                "--cmdline".into(),
+                CMDLINE.into(),
+                "--host-phys-bits".into(),
+            ]);
+            argv.extend(["--phase-port".into(), format!("{MARK_PORT:#x}")]);
+            argv.extend(["--stats-json".into(), inner_path(exits_file)]);
+        }
+        LabVmm::QemuMicrovm => {
+            argv.push(peers.qemu.path.display().to_string());
+            argv.extend(super::linux::qemu_args(kernel, initrd, CMDLINE));
+            argv.push("-fw_cfg".into());
+            argv.push(format!(
+                "name={},file={}",
+                fw_cfg_device::abi::PHYS_BITS_FILE_NAME,
+                inner_path("measure/phys-bits-valid")
+            ));
+            if traced {
+                let events = [
+                    "kvm_run_exit",
+                    "memory_region_ops_read",
+                    "memory_region_ops_write",
+                ];
+                argv.extend(trace_args(exits_file, &events));
+            }
+        }
+    }
+    argv
+}
+
 /// Adds the Linux guests ([`MeasureSetup::runs`]).
 fn add_linux(
     mut lab: Lab,
@@ -313,36 +357,14 @@ fn add_linux(
         let stamps_file = PathBuf::from(format!("measure/{name}.stamps"));
         let mut argv: Vec<String> = ["/bin/sh", "-c", STAMPER, "sh"].map(String::from).to_vec();
         argv.push(inner_path(&stamps_file));
-        match vmm {
-            LabVmm::FwCfgVmm => {
-                argv.extend(super::linux::vmm_args(&kernel, &initrd));
-                argv.extend([
-                    "--cmdline".into(),
-                    CMDLINE.into(),
-                    "--host-phys-bits".into(),
-                ]);
-                argv.extend(["--phase-port".into(), format!("{MARK_PORT:#x}")]);
-                argv.extend(["--stats-json".into(), inner_path(&exits_file)]);
-            }
-            LabVmm::QemuMicrovm => {
-                argv.push(peers.qemu.path.display().to_string());
-                argv.extend(super::linux::qemu_args(&kernel, &initrd, CMDLINE));
-                argv.push("-fw_cfg".into());
-                argv.push(format!(
-                    "name={},file={}",
-                    fw_cfg_device::abi::PHYS_BITS_FILE_NAME,
-                    inner_path("measure/phys-bits-valid")
-                ));
-                if traced {
-                    let events = [
-                        "kvm_run_exit",
-                        "memory_region_ops_read",
-                        "memory_region_ops_write",
-                    ];
-                    argv.extend(trace_args(&exits_file, &events));
-                }
-            }
-        }
+        argv.extend(linux_vmm_args(
+            peers,
+            vmm,
+            traced,
+            &kernel,
+            &initrd,
+            &exits_file,
+        ));
         let has_exits = traced || vmm == LabVmm::FwCfgVmm;
         lab = lab
             .guest(name.as_str(), argv, GUEST_TIMEOUT)?
