@@ -46,27 +46,12 @@ pub struct BiosGuests {
 
 /// QEMU's arguments (after the program) for `rom`.
 pub fn qemu_args(rom: &str) -> Vec<String> {
-    let mut q: Vec<String> = [
-        "-M",
-        "microvm",
-        "-accel",
-        "kvm",
-        "-cpu",
-        "host",
-        "-nodefaults",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-debugcon",
-        "stdio",
-        "-global",
-    ]
-    .map(String::from)
-    .to_vec();
-    q.push(format!("isa-debugcon.iobase={DEBUG_PORT}"));
+    let mut q = super::linux::microvm_args(MEMORY_MIB);
     q.extend([
-        "-m".into(),
-        MEMORY_MIB.to_string(),
+        "-debugcon".into(),
+        "stdio".into(),
+        "-global".into(),
+        format!("isa-debugcon.iobase={DEBUG_PORT}"),
         "-bios".into(),
         rom.into(),
     ]);
@@ -296,7 +281,8 @@ mod tests {
         let q = qemu_args("/r.bin").join(" ");
         assert!(q.contains("-M microvm -accel kvm -cpu host "), "{q}");
         assert!(q.contains("-debugcon stdio -global isa-debugcon.iobase=0x402"));
-        assert!(q.ends_with("-m 128 -bios /r.bin"), "{q}");
+        assert!(q.contains(" -m 128 "), "{q}");
+        assert!(q.ends_with(" -bios /r.bin"), "{q}");
         let v = vmm_args("/r.bin").join(" ");
         assert_eq!(
             v,

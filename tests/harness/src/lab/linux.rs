@@ -217,7 +217,22 @@ pub fn add(
 /// `initrd` and `cmdline` as a KVM guest (`-cpu host`, [`MEMORY_MIB`],
 /// the console on stdout, no reboot).
 pub fn qemu_args(kernel: &str, initrd: &str, cmdline: &str) -> Vec<String> {
-    let mut q: Vec<String> = [
+    let mut q = microvm_args(MEMORY_MIB);
+    q.extend(["-serial".into(), "stdio".into()]);
+    q.extend([
+        "-kernel".into(),
+        kernel.into(),
+        "-initrd".into(),
+        initrd.into(),
+    ]);
+    q.extend(["-append".into(), cmdline.into()]);
+    q
+}
+
+/// The QEMU microvm machine every lab guest under QEMU runs on: KVM,
+/// `-cpu host`, no default devices or display, no reboot, `memory_mib`.
+pub fn microvm_args(memory_mib: u32) -> Vec<String> {
+    [
         "-M",
         "microvm",
         "-accel",
@@ -227,21 +242,13 @@ pub fn qemu_args(kernel: &str, initrd: &str, cmdline: &str) -> Vec<String> {
         "-nodefaults",
         "-display",
         "none",
-        "-serial",
-        "stdio",
         "-no-reboot",
+        "-m",
     ]
     .map(String::from)
-    .to_vec();
-    q.extend(["-m".into(), MEMORY_MIB.to_string()]);
-    q.extend([
-        "-kernel".into(),
-        kernel.into(),
-        "-initrd".into(),
-        initrd.into(),
-    ]);
-    q.extend(["-append".into(), cmdline.into()]);
-    q
+    .into_iter()
+    .chain([memory_mib.to_string()])
+    .collect()
 }
 
 /// The static `fw-cfg-vmm`'s argv (program included) that boots `kernel`
