@@ -135,7 +135,11 @@ pub fn run(area: (u64, u64), mmio: Option<(u64, u64)>, bufs: &mut Buffers) {
     let counted = CountingCpuid::new(HardwareCpuid);
     let p = b.begin();
     let cpuid = read_cpuid_channel(&counted);
-    let mut l = b.end(p, BenchName::new("cpuid/channel"), u64::from(counted.leaves()));
+    let mut l = b.end(
+        p,
+        BenchName::new("cpuid/channel"),
+        u64::from(counted.leaves()),
+    );
     l.phys_bits = Some(cpuid.phys_bits);
     emit(&Line::Bench(l));
 

@@ -26,9 +26,7 @@ use core::sync::atomic::{Ordering, fence};
 use fw_cfg_guest::abi::{DMA_CTL_ERROR, DMA_CTL_READ, DMA_CTL_SELECT, DmaAccess};
 use fw_cfg_guest::reader::{FileEntry, FwCfgReader};
 use fw_cfg_guest::transport::{PortBus, PortIo, X86PortBus};
-use fw_cfg_protocol::{
-    ErrorKind, HASH_FILE_NAME, HASH_PARAM, HashLine, Line, Phase, Transport,
-};
+use fw_cfg_protocol::{ErrorKind, HASH_FILE_NAME, HASH_PARAM, HashLine, Line, Phase, Transport};
 
 use crate::buffers::DmaParts;
 use crate::out::emit;
