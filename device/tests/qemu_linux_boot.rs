@@ -52,7 +52,9 @@ fn inputs() -> Option<(PathBuf, PathBuf)> {
     match (kernel, initrd) {
         (Some(k), Some(i)) if qemu && Path::new(ROM).exists() => Some((k, i)),
         _ if std::env::var("FW_CFG_ALLOW_SKIP").as_deref() == Ok("1") => {
-            eprintln!("qemu-system-x86_64, a kernel with its initrd or {ROM} is missing; skipped");
+            eprintln!(
+                "qemu-system-x86_64, a kernel with its initrd or {ROM} is missing: not run (FW_CFG_ALLOW_SKIP=1)"
+            );
             None
         }
         _ => panic!(
