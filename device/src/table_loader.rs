@@ -667,7 +667,7 @@ fn align_up(v: u64, align: u32) -> u64 {
 /// 0xe0000 to 1 MiB, HIGH from 16 MiB, alignment at least 16 as in
 /// SeaBIOS). Unlike SeaBIOS, which warns and goes on, every command the
 /// builder would refuse is an error, and so is a checksum invalidated by a
-/// later command; unknown command numbers are skipped as firmware does.
+/// later command; unknown command numbers are ignored, as firmware ignores them.
 pub fn apply<'a>(
     stream: &[u8],
     mut file: impl FnMut(&str) -> Option<&'a [u8]>,
@@ -961,7 +961,7 @@ mod tests {
             apply(&stream[..100], |_| None),
             Err(ApplyError::BadLength { len: 100 })
         );
-        // Unknown command numbers are skipped.
+        // Unknown command numbers are ignored.
         assert_eq!(apply(&[0u8; 128], |_| None), Ok(Loaded::default()));
     }
 }

@@ -33,7 +33,7 @@ const ROM: &str = "/usr/share/qemu/linuxboot_dma.bin";
 const DESC: u64 = 0x1000;
 const BUF: u64 = 0x10_0000;
 
-/// The inputs, or None when missing and skipping is allowed.
+/// The inputs, or None when missing and FW_CFG_ALLOW_SKIP=1 opts out.
 fn inputs() -> Option<(PathBuf, PathBuf)> {
     let kernel = std::env::var_os("FW_CFG_TEST_KERNEL")
         .map(PathBuf::from)
