@@ -166,7 +166,7 @@ const OVMF_UINT_FILE_MAX: usize = 23;
 /// Parses `opt/ovmf/X-PciMmio64Mb` as OVMF's `QemuFwCfgParseUint32`
 /// (decimal) does: at most 23 bytes, up to a NUL (one is appended when
 /// missing and there is room), one trailing `\n` or `\r\n` dropped, leading
-/// leading blanks passed over, then decimal digits only, within `u32`. `None`: OVMF
+/// blanks passed over, then decimal digits only, within `u32`. `None`: OVMF
 /// ignores the file.
 ///
 /// ```
