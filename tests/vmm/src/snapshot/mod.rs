@@ -393,8 +393,11 @@ impl Vm {
 
 /// The bytes of the writable items of a front end (0 without one).
 fn writable_total<D: FrontEnd>(dev: Option<&Arc<Mutex<D>>>) -> u64 {
-    dev.and_then(|d| Some(d.lock().ok()?.writable_total()))
-        .unwrap_or(0)
+    dev.and_then(|d| {
+        let mut dev = d.lock().ok()?;
+        Some(dev.core().writable_items().map(|(_, n)| n as u64).sum())
+    })
+    .unwrap_or(0)
 }
 
 /// Restores one front end; both or neither must exist.
@@ -409,48 +412,31 @@ fn restore_front<D: FrontEnd>(
         (Some(dev), Some(snap)) => dev
             .lock()
             .map_err(|_| SnapshotError::Poisoned)?
+            .core()
             .restore_snapshot(snap, host)
             .map_err(|source| SnapshotError::Device { front, source }),
         _ => Err(SnapshotError::FrontEnds),
     }
 }
 
-/// The two front-end adapters, for [`restore_front`].
-trait FrontEnd {
-    fn writable_total(&self) -> u64;
+/// The device core both front-end adapters wrap.
+type Core = fw_cfg_device::FwCfg<Arc<vm_memory::GuestMemoryMmap>>;
 
-    fn restore_snapshot(
-        &mut self,
-        snap: &fw_cfg_device::FwCfgSnapshot,
-        host: HostAddressSizes,
-    ) -> Result<(), fw_cfg_device::SnapshotError>;
+/// The two front-end adapters, for [`restore_front`] and
+/// [`writable_total`]: each hands out the core it wraps.
+trait FrontEnd {
+    fn core(&mut self) -> &mut Core;
 }
 
 impl FrontEnd for crate::fw_cfg::PioDevice {
-    fn writable_total(&self) -> u64 {
-        self.inner().writable_items().map(|(_, n)| n as u64).sum()
-    }
-
-    fn restore_snapshot(
-        &mut self,
-        snap: &fw_cfg_device::FwCfgSnapshot,
-        host: HostAddressSizes,
-    ) -> Result<(), fw_cfg_device::SnapshotError> {
-        self.inner_mut().restore_snapshot(snap, host)
+    fn core(&mut self) -> &mut Core {
+        self.inner_mut()
     }
 }
 
 impl FrontEnd for crate::fw_cfg::MmioDevice {
-    fn writable_total(&self) -> u64 {
-        self.inner().writable_items().map(|(_, n)| n as u64).sum()
-    }
-
-    fn restore_snapshot(
-        &mut self,
-        snap: &fw_cfg_device::FwCfgSnapshot,
-        host: HostAddressSizes,
-    ) -> Result<(), fw_cfg_device::SnapshotError> {
-        self.inner_mut().restore_snapshot(snap, host)
+    fn core(&mut self) -> &mut Core {
+        self.inner_mut()
     }
 }
 
