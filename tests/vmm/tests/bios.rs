@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use fw_cfg_vmm::test_image::pvh_elf;
 
+mod common;
 /// SeaBIOS's microvm build, as Debian installs it.
 const SEABIOS_MICROVM: &str = "/usr/share/seabios/bios-microvm.bin";
 
 fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fw-cfg-vmm-bios-{}-{name}", std::process::id()))
+    common::temp("bios", name)
 }
 
 fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {

@@ -8,24 +8,12 @@ use fw_cfg_vmm::test_image::{LOAD_ADDRESS, pvh_elf};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// Whether KVM can be used; without it the test fails, unless
-/// `FW_CFG_ALLOW_SKIP=1` says the caller accepts that it proves nothing.
-fn require_kvm() -> bool {
-    if kvm_ioctls::Kvm::new().is_ok() {
-        return true;
-    }
-    if std::env::var("FW_CFG_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("/dev/kvm is not usable; FW_CFG_ALLOW_SKIP=1 is set, so this test passes");
-        return false;
-    }
-    panic!("/dev/kvm is not usable: this test boots a KVM guest (FW_CFG_ALLOW_SKIP=1 to skip)");
-}
+mod common;
+
+use common::require_kvm;
 
 fn write_elf(name: &str, code: &[u8]) -> PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("fw-cfg-vmm-cli-{}-{name}.elf", std::process::id()));
-    std::fs::write(&path, pvh_elf(code, true)).unwrap();
-    path
+    common::write_elf("cli", name, code)
 }
 
 fn vmm(kernel: &PathBuf, args: &[&str]) -> Output {
@@ -195,7 +183,7 @@ fn os(s: &str) -> &std::ffi::OsStr {
 }
 
 fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fw-cfg-vmm-cli-{}-{name}", std::process::id()))
+    common::temp("cli", name)
 }
 
 fn fifo(name: &str) -> PathBuf {

@@ -12,27 +12,14 @@ use std::time::{Duration, Instant};
 use fw_cfg_vmm::devices::SerialSink;
 use fw_cfg_vmm::hook::{ExitHook, HookAction, PhaseMarker};
 use fw_cfg_vmm::stats::{ExitStats, ExitTarget};
-use fw_cfg_vmm::test_image::pvh_elf;
 use fw_cfg_vmm::{Error, ExitReason, Vm, VmConfig};
 
-/// Whether KVM can be used; without it the test fails, unless
-/// `FW_CFG_ALLOW_SKIP=1` says the caller accepts that it proves nothing.
-fn require_kvm() -> bool {
-    if kvm_ioctls::Kvm::new().is_ok() {
-        return true;
-    }
-    if std::env::var("FW_CFG_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("/dev/kvm is not usable; FW_CFG_ALLOW_SKIP=1 is set, so this test passes");
-        return false;
-    }
-    panic!("/dev/kvm is not usable: this test boots a KVM guest (FW_CFG_ALLOW_SKIP=1 to skip)");
-}
+mod common;
+
+use common::require_kvm;
 
 fn write_elf(name: &str, code: &[u8]) -> PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("fw-cfg-vmm-smp-{}-{name}.elf", std::process::id()));
-    std::fs::write(&path, pvh_elf(code, true)).unwrap();
-    path
+    common::write_elf("smp", name, code)
 }
 
 /// Runs `code` on `cpus` vCPUs (with the phase marker on port 0x600);

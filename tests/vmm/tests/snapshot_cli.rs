@@ -10,27 +10,17 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use fw_cfg_vmm::SNAPSHOT_EXIT_STATUS;
-use fw_cfg_vmm::test_image::pvh_elf;
 
-fn require_kvm() -> bool {
-    if kvm_ioctls::Kvm::new().is_ok() {
-        return true;
-    }
-    if std::env::var("FW_CFG_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("/dev/kvm is not usable; FW_CFG_ALLOW_SKIP=1 is set, so this test passes");
-        return false;
-    }
-    panic!("/dev/kvm is not usable: this test boots a KVM guest (FW_CFG_ALLOW_SKIP=1 to skip)");
-}
+mod common;
+
+use common::require_kvm;
 
 fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fw-cfg-vmm-snap-{}-{name}", std::process::id()))
+    common::temp("snap", name)
 }
 
 fn write_elf(name: &str, code: &[u8]) -> PathBuf {
-    let path = temp(name);
-    std::fs::write(&path, pvh_elf(code, true)).unwrap();
-    path
+    common::write_elf("snap", name, code)
 }
 
 fn command_with_memory(kernel: &Path, memory_mib: u32, args: &[&str]) -> Command {
