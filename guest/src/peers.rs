@@ -48,10 +48,15 @@
 //!
 //! # GuestPhysBits only
 //!
-//! Firmware that trusts CPUID 0x8000_0008 EAX\[23:16\] alone (the rule of
-//! the Oak stage0 and virtfw-libhw readers as this project's design notes
-//! describe them): a non-zero `G` gives `min(P, G)`; 0 is "unknown", and
-//! the reader falls back to 36 or the memory map's need
+//! Firmware that trusts CPUID 0x8000_0008 EAX\[23:16\] and nothing else,
+//! as the two Rust readers that do so are written: virtfw-libhw 0.5's
+//! `cpu_phys_bits` and Oak stage0's `Platform::guest_phys_addr_size`. A
+//! non-zero `G` is the answer as it stands (neither caps it by `P`;
+//! QEMU never sets `G > P`); `G = 0` means "same as `P`", so the answer
+//! is EAX\[7:0\], trusted as it stands, which is exactly QEMU's legacy
+//! problem. Without the 0x8000_0008 leaf virtfw-libhw answers 36 (Oak
+//! reads the leaf unconditionally; 36 is the architectural default it
+//! would be given here). The memory map is never consulted
 //! ([`guest_phys_bits_only`]).
 //!
 //! ```
@@ -507,14 +512,16 @@ pub fn seabios_mmio_window(
     }
 }
 
-/// The GuestPhysBits-only rule (module docs): `min(P, G)` for a non-zero
-/// `G`, else 36 or the memory map's need, and whether `G` decided.
+/// The GuestPhysBits-only rule (module docs): a non-zero `G`, else `P`,
+/// else (no 0x8000_0008 leaf) 36; and whether `G` decided.
 pub fn guest_phys_bits_only(inputs: &ChannelInputs) -> (u8, bool) {
     let g = inputs.guest_phys_bits;
-    if inputs.has_address_sizes && g != 0 {
-        (g.min(inputs.phys_bits), true)
+    if !inputs.has_address_sizes {
+        (CONSERVATIVE_PHYS_BITS, false)
+    } else if g != 0 {
+        (g, true)
     } else {
-        (CONSERVATIVE_PHYS_BITS.max(inputs.memory_bits()), false)
+        (inputs.phys_bits, false)
     }
 }
 
@@ -896,13 +903,21 @@ mod tests {
     #[test]
     fn guest_phys_bits_only_rule() {
         assert_eq!(guest_phys_bits_only(&cpu(I, 48, 46)), (46, true));
-        assert_eq!(guest_phys_bits_only(&cpu(I, 40, 0)), (36, false));
+        // G = 0: EAX[7:0] as it stands, QEMU's legacy 40 included.
+        assert_eq!(guest_phys_bits_only(&cpu(I, 40, 0)), (40, false));
+        // The memory map plays no part.
         let big = ChannelInputs {
             memory_top: 100 * GIB,
-            ..cpu(I, 48, 0)
+            ..cpu(I, 36, 0)
         };
-        assert_eq!(guest_phys_bits_only(&big), (37, false));
-        assert_eq!(guest_phys_bits_only(&cpu(I, 39, 48)), (39, true));
+        assert_eq!(guest_phys_bits_only(&big), (36, false));
+        // G is not capped by P.
+        assert_eq!(guest_phys_bits_only(&cpu(I, 39, 48)), (48, true));
+        let no_leaf = ChannelInputs {
+            has_address_sizes: false,
+            ..cpu(I, 48, 46)
+        };
+        assert_eq!(guest_phys_bits_only(&no_leaf), (36, false));
     }
 
     #[test]
