@@ -46,7 +46,8 @@
 //! driver and the probe; [`matrix`] runs `compare`'s whole configuration
 //! matrix to compare with this machine's KVM; [`measure`] measures the
 //! firmware's phases and Linux's boot under both VMMs on real SVM;
-//! [`compare`] is `compare --lab`.
+//! [`compare`] is `compare --lab`; [`situations`] runs the situations
+//! table's rows on real KVM hosts of their widths.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -82,6 +83,7 @@ pub mod linux;
 pub mod matrix;
 pub mod measure;
 mod script;
+pub mod situations;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -8,11 +8,17 @@
 //! (SEV's C-bit, no KVM leaf under TCG, a BAR request, an outer VM's
 //! statement for the nesting chain). [`run`] builds the vCPU's CPUID and
 //! the fw_cfg device with the mini VMM's own code for that host (the
-//! VMM's host override: no simulated host needs the nested lab), reads
-//! both channels with the guest reader (CPUID from the table, the file
-//! over port I/O through the `IoManager`), and answers in each [`Mode`].
+//! VMM's host override, so the table runs anywhere in well under a
+//! second), reads both channels with the guest reader (CPUID from the
+//! table, the file over port I/O through the `IoManager`), and answers
+//! in each [`Mode`].
 //! The memory top is an input of the decision here; no guest memory is
 //! allocated, so rows above 1 TiB cost nothing.
+//!
+//! Where a real host is needed, [`Situation::lab_host_bits`] names the
+//! nested lab's KVM host that shows the row without the host override
+//! (`crate::lab::situations` boots them); the other rows keep the
+//! override, for the reason [`LabLimit`] gives.
 //!
 //! Each answer is judged against the right one, `R`: the width the host
 //! backs (MAXPHYADDR capped by KVM's non-zero guest width; under nesting,
@@ -169,6 +175,43 @@ pub struct Outer {
     pub statement: OuterStatement,
 }
 
+/// Why the nested lab cannot show a row on a real KVM host (its rows
+/// then keep the VMM's host override).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabLimit {
+    /// The host reports GuestPhysBits: KVM 6.10 or later; the lab's
+    /// kernel (the machine's distribution kernel, 6.1) reports none.
+    GuestPhysBits,
+    /// No KVM leaf: a TCG guest, which the lab's VMMs do not run.
+    Tcg,
+    /// SEV's 0x8000001F: the lab's inner KVM host has no SEV.
+    Sev,
+    /// The nesting chain: the lab's nesting test
+    /// (`harness/tests/lab_nesting`) boots it with the outer VMM's file.
+    Nesting,
+    /// A memory top above 64 GiB, where the fallback depends on RAM the
+    /// firmware's guest does not have.
+    MemoryTop,
+}
+
+impl LabLimit {
+    /// Why, in a few words.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LabLimit::GuestPhysBits => "host GuestPhysBits needs KVM >= 6.10, the lab's is older",
+            LabLimit::Tcg => "TCG shows no KVM leaf; the lab runs KVM guests",
+            LabLimit::Sev => "the lab's KVM host has no SEV",
+            LabLimit::Nesting => "the nesting chain has its own lab test",
+            LabLimit::MemoryTop => "RAM above 64 GiB; the lab's guests are small",
+        }
+    }
+}
+
+/// The memory top up to which the firmware's own (small) RAM gives the
+/// same fallback as the row's: every width below 2^36 falls back to 36.
+pub const LAB_MEMORY_TOP: u64 = 64 * GIB;
+
 /// One row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Situation {
@@ -315,9 +358,45 @@ impl Situation {
 
     /// Whether a KVM guest under the mini VMM shows this row as the
     /// simulation does: the VMM always shows KVM's leaves and the host's
-    /// other leaves, and the firmware's memory top is its own RAM's.
+    /// other leaves, and the firmware's memory top is its own RAM's. The
+    /// host is then stated by the override; [`Situation::lab_host_bits`]
+    /// says which rows the nested lab shows on a real host instead.
     pub fn runs_under_kvm(&self) -> bool {
         self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_top <= 2 * GIB
+    }
+
+    /// The MAXPHYADDR of the nested lab's KVM host that shows this row for
+    /// real (the outer `-cpu max,phys-bits=N,host-phys-bits=off`; the
+    /// inner KVM reports N and no GuestPhysBits), or why the lab cannot.
+    /// A row's vendor is not the lab's (its host is AMD, and `fw-cfg-vmm`
+    /// passes the host's vendor on): the lab checks only what does not
+    /// depend on it, see `crate::lab::situations`.
+    pub fn lab_host_bits(&self) -> Result<u8, LabLimit> {
+        if !self.kvm_leaf {
+            Err(LabLimit::Tcg)
+        } else if self.sev_c_bit.is_some() {
+            Err(LabLimit::Sev)
+        } else if self.outer.is_some() {
+            Err(LabLimit::Nesting)
+        } else if self.host.guest_phys_bits != 0 {
+            Err(LabLimit::GuestPhysBits)
+        } else if self.memory_top > LAB_MEMORY_TOP {
+            Err(LabLimit::MemoryTop)
+        } else {
+            Ok(self.host.phys_bits)
+        }
+    }
+
+    /// The row's VMM setup on a real host ([`Situation::lab_host_bits`]):
+    /// [`Situation::setup`] without the host override, the guest width
+    /// left to the host's KVM (none, as the row's host reports none).
+    pub fn lab_setup(&self) -> Result<PhysBitsSetup, LabLimit> {
+        self.lab_host_bits()?;
+        Ok(PhysBitsSetup {
+            guest_phys_bits: None,
+            host_override: None,
+            ..self.setup().0.phys_bits
+        })
     }
 
     /// The VMM's setup for the mini VMM: the same configuration through
@@ -533,15 +612,29 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         what: s.what,
         host_backed: s.host.backed_bits(),
         cpuid: (report.phys_bits, report.guest_phys_bits),
-        hint: match report.hint {
-            HintState::NoKvmLeaf => "none",
-            HintState::Clear => "clr",
-            HintState::Set => "set",
-        },
+        hint: hint_name(report.hint),
         file: raw,
         right,
         answers,
     })
+}
+
+/// The hint as the table names it.
+pub fn hint_name(hint: HintState) -> &'static str {
+    match hint {
+        HintState::NoKvmLeaf => "none",
+        HintState::Clear => "clr",
+        HintState::Set => "set",
+    }
+}
+
+/// The file as the table shows it: `-` when absent, else the valid flag
+/// and the backed width (byte 4).
+pub fn file_cell(file: Option<[u8; 8]>) -> String {
+    match file {
+        Some(b) => format!("{}/{}", if b[1] == 1 { "ok" } else { "no" }, b[4]),
+        None => "-".to_string(),
+    }
 }
 
 /// Runs every row.
@@ -567,10 +660,7 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
     out.push_str(&"-".repeat(width));
     out.push('\n');
     for o in outcomes {
-        let file = match o.file {
-            Some(b) => format!("{}/{}", if b[1] == 1 { "ok" } else { "no" }, b[4]),
-            None => "-".to_string(),
-        };
+        let file = file_cell(o.file);
         let cpuid = format!("{}/{}", o.cpuid.0, o.cpuid.1);
         let _ = write!(
             out,
@@ -623,6 +713,40 @@ mod tests {
         let names: std::collections::BTreeSet<_> =
             Situation::all().iter().map(|s| s.name).collect();
         assert_eq!(names.len(), Situation::all().len());
+    }
+
+    /// On the lab's host (a bare MAXPHYADDR), the lab's setup states
+    /// exactly the row's configuration.
+    #[test]
+    fn lab_setup_is_the_rows_configuration_on_the_lab_host() {
+        let mut shown = 0;
+        for s in Situation::all() {
+            match (s.lab_host_bits(), s.lab_setup()) {
+                (Ok(bits), Ok(setup)) => {
+                    assert_eq!(setup.host_override, None, "{}", s.name);
+                    let host = HostAddressSizes::new(bits, 0);
+                    assert_eq!(setup.config(host), s.config(), "{}", s.name);
+                    shown += 1;
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{}", s.name),
+                other => panic!("{}: {other:?}", s.name),
+            }
+        }
+        assert_eq!(shown, 14);
+        let limit = |name| {
+            let s = Situation::all().into_iter().find(|s| s.name == name);
+            s.map(|s| s.lab_host_bits())
+        };
+        assert_eq!(limit("guest-phys-bits"), Some(Err(LabLimit::GuestPhysBits)));
+        assert_eq!(
+            limit("kvm-6.10-host-46"),
+            Some(Err(LabLimit::GuestPhysBits))
+        );
+        assert_eq!(limit("tcg"), Some(Err(LabLimit::Tcg)));
+        assert_eq!(limit("sev"), Some(Err(LabLimit::Sev)));
+        assert_eq!(limit("nested-chain"), Some(Err(LabLimit::Nesting)));
+        assert_eq!(limit("ram-above-64g"), Some(Err(LabLimit::MemoryTop)));
+        assert_eq!(limit("large-bars"), Some(Ok(48)));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! cycles per channel and transport. Without `/dev/kvm` it runs the same
 //! matrix in process and says so on its first line. `--peers` adds the
 //! same firmware under QEMU beside the mini VMM; `--lab` the nested KVM
-//! lab's matrix and Linux guests (`fw_cfg_tests::lab::compare`).
+//! lab's matrix and Linux guests (`fw_cfg_tests::lab::compare`);
+//! `--situations --lab` the situations' rows on real KVM hosts of their
+//! widths in the lab (`fw_cfg_tests::lab::situations`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +17,9 @@ use std::time::Duration;
 use clap::Parser;
 use fw_cfg_tests::lab::compare::LabReport;
 use fw_cfg_tests::lab::measure::MeasureError;
+use fw_cfg_tests::lab::situations::LabSituation;
 use fw_cfg_tests::matrix::{self, Engine, Outcome};
+use fw_cfg_tests::situations::SituationOutcome;
 use fw_cfg_tests::{peers, table};
 use serde::Serialize;
 
@@ -44,7 +48,9 @@ struct Args {
     wide: bool,
     /// Also run the matrix and a Linux guest in the nested KVM lab (real
     /// SVM inside QEMU's TCG), under fw-cfg-vmm and QEMU microvm, and
-    /// show them beside the matrix (progress on stderr).
+    /// show them beside the matrix (progress on stderr). With
+    /// `--situations`: boot each row that needs a simulated host on a real
+    /// KVM host of its width in the lab, and show what it confirmed.
     #[arg(long)]
     lab: bool,
     /// Linux boots per VMM in the lab (alternated; times are medians).
@@ -171,7 +177,14 @@ fn print_report(
     Ok(())
 }
 
-/// `--situations`: the table or its JSON.
+/// `compare --situations --json --lab`: the table and the lab's rows.
+#[derive(Serialize)]
+struct SituationsWithLab<'a> {
+    situations: &'a [SituationOutcome],
+    lab: &'a [LabSituation],
+}
+
+/// `--situations`: the table or its JSON (with `--lab`, the lab's rows).
 fn situations(args: &Args) -> ExitCode {
     let rows = match fw_cfg_tests::situations::run_all() {
         Ok(r) => r,
@@ -180,8 +193,27 @@ fn situations(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let lab = if args.lab {
+        eprintln!("compare: nested lab, one outer boot per host width (a few minutes)…");
+        match fw_cfg_tests::lab::situations::run_all() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("compare: lab: {}", fw_cfg_tests::vmm::error_chain(&e));
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     if args.json {
-        match serde_json::to_string_pretty(&rows) {
+        let json = match &lab {
+            Some(lab) => serde_json::to_string_pretty(&SituationsWithLab {
+                situations: &rows,
+                lab,
+            }),
+            None => serde_json::to_string_pretty(&rows),
+        };
+        match json {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("compare: {e}");
@@ -190,6 +222,13 @@ fn situations(args: &Args) -> ExitCode {
         }
     } else {
         print!("{}", fw_cfg_tests::situations::render(&rows, args.wide));
+        if let Some(lab) = &lab {
+            print!("{}", fw_cfg_tests::lab::situations::render(lab));
+        }
+    }
+    if lab.iter().flatten().any(|r| !r.differences().is_empty()) {
+        eprintln!("compare: the lab's rows differ from their simulation (see above)");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
