@@ -12,7 +12,21 @@
 //! both channels with the guest reader (CPUID from the table, the file
 //! over port I/O through the `IoManager`), and answers in each [`Mode`].
 //! The memory top is an input of the decision here; no guest memory is
-//! allocated, so rows above 1 TiB cost nothing.
+//! allocated, so rows above 1 TiB cost nothing. Under KVM the same rows
+//! boot with the RAM that puts the firmware's memory top there
+//! ([`Situation::memory_mib`]: sparse guest memory the guest never
+//! touches).
+//!
+//! A migration row ([`Situation::migrate_to`]) then moves the guest to
+//! another host the way the mini VMM's snapshot does: the source device's
+//! [`FwCfgSnapshot`](fw_cfg_device::snapshot::FwCfgSnapshot) with the
+//! width it vouched for, restored into a device built from the same
+//! configuration on the destination host, which refuses a host narrower
+//! than that width (`NarrowerHost`) or a statement that would change
+//! under the guest (other items). The guest decided on the source and
+//! keeps its answers; they are judged against the host it ends up on:
+//! the destination's when the restore is accepted, the source's when it
+//! is refused.
 //!
 //! Each answer is judged against the right one, `R`: the width the host
 //! backs (MAXPHYADDR capped by KVM's non-zero guest width; under nesting,
@@ -25,6 +39,7 @@ use std::fmt::Write as _;
 
 use fw_cfg_device::nested::{OuterStatement, nested_config};
 use fw_cfg_device::phys_bits::{HostAddressSizes, PhysBitsConfig};
+use fw_cfg_device::snapshot::{SnapshotError, vouched_bits};
 use fw_cfg_guest::cpuid::{HintState, read_cpuid_channel};
 use fw_cfg_guest::layout::{LayoutOptions, layout};
 use fw_cfg_guest::peers::{
@@ -43,7 +58,7 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 use crate::inproc::CpuidTable;
 use crate::matrix::Error;
 use crate::vmm::cpu;
-use crate::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
+use crate::vmm::fw_cfg::{FwCfgHandles, FwCfgSetup, PhysBitsSetup};
 
 const GIB: u64 = 1 << 30;
 
@@ -195,6 +210,9 @@ pub struct Situation {
     pub bars: &'static [u64],
     /// The nesting chain (the VMM runs inside this VM).
     pub outer: Option<Outer>,
+    /// After the guest decided, migrate it to a host with these address
+    /// sizes (the VMM there started with the same configuration).
+    pub migrate_to: Option<HostAddressSizes>,
 }
 
 const fn row(name: &'static str, what: &'static str, host: u8, vmm: VmmWidth) -> Situation {
@@ -210,6 +228,7 @@ const fn row(name: &'static str, what: &'static str, host: u8, vmm: VmmWidth) ->
         channels: true,
         bars: &[],
         outer: None,
+        migrate_to: None,
     }
 }
 
@@ -289,6 +308,14 @@ impl Situation {
                 channels: false,
                 ..row("silent-vmm", "VMM without channels", 48, Host)
             },
+            Situation {
+                migrate_to: Some(HostAddressSizes::new(39, 0)),
+                ..amd(row("migrate-to-39", "48-bit host to 39", 48, Host))
+            },
+            Situation {
+                migrate_to: Some(HostAddressSizes::new(52, 48)),
+                ..row("migrate-to-52", "phys-bits=48, to 52/48", 48, Explicit(48))
+            },
         ]
     }
 
@@ -315,9 +342,28 @@ impl Situation {
 
     /// Whether a KVM guest under the mini VMM shows this row as the
     /// simulation does: the VMM always shows KVM's leaves and the host's
-    /// other leaves, and the firmware's memory top is its own RAM's.
+    /// other leaves, and the firmware's memory top is its own RAM's
+    /// ([`Situation::memory_mib`]).
     pub fn runs_under_kvm(&self) -> bool {
-        self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_top <= 2 * GIB
+        self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_mib().is_some()
+    }
+
+    /// The mini VMM's `--memory` (MiB) whose memory map ends at
+    /// [`Situation::memory_top`]: RAM above 3 GiB moves to 4 GiB
+    /// ([`crate::vmm::layout::ram_ranges`]), so a top above 4 GiB needs
+    /// 1 GiB less RAM; `None` for a top no RAM size gives (inside the
+    /// 32-bit gap, not a whole MiB, or below the VMM's 4 MiB minimum).
+    pub fn memory_mib(&self) -> Option<u64> {
+        use crate::vmm::layout::{HIGH_RAM_START, MMIO_GAP_START};
+        let top = self.memory_top;
+        let ram = if top <= MMIO_GAP_START {
+            top
+        } else if top >= HIGH_RAM_START {
+            top - (HIGH_RAM_START - MMIO_GAP_START)
+        } else {
+            return None;
+        };
+        (ram % (1 << 20) == 0 && ram >= 4 << 20).then_some(ram >> 20)
     }
 
     /// The VMM's setup for the mini VMM: the same configuration through
@@ -360,6 +406,49 @@ pub struct Answer {
     pub verdict: Verdict,
 }
 
+/// What the destination of a migration row did with the device state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationResult {
+    /// Restored: the guest now runs on the destination.
+    Accepted,
+    /// Refused by the migration guard: the destination backs fewer bits
+    /// than the source vouched for.
+    NarrowerHost,
+    /// Refused: the destination's items differ (its statement would
+    /// change under the guest).
+    OtherItems,
+}
+
+/// A migration row's restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    /// The destination host's backed width.
+    pub destination_backed: u8,
+    /// The width the source vouched for in its snapshot.
+    pub vouched: u8,
+    /// What the destination did.
+    pub result: MigrationResult,
+}
+
+impl MigrationResult {
+    /// Lowercase name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MigrationResult::Accepted => "accepted",
+            MigrationResult::NarrowerHost => "refused (narrower host)",
+            MigrationResult::OtherItems => "refused (other items)",
+        }
+    }
+}
+
+impl Migration {
+    /// Whether the guest ended up on the destination.
+    pub fn accepted(&self) -> bool {
+        self.result == MigrationResult::Accepted
+    }
+}
+
 /// A finished row.
 #[derive(Debug, Clone, Serialize)]
 pub struct SituationOutcome {
@@ -375,10 +464,12 @@ pub struct SituationOutcome {
     pub hint: &'static str,
     /// The file's bytes as the guest read them (`None`: absent).
     pub file: Option<[u8; 8]>,
-    /// The right width `R`.
+    /// The right width `R` (on the host the guest ends up on).
     pub right: u8,
     /// The answers, in [`Mode::ALL`] order.
     pub answers: Vec<Answer>,
+    /// A migration row's restore on the destination.
+    pub migration: Option<Migration>,
 }
 
 /// The base CPUID table the VMM patches: vendor, PAE, long mode, 1 GiB
@@ -490,14 +581,77 @@ fn judge(bits: u8, window: Option<Window>, right: u8, s: &Situation) -> (bool, V
     (fits, verdict)
 }
 
-/// Runs one row (module docs).
-pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
-    let (setup, host) = s.setup();
+/// The VMM's view of a row on `host`: its CPUID and the fw_cfg device on
+/// a bus, built by the mini VMM's own code.
+fn build_vmm(
+    s: &Situation,
+    setup: &FwCfgSetup,
+    host: HostAddressSizes,
+    io: &mut IoManager,
+) -> Result<(CpuId, FwCfgHandles), Error> {
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)])
         .map_err(|e| Error::Vmm(crate::vmm::Error::Memory(e)))?;
     let mut cpuid = base_cpuid(s)?;
+    let handles = crate::vmm::fw_cfg::setup_for_host(setup, host, &mut cpuid, &mem, io)?;
+    Ok((cpuid, handles))
+}
+
+/// Migrates the source's device to `destination`: its snapshot with the
+/// width it vouched for, restored into the device the same configuration
+/// builds on the destination host (module docs).
+fn migrate(
+    s: &Situation,
+    setup: &FwCfgSetup,
+    source: &FwCfgHandles,
+    destination: HostAddressSizes,
+) -> Result<Migration, Error> {
+    let destination_backed = destination.backed_bits();
+    let vouched = source.phys_bits.as_ref().map_or(0, vouched_bits);
+    let Some(pio) = source.pio.as_ref() else {
+        // No device, no snapshot of it: nothing guards the move.
+        return Ok(Migration {
+            destination_backed,
+            vouched: 0,
+            result: MigrationResult::Accepted,
+        });
+    };
+    let snap = lock(pio).inner().snapshot(vouched);
+    let dest_setup = FwCfgSetup {
+        phys_bits: PhysBitsSetup {
+            host_override: Some(destination),
+            ..setup.phys_bits.clone()
+        },
+        ..setup.clone()
+    };
     let mut io = IoManager::new();
-    crate::vmm::fw_cfg::setup_for_host(&setup, host, &mut cpuid, &mem, &mut io)?;
+    let (_, dest) = build_vmm(s, &dest_setup, destination, &mut io)?;
+    let restored = match dest.pio.as_ref() {
+        Some(p) => lock(p).inner_mut().restore_snapshot(&snap, destination),
+        None => Err(SnapshotError::ConfigMismatch),
+    };
+    let result = match restored {
+        Ok(()) => MigrationResult::Accepted,
+        Err(SnapshotError::NarrowerHost { .. }) => MigrationResult::NarrowerHost,
+        Err(_) => MigrationResult::OtherItems,
+    };
+    Ok(Migration {
+        destination_backed,
+        vouched,
+        result,
+    })
+}
+
+/// Locks a device no other thread holds (a poisoned lock still guards a
+/// whole device: its state changes only inside its own methods).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs one row (module docs).
+pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
+    let (setup, host) = s.setup();
+    let mut io = IoManager::new();
+    let (mut cpuid, handles) = build_vmm(s, &setup, host, &mut io)?;
     if !s.kvm_leaf {
         cpuid = without_kvm_leaves(&cpuid)?;
     }
@@ -513,7 +667,15 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         Err(_) => (FileState::Absent, None),
     };
     let inputs = ChannelInputs::new(&report, file).with_memory_top(s.memory_top);
-    let right = s.host.backed_bits().min(inputs.cpuid_width());
+    let migration = match s.migrate_to {
+        Some(dest) => Some(migrate(s, &setup, &handles, dest)?),
+        None => None,
+    };
+    let final_backed = match migration {
+        Some(m) if m.accepted() => m.destination_backed,
+        _ => s.host.backed_bits(),
+    };
+    let right = final_backed.min(inputs.cpuid_width());
     let answers = Mode::ALL
         .iter()
         .map(|&mode| {
@@ -541,6 +703,7 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         file: raw,
         right,
         answers,
+        migration,
     })
 }
 
@@ -556,7 +719,7 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "{:<16} {:>4} {:<7} {:<4} {:<6} {:>2} |",
+        "{:<16} {:>6} {:<7} {:<4} {:<6} {:>2} |",
         "situation", "host", "cpuid", "hint", "file", "R"
     );
     for m in Mode::ALL {
@@ -572,10 +735,19 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
             None => "-".to_string(),
         };
         let cpuid = format!("{}/{}", o.cpuid.0, o.cpuid.1);
+        let host = match o.migration {
+            Some(m) => format!(
+                "{}>{}{}",
+                o.host_backed,
+                m.destination_backed,
+                if m.accepted() { "" } else { "x" }
+            ),
+            None => o.host_backed.to_string(),
+        };
         let _ = write!(
             out,
-            "{:<16} {:>4} {:<7} {:<4} {:<6} {:>2} |",
-            o.name, o.host_backed, cpuid, o.hint, file, o.right
+            "{:<16} {:>6} {:<7} {:<4} {:<6} {:>2} |",
+            o.name, host, cpuid, o.hint, file, o.right
         );
         for a in &o.answers {
             let _ = write!(out, " {:>5}{}", a.bits, a.verdict.mark());
@@ -585,12 +757,22 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
     }
     out.push_str(
         "\nR = what the host backs, capped at CPUID's width; file = valid flag/backed width\n\
-         ! = above R (unsafe); w = below R, or the BARs do not fit (wasteful)\n",
+         ! = above R (unsafe); w = below R, or the BARs do not fit (wasteful)\n\
+         host a>b = migrated from a host backing a to one backing b (x: refused, stays on a)\n",
     );
     if wide {
         out.push('\n');
         for o in outcomes {
             let _ = writeln!(out, "{} ({}):", o.name, o.what);
+            if let Some(m) = o.migration {
+                let _ = writeln!(
+                    out,
+                    "  migration: vouched {}, destination backs {}: {}",
+                    m.vouched,
+                    m.destination_backed,
+                    m.result.as_str()
+                );
+            }
             for a in &o.answers {
                 let window = a.window.map_or("none".to_string(), |(b, s)| {
                     format!("{} GiB + {} GiB", b >> 30, s >> 30)

@@ -8,8 +8,8 @@
 mod common;
 
 use fw_cfg_protocol::Transport;
-use fw_cfg_tests::matrix::DEFAULT_TIMEOUT;
-use fw_cfg_tests::situations::{Mode, Situation, Verdict, run_all};
+use fw_cfg_tests::matrix::{DEFAULT_TIMEOUT, run_firmware_with_memory};
+use fw_cfg_tests::situations::{MigrationResult, Mode, Situation, Verdict, run_all};
 
 /// Per row: the answers in `Mode::ALL` order (ovmf, seabios,
 /// guest-phys-bits, hint-only, file-only, strict, combined).
@@ -36,6 +36,21 @@ const EXPECTED: &[(&str, &str)] = &[
     ("nested-silent", "36w 36w 36w 36w 36w 36w 36w"),
     ("tcg", "36w 36w 36w 36w 40 40 40"),
     ("silent-vmm", "46w 48 36w 36w 36w 36w 46w"),
+    // Booted on a 48-bit AMD host with both channels (as host-48), then
+    // migrated to a 39-bit host: the source vouched for 48 (valid width
+    // 48, the file's backed 48), the destination backs 39, so the
+    // migration guard refuses and the guest stays on the source, where
+    // R = 48 and every answer is host-48's. Accepted, every 48 would be
+    // above the destination's 39 (unsafe).
+    ("migrate-to-39", "46w 48 36w 48 48 48 48"),
+    // `phys-bits=48` (GuestPhysBits none) on a 48-bit Intel host, to a
+    // 52-bit host whose KVM reports GuestPhysBits 48: the same command
+    // line renders the same CPUID width and the same file there (valid,
+    // 48, backed 48), so the destination accepts; it backs 48, so R = 48.
+    // OVMF caps at 46 with 4-level paging (w); SeaBIOS trusts 48 (>= 41);
+    // GuestPhysBits-only sees 0 and falls back to 36 (w); ours read the
+    // hint and the file: 48.
+    ("migrate-to-52", "46w 48 36w 48 48 48 48"),
 ];
 
 #[test]
@@ -60,6 +75,42 @@ fn every_situation_every_mode() {
     }
 }
 
+/// The migration rows: each destination's verdict, and the guard refuses
+/// exactly where accepting would put one of our answers above the
+/// destination's backed width.
+#[test]
+fn migration_is_refused_where_our_answers_would_be_unsafe() {
+    let rows = run_all().expect("situations run in process");
+    let migrations: Vec<_> = rows
+        .iter()
+        .filter_map(|r| Some((r, r.migration?)))
+        .collect();
+    let results: Vec<_> = migrations
+        .iter()
+        .map(|(r, m)| (r.name, m.vouched, m.destination_backed, m.result))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("migrate-to-39", 48, 39, MigrationResult::NarrowerHost),
+            ("migrate-to-52", 48, 48, MigrationResult::Accepted),
+        ]
+    );
+    for (row, m) in migrations {
+        let ours_above = row
+            .answers
+            .iter()
+            .any(|a| a.mode.is_ours() && a.bits > m.destination_backed);
+        assert_eq!(ours_above, !m.accepted(), "{}", row.name);
+        let end_host = if m.accepted() {
+            m.destination_backed
+        } else {
+            row.host_backed
+        };
+        assert_eq!(row.right, end_host.min(row.cpuid.0), "{}", row.name);
+    }
+}
+
 /// The large-BAR row: four 128 GiB BARs fit the window of every mode that
 /// knows the width, not GuestPhysBits-only's 36-bit classic one.
 #[test]
@@ -71,27 +122,30 @@ fn large_bars_fit_where_the_width_is_known() {
 }
 
 /// The same rows booted as KVM guests under the mini VMM (the host
-/// override states each simulated host): the firmware reads the widths,
-/// the hint and the file the simulation read, and decides the same in
-/// strict mode. Rows a real guest here cannot show (TCG, SEV, a memory
-/// top above its RAM) stay in process.
+/// override states each simulated host), each with the RAM that puts the
+/// memory map's top at the row's (100 GiB and 1.5 TiB included: sparse
+/// memory nothing touches): the firmware reports that top, reads the
+/// widths, the hint and the file the simulation read, and decides the
+/// same in strict mode. Rows a real guest here cannot show (TCG, SEV)
+/// stay in process; a migration row boots its source.
 #[test]
 fn situations_under_kvm_read_and_decide_as_simulated() {
     if !common::require_kvm() {
         return;
     }
     let rows = run_all().expect("situations run in process");
-    let mut booted = 0;
+    let mut booted = Vec::new();
     for (s, row) in Situation::all().iter().zip(&rows) {
         if !s.runs_under_kvm() {
             continue;
         }
         let (setup, _) = s.setup();
-        let run = fw_cfg_tests::matrix::run_firmware(setup, DEFAULT_TIMEOUT)
+        let memory = s.memory_mib().expect("a RAM size for the row's memory top");
+        let run = run_firmware_with_memory(setup, memory, DEFAULT_TIMEOUT)
             .unwrap_or_else(|e| panic!("{}: {e}", s.name));
-        let cpuid = run.report.results[&Transport::Cpuid]
-            .cpuid
-            .expect("a cpuid object");
+        let cpuid_line = &run.report.results[&Transport::Cpuid];
+        assert_eq!(cpuid_line.memory_top, Some(s.memory_top), "{}", s.name);
+        let cpuid = cpuid_line.cpuid.expect("a cpuid object");
         assert_eq!(
             (cpuid.phys_bits, cpuid.guest_phys_bits),
             row.cpuid,
@@ -106,8 +160,11 @@ fn situations_under_kvm_read_and_decide_as_simulated() {
             .find(|a| a.mode == Mode::Strict)
             .expect("a strict answer");
         assert_eq!(strict.phys_bits, simulated.bits, "{}: strict", s.name);
-        booted += 1;
+        booted.push(s.name);
     }
-    eprintln!("{booted} situations booted under KVM");
-    assert!(booted >= 15, "most rows run under KVM");
+    eprintln!("{} situations booted under KVM", booted.len());
+    assert!(booted.len() >= 20, "most rows run under KVM: {booted:?}");
+    for name in ["ram-above-64g", "ram-above-1t", "migrate-to-39"] {
+        assert!(booted.contains(&name), "{name} runs under KVM");
+    }
 }
