@@ -12,9 +12,11 @@
 use core::arch::asm;
 
 use fw_cfg_guest::cpuid::{CpuidReport, HardwareCpuid, read_cpuid_channel};
+use fw_cfg_guest::peers::SeabiosCpu;
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
 use fw_cfg_guest::reader::FwCfgReader;
 use fw_cfg_guest::transport::FwCfgTransport;
+use fw_cfg_protocol::modes::ModeAnswers;
 use fw_cfg_protocol::{
     BULK_FILE_NAME, BaselineLine, BootLine, BulkLine, CpuidLine, Decisions, ErrorKind, Line,
     MARK_PORT, NULL_EXITS, NULL_PORT, Name, Phase, ResultLine, Transport,
@@ -85,6 +87,7 @@ pub fn cpuid() -> CpuidReport {
     l.cpuid = Some(CpuidLine::from(&report));
     l.memory_top = Some(memory_top);
     l.decisions = Some(Decisions::from(&decisions));
+    l.modes = Some(modes(&inputs, &report));
     emit(&Line::Result(l));
     report
 }
@@ -115,7 +118,15 @@ fn read_file_via<T: FwCfgTransport>(
     }
     line.cycles = Some(t1 - t0);
     line.decisions = Some(Decisions::from(&decisions));
+    line.modes = Some(modes(&inputs, cpuid));
     line
+}
+
+/// Every mode's answer from the values already read (outside the measured
+/// phase; no CPUID or fw_cfg access, so no exit): SeaBIOS's CPU facts
+/// from the report (64-bit code: long mode and PAE), no BARs.
+fn modes(inputs: &ChannelInputs, report: &CpuidReport) -> ModeAnswers {
+    ModeAnswers::compute(inputs, &SeabiosCpu::from_report(report), &mut [])
 }
 
 /// Reads the bulk file whole in its own phase and prints a line.

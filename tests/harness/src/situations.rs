@@ -10,7 +10,9 @@
 //! the fw_cfg device with the mini VMM's own code for that host (the
 //! VMM's host override: no simulated host needs the nested lab), reads
 //! both channels with the guest reader (CPUID from the table, the file
-//! over port I/O through the `IoManager`), and answers in each [`Mode`].
+//! over port I/O through the `IoManager`), and answers in each [`Mode`]
+//! with the computation the test firmware and the Linux probe report
+//! ([`ModeAnswers::compute`]).
 //! The memory top is an input of the decision here; no guest memory is
 //! allocated, so rows above 1 TiB cost nothing. Under KVM the same rows
 //! boot with the RAM that puts the firmware's memory top there
@@ -41,15 +43,13 @@ use fw_cfg_device::nested::{OuterStatement, nested_config};
 use fw_cfg_device::phys_bits::{HostAddressSizes, PhysBitsConfig};
 use fw_cfg_device::snapshot::{SnapshotError, vouched_bits};
 use fw_cfg_guest::cpuid::{HintState, read_cpuid_channel};
-use fw_cfg_guest::layout::{LayoutOptions, layout};
-use fw_cfg_guest::peers::{
-    self, OvmfPlatform, OvmfSetup, SeabiosCpu, Window, ovmf_mmio_window, seabios_mmio_window,
-    seabios_phys_bits,
-};
-use fw_cfg_guest::policy::{ChannelInputs, FileState, PolicyMode, bits_to_reach, decide};
+use fw_cfg_guest::peers::{SeabiosCpu, Window};
+use fw_cfg_guest::policy::{ChannelInputs, FileState};
 use fw_cfg_guest::reader::FwCfgReader;
 use fw_cfg_guest::transport::PortIo;
 use fw_cfg_iobus::{BusCounters, IoPorts};
+use fw_cfg_protocol::CpuidLine;
+use fw_cfg_protocol::modes::ModeAnswers;
 use kvm_bindings::{CpuId, kvm_cpuid_entry2};
 use serde::Serialize;
 use vm_device::device_manager::IoManager;
@@ -69,11 +69,11 @@ pub const LARGE_BARS: [u64; 4] = [128 * GIB; 4];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// OVMF on QEMU's PC/Q35 ([`peers::ovmf`]).
+    /// OVMF on QEMU's PC/Q35 ([`fw_cfg_guest::peers::ovmf`]).
     Ovmf,
-    /// SeaBIOS ([`peers::seabios_phys_bits`]).
+    /// SeaBIOS ([`fw_cfg_guest::peers::seabios_phys_bits`]).
     Seabios,
-    /// GuestPhysBits alone ([`peers::guest_phys_bits_only`]).
+    /// GuestPhysBits alone ([`fw_cfg_guest::peers::guest_phys_bits_only`]).
     GuestPhysBits,
     /// Our strict policy over the hint alone (the file hidden).
     HintOnly,
@@ -460,6 +460,8 @@ pub struct SituationOutcome {
     pub host_backed: u8,
     /// CPUID's widths as the guest read them (EAX\[7:0\], \[23:16\]).
     pub cpuid: (u8, u8),
+    /// Everything the guest read from CPUID (vendor, page sizes, SEV...).
+    pub cpuid_read: CpuidLine,
     /// The hint as the guest read it.
     pub hint: &'static str,
     /// The file's bytes as the guest read them (`None`: absent).
@@ -468,6 +470,9 @@ pub struct SituationOutcome {
     pub right: u8,
     /// The answers, in [`Mode::ALL`] order.
     pub answers: Vec<Answer>,
+    /// The same answers as the protocol carries them, with the strict
+    /// decision's layout: what a real guest of this row reports.
+    pub modes: ModeAnswers,
     /// A migration row's restore on the destination.
     pub migration: Option<Migration>,
 }
@@ -520,51 +525,6 @@ fn without_kvm_leaves(cpuid: &CpuId) -> Result<CpuId, Error> {
         .copied()
         .collect();
     CpuId::from_entries(&kept).map_err(|_| Error::Vmm(crate::vmm::Error::CpuidFull))
-}
-
-/// The mode's width and window.
-fn answer_of(mode: Mode, i: &ChannelInputs, s: &Situation, cpuid: &CpuId) -> (u8, Option<Window>) {
-    let top = i.memory_top;
-    let ours = |inputs: &ChannelInputs, m: PolicyMode| {
-        let d = decide(inputs, m);
-        let l = layout(inputs, &d, &LayoutOptions::default());
-        (d.phys_bits, l.mmio64)
-    };
-    match mode {
-        Mode::Ovmf => {
-            let a = peers::ovmf(i, &OvmfSetup::new(OvmfPlatform::Qemu));
-            (a.phys_bits, a.mmio64)
-        }
-        Mode::Seabios => {
-            let bits = seabios_phys_bits(&SeabiosCpu::read(&CpuidTable(cpuid)));
-            let above_4g = top.saturating_sub(1 << 32);
-            let w = seabios_mmio_window(bits, above_4g, 0, &mut s.bars.to_vec());
-            // Without a width SeaBIOS lays out what RAM and the BARs need.
-            let used = bits_to_reach(top.max(w.end())).max(36);
-            (bits.unwrap_or(used), Some(w))
-        }
-        Mode::GuestPhysBits => {
-            let (bits, _) = peers::guest_phys_bits_only(i);
-            let w = ovmf_mmio_window(bits, top, &OvmfSetup::new(OvmfPlatform::Qemu));
-            (bits, w)
-        }
-        Mode::HintOnly => ours(
-            &ChannelInputs {
-                file: FileState::Absent,
-                ..*i
-            },
-            PolicyMode::Strict,
-        ),
-        Mode::FileOnly => ours(
-            &ChannelInputs {
-                hint: HintState::NoKvmLeaf,
-                ..*i
-            },
-            PolicyMode::Strict,
-        ),
-        Mode::Strict => ours(i, PolicyMode::Strict),
-        Mode::Combined => ours(i, PolicyMode::Combined),
-    }
 }
 
 fn judge(bits: u8, window: Option<Window>, right: u8, s: &Situation) -> (bool, Verdict) {
@@ -676,14 +636,17 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         _ => s.host.backed_bits(),
     };
     let right = final_backed.min(inputs.cpuid_width());
+    let seabios = SeabiosCpu::from_report(&report);
+    let modes = ModeAnswers::compute(&inputs, &seabios, &mut s.bars.to_vec());
     let answers = Mode::ALL
         .iter()
-        .map(|&mode| {
-            let (bits, window) = answer_of(mode, &inputs, s, &cpuid);
-            let (bars_fit, verdict) = judge(bits, window, right, s);
+        .zip(modes.as_array())
+        .map(|(&mode, a)| {
+            let window = a.mmio64.map(Window::from);
+            let (bars_fit, verdict) = judge(a.phys_bits, window, right, s);
             Answer {
                 mode,
-                bits,
+                bits: a.phys_bits,
                 window: window.map(|w| (w.base, w.size)),
                 bars_fit,
                 verdict,
@@ -695,6 +658,7 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         what: s.what,
         host_backed: s.host.backed_bits(),
         cpuid: (report.phys_bits, report.guest_phys_bits),
+        cpuid_read: CpuidLine::from(&report),
         hint: match report.hint {
             HintState::NoKvmLeaf => "none",
             HintState::Clear => "clr",
@@ -703,6 +667,7 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         file: raw,
         right,
         answers,
+        modes,
         migration,
     })
 }
@@ -805,6 +770,32 @@ mod tests {
         let names: std::collections::BTreeSet<_> =
             Situation::all().iter().map(|s| s.name).collect();
         assert_eq!(names.len(), Situation::all().len());
+    }
+
+    /// Beyond the table's pair: a statement that would change under the
+    /// guest is refused, and a VMM that offers neither channel still
+    /// vouches for the valid width its CPUID states, so its guest (whose
+    /// combined heuristic trusted 46) is not moved to a 39-bit host.
+    #[test]
+    fn other_items_are_refused_and_silence_is_guarded_too() {
+        let all = Situation::all();
+        let find = |name| *all.iter().find(|s| s.name == name).unwrap();
+        let wider = Situation {
+            migrate_to: Some(HostAddressSizes::new(52, 0)),
+            ..find("host-48")
+        };
+        let m = run(&wider).unwrap().migration.unwrap();
+        assert_eq!((m.vouched, m.result), (48, MigrationResult::OtherItems));
+        let silent = Situation {
+            migrate_to: Some(HostAddressSizes::new(39, 0)),
+            ..find("silent-vmm")
+        };
+        let o = run(&silent).unwrap();
+        let m = o.migration.unwrap();
+        assert_eq!((m.vouched, m.result), (48, MigrationResult::NarrowerHost));
+        let combined = o.answers.iter().find(|a| a.mode == Mode::Combined).unwrap();
+        assert_eq!((combined.bits, o.right), (46, 48));
+        assert_ne!(combined.verdict, Verdict::Unsafe);
     }
 
     #[test]

@@ -7,9 +7,21 @@
 
 mod common;
 
-use fw_cfg_protocol::Transport;
+use fw_cfg_protocol::{CpuidLine, DecidedBy, Transport};
 use fw_cfg_tests::matrix::{DEFAULT_TIMEOUT, run_firmware_with_memory};
 use fw_cfg_tests::situations::{MigrationResult, Mode, Situation, Verdict, run_all};
+
+/// The CPUID facts the firmware rules read besides the widths.
+fn facts(c: &CpuidLine) -> impl PartialEq + std::fmt::Debug {
+    (
+        c.vendor,
+        c.ext_vendor,
+        c.gb_pages,
+        c.la57,
+        c.sev_c_bit,
+        c.tdx,
+    )
+}
 
 /// Per row: the answers in `Mode::ALL` order (ovmf, seabios,
 /// guest-phys-bits, hint-only, file-only, strict, combined).
@@ -126,8 +138,12 @@ fn large_bars_fit_where_the_width_is_known() {
 /// memory map's top at the row's (100 GiB and 1.5 TiB included: sparse
 /// memory nothing touches): the firmware reports that top, reads the
 /// widths, the hint and the file the simulation read, and decides the
-/// same in strict mode. Rows a real guest here cannot show (TCG, SEV)
-/// stay in process; a migration row boots its source.
+/// same in strict mode. Every mode's width and window it reports is what
+/// the host computes from what it read, and the simulation's for every
+/// mode that does not read the CPU vendor or page sizes (those of this
+/// machine's KVM, not the row's), the strict layout included. Rows a real
+/// guest here cannot show (TCG, SEV) stay in process; a migration row
+/// boots its source.
 #[test]
 fn situations_under_kvm_read_and_decide_as_simulated() {
     if !common::require_kvm() {
@@ -135,6 +151,7 @@ fn situations_under_kvm_read_and_decide_as_simulated() {
     }
     let rows = run_all().expect("situations run in process");
     let mut booted = Vec::new();
+    let (mut compared, mut recomputed_only) = (0, 0);
     for (s, row) in Situation::all().iter().zip(&rows) {
         if !s.runs_under_kvm() {
             continue;
@@ -160,8 +177,42 @@ fn situations_under_kvm_read_and_decide_as_simulated() {
             .find(|a| a.mode == Mode::Strict)
             .expect("a strict answer");
         assert_eq!(strict.phys_bits, simulated.bits, "{}: strict", s.name);
+        let guest = pio.modes.expect("the firmware reports every mode");
+        // The guest computed what the host computes from what it read ...
+        assert_eq!(guest, common::host_modes(cpuid_line, pio), "{}", s.name);
+        // ... and that is the simulation's answer wherever the simulated
+        // CPUID shows what this machine's KVM shows.
+        let same_facts = facts(&cpuid) == facts(&row.cpuid_read);
+        let heuristic =
+            pio.decisions.expect("decisions").combined.decided_by == DecidedBy::Heuristic;
+        let sim = row.modes.as_array();
+        for (i, (g, m)) in guest.as_array().into_iter().zip(sim).enumerate() {
+            let mode = Mode::ALL[i];
+            let independent = match mode {
+                Mode::Ovmf | Mode::Seabios => false,
+                Mode::Combined => !heuristic,
+                _ => true,
+            };
+            if !(independent || same_facts) {
+                recomputed_only += 1;
+                continue;
+            }
+            assert_eq!(g.phys_bits, m.phys_bits, "{}: {}", s.name, mode.as_str());
+            // SeaBIOS places the row's BARs in the simulation, none here.
+            if mode != Mode::Seabios || s.bars.is_empty() {
+                assert_eq!(g.mmio64, m.mmio64, "{}: {} window", s.name, mode.as_str());
+            }
+            compared += 1;
+        }
+        assert_eq!(guest.layout, row.modes.layout, "{}: layout", s.name);
         booted.push(s.name);
     }
+    eprintln!(
+        "{compared} mode answers equal the simulation's; {recomputed_only} (OVMF, SeaBIOS and a \
+         heuristic combined answer, whose vendor or 1 GiB pages differ from the row's here) equal \
+         the host's recomputation"
+    );
+    assert!(compared >= booted.len() * 4, "most answers compare");
     eprintln!("{} situations booted under KVM", booted.len());
     assert!(booted.len() >= 20, "most rows run under KVM: {booted:?}");
     for name in ["ram-above-64g", "ram-above-1t", "migrate-to-39"] {
