@@ -726,34 +726,40 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
          host a>b = migrated from a host backing a to one backing b (x: refused, stays on a)\n",
     );
     if wide {
-        out.push('\n');
-        for o in outcomes {
-            let _ = writeln!(out, "{} ({}):", o.name, o.what);
-            if let Some(m) = o.migration {
-                let _ = writeln!(
-                    out,
-                    "  migration: vouched {}, destination backs {}: {}",
-                    m.vouched,
-                    m.destination_backed,
-                    m.result.as_str()
-                );
-            }
-            for a in &o.answers {
-                let window = a.window.map_or("none".to_string(), |(b, s)| {
-                    format!("{} GiB + {} GiB", b >> 30, s >> 30)
-                });
-                let _ = writeln!(
-                    out,
-                    "  {:<16} {:>2} window {:<28} bars fit {}",
-                    a.mode.as_str(),
-                    a.bits,
-                    window,
-                    a.bars_fit
-                );
-            }
-        }
+        render_wide(&mut out, outcomes);
     }
     out
+}
+
+/// `render`'s wide part: per row its users, a migration's result, and
+/// each mode's window.
+fn render_wide(out: &mut String, outcomes: &[SituationOutcome]) {
+    out.push('\n');
+    for o in outcomes {
+        let _ = writeln!(out, "{} ({}):", o.name, o.what);
+        if let Some(m) = o.migration {
+            let _ = writeln!(
+                out,
+                "  migration: vouched {}, destination backs {}: {}",
+                m.vouched,
+                m.destination_backed,
+                m.result.as_str()
+            );
+        }
+        for a in &o.answers {
+            let window = a.window.map_or("none".to_string(), |(b, s)| {
+                format!("{} GiB + {} GiB", b >> 30, s >> 30)
+            });
+            let _ = writeln!(
+                out,
+                "  {:<16} {:>2} window {:<28} bars fit {}",
+                a.mode.as_str(),
+                a.bits,
+                window,
+                a.bars_fit
+            );
+        }
+    }
 }
 
 #[cfg(test)]
