@@ -87,7 +87,6 @@ pub fn cpuid() -> CpuidReport {
     l.cpuid = Some(CpuidLine::from(&report));
     l.memory_top = Some(memory_top);
     l.decisions = Some(Decisions::from(&decisions));
-    l.modes = Some(modes(&inputs, &report));
     emit(&Line::Result(l));
     report
 }
@@ -118,13 +117,17 @@ fn read_file_via<T: FwCfgTransport>(
     }
     line.cycles = Some(t1 - t0);
     line.decisions = Some(Decisions::from(&decisions));
-    line.modes = Some(modes(&inputs, cpuid));
+    if kind == Transport::Pio {
+        line.modes = Some(modes(&inputs, cpuid));
+    }
     line
 }
 
 /// Every mode's answer from the values already read (outside the measured
 /// phase; no CPUID or fw_cfg access, so no exit): SeaBIOS's CPU facts
-/// from the report (64-bit code: long mode and PAE), no BARs.
+/// from the report (64-bit code: long mode and PAE), no BARs. Only the
+/// port-I/O line carries it (the other transports read the same file,
+/// and each answer costs some 700 bytes of serial output, an exit each).
 fn modes(inputs: &ChannelInputs, report: &CpuidReport) -> ModeAnswers {
     ModeAnswers::compute(inputs, &SeabiosCpu::from_report(report), &mut [])
 }

@@ -178,7 +178,8 @@ impl CpuidSource for CpuidTable<'_> {
     }
 }
 
-/// Every mode's answer, as the firmware computes it from what it read.
+/// Every mode's answer, as the firmware computes it from what it read
+/// (the port-I/O line only, as the firmware).
 fn modes(inputs: &ChannelInputs, cpuid: &CpuidReport) -> ModeAnswers {
     ModeAnswers::compute(inputs, &SeabiosCpu::from_report(cpuid), &mut [])
 }
@@ -197,7 +198,9 @@ fn read_via<T: FwCfgTransport>(
     let state = line.read_file_channel(reader.as_mut().map_err(|e| *e));
     let inputs = ChannelInputs::new(cpuid, state);
     line.decisions = Some(Decisions::from(&decide_all(&inputs)));
-    line.modes = Some(modes(&inputs, cpuid));
+    if kind == Transport::Pio {
+        line.modes = Some(modes(&inputs, cpuid));
+    }
     machine.set_phase(Phase::Idle);
     if let Ok(reader) = reader.as_mut() {
         line.read_id_after_decision(reader);
@@ -228,7 +231,6 @@ pub fn run_in_process(
     let mut line = ResultLine::new(Transport::Cpuid);
     line.cpuid = Some(CpuidLine::from(&cpuid));
     line.decisions = Some(Decisions::from(&decide_all(&inputs)));
-    line.modes = Some(modes(&inputs, &cpuid));
     report.add(Line::Result(line));
 
     for kind in Transport::FW_CFG {

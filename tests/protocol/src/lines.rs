@@ -745,7 +745,8 @@ wire! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub decisions: Option<Decisions>,
         /// Every mode's answer and the strict decision's layout from the
-        /// same inputs ([`ModeAnswers::compute`]).
+        /// same inputs ([`ModeAnswers::compute`]; the test firmware puts
+        /// it on its port-I/O line only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub modes: Option<ModeAnswers>,
     }
