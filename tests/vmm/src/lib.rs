@@ -101,7 +101,9 @@ pub struct VmConfig {
     pub initrd: Option<PathBuf>,
     /// Kernel command line.
     pub cmdline: String,
-    /// Guest memory in MiB.
+    /// Guest memory in MiB: at least 4, and its top (RAM above 3 GiB
+    /// moves to 4 GiB) within the width the vCPU's CPUID states
+    /// ([`Error::MemoryBeyondWidth`]).
     pub memory_mib: u64,
     /// The fw_cfg device and the phys-bits channels.
     pub fw_cfg: FwCfgSetup,
