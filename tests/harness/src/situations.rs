@@ -213,6 +213,8 @@ pub struct Situation {
     /// After the guest decided, migrate it to a host with these address
     /// sizes (the VMM there started with the same configuration).
     pub migrate_to: Option<HostAddressSizes>,
+    /// Whether the CPU shows 1 GiB pages (OVMF caps at 40 without them).
+    pub gb_pages: bool,
 }
 
 const fn row(name: &'static str, what: &'static str, host: u8, vmm: VmmWidth) -> Situation {
@@ -229,6 +231,7 @@ const fn row(name: &'static str, what: &'static str, host: u8, vmm: VmmWidth) ->
         bars: &[],
         outer: None,
         migrate_to: None,
+        gb_pages: true,
     }
 }
 
@@ -346,6 +349,24 @@ impl Situation {
     /// ([`Situation::memory_mib`]).
     pub fn runs_under_kvm(&self) -> bool {
         self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_mib().is_some()
+    }
+
+    /// This row as a CPU that shows what `cpuid` (a real guest's report)
+    /// shows besides the widths: its vendor and 1 GiB pages; `None` when
+    /// the table cannot show it (another vendor, 5-level paging).
+    pub fn with_cpu_of(&self, cpuid: &CpuidLine) -> Option<Situation> {
+        use fw_cfg_protocol::Vendor;
+        let vendor = match (cpuid.vendor, cpuid.ext_vendor) {
+            (Vendor::Amd, Some(Vendor::Amd)) => CpuVendor::Amd,
+            (Vendor::Intel, Some(Vendor::Intel)) => CpuVendor::Intel,
+            (Vendor::Intel, None) => CpuVendor::IntelNoExtSignature,
+            _ => return None,
+        };
+        (!cpuid.la57).then_some(Situation {
+            vendor,
+            gb_pages: cpuid.gb_pages,
+            ..*self
+        })
     }
 
     /// The mini VMM's `--memory` (MiB) whose memory map ends at
@@ -478,7 +499,8 @@ pub struct SituationOutcome {
 }
 
 /// The base CPUID table the VMM patches: vendor, PAE, long mode, 1 GiB
-/// pages, the hypervisor bit, KVM's leaves and, for SEV, 0x8000001F.
+/// pages (unless the row says none), the hypervisor bit, KVM's leaves
+/// and, for SEV, 0x8000001F.
 fn base_cpuid(s: &Situation) -> Result<CpuId, Error> {
     let (ebx, ecx, edx) = match s.vendor {
         CpuVendor::Amd => (0x6874_7541, 0x444d_4163, 0x6974_6e65),
@@ -502,7 +524,13 @@ fn base_cpuid(s: &Situation) -> Result<CpuId, Error> {
         e(0, 0xd, ebx, ecx, edx),
         e(1, 0, 0, 1 << 31, 1 << 6),
         e(0x8000_0000, max_ext, 0, 0, 0),
-        e(0x8000_0001, 0, 0, 0, (1 << 29) | (1 << 26)),
+        e(
+            0x8000_0001,
+            0,
+            0,
+            0,
+            (1 << 29) | (u32::from(s.gb_pages) << 26),
+        ),
         e(0x8000_0008, u32::from(s.host.phys_bits), 0, 0, 0),
     ];
     if let Some(c) = s.sev_c_bit {

@@ -9,7 +9,7 @@ mod common;
 
 use fw_cfg_protocol::{CpuidLine, DecidedBy, Transport};
 use fw_cfg_tests::matrix::{DEFAULT_TIMEOUT, run_firmware_with_memory};
-use fw_cfg_tests::situations::{MigrationResult, Mode, Situation, Verdict, run_all};
+use fw_cfg_tests::situations::{self, MigrationResult, Mode, Situation, Verdict, run_all};
 
 /// This process's peak resident set (`ru_maxrss`, KiB).
 fn peak_rss_kib() -> i64 {
@@ -161,7 +161,7 @@ fn situations_under_kvm_read_and_decide_as_simulated() {
     }
     let rows = run_all().expect("situations run in process");
     let mut booted = Vec::new();
-    let (mut compared, mut recomputed_only) = (0, 0);
+    let (mut compared, mut recomputed_only, mut on_this_cpu) = (0, 0, 0);
     for (s, row) in Situation::all().iter().zip(&rows) {
         if !s.runs_under_kvm() {
             continue;
@@ -215,14 +215,49 @@ fn situations_under_kvm_read_and_decide_as_simulated() {
             compared += 1;
         }
         assert_eq!(guest.layout, row.modes.layout, "{}: layout", s.name);
+        // Every mode, against the row simulated with this machine's CPU
+        // (its vendor and 1 GiB pages) instead of the row's.
+        if let Some(here) = s.with_cpu_of(&cpuid) {
+            let sim = situations::run(&here).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            assert_eq!(facts(&sim.cpuid_read), facts(&cpuid), "{}", s.name);
+            for (i, (g, m)) in guest
+                .as_array()
+                .into_iter()
+                .zip(sim.modes.as_array())
+                .enumerate()
+            {
+                let mode = Mode::ALL[i].as_str();
+                assert_eq!(g.phys_bits, m.phys_bits, "{} on this CPU: {mode}", s.name);
+                if Mode::ALL[i] != Mode::Seabios || s.bars.is_empty() {
+                    assert_eq!(g.mmio64, m.mmio64, "{} on this CPU: {mode} window", s.name);
+                }
+            }
+            assert_eq!(
+                guest.layout, sim.modes.layout,
+                "{} on this CPU: layout",
+                s.name
+            );
+            on_this_cpu += 1;
+        }
         booted.push(s.name);
     }
+    eprintln!(
+        "{on_this_cpu} rows: every mode equals the row simulated with this machine's CPU \
+         (0: a vendor or 5-level paging the table cannot show)"
+    );
     eprintln!(
         "{compared} mode answers equal the simulation's; {recomputed_only} (OVMF, SeaBIOS and a \
          heuristic combined answer, whose vendor or 1 GiB pages differ from the row's here) equal \
          the host's recomputation"
     );
     assert!(compared >= booted.len() * 4, "most answers compare");
+    // The CPU is the machine's, the same for every row: an AMD or Intel
+    // one without 5-level paging gives every row, another none.
+    assert!(
+        on_this_cpu == booted.len() || on_this_cpu == 0,
+        "{on_this_cpu} of {} rows compared on this machine's CPU",
+        booted.len()
+    );
     eprintln!("{} situations booted under KVM", booted.len());
     assert!(booted.len() >= 20, "most rows run under KVM: {booted:?}");
     for name in ["ram-above-64g", "ram-above-1t", "migrate-to-39"] {
