@@ -477,7 +477,8 @@ pub struct SituationOutcome {
     pub name: &'static str,
     /// Who hit it.
     pub what: &'static str,
-    /// The host's backed width (the outermost host's under nesting).
+    /// The host's backed width (the outermost host's under nesting; a
+    /// migration row's source).
     pub host_backed: u8,
     /// CPUID's widths as the guest read them (EAX\[7:0\], \[23:16\]).
     pub cpuid: (u8, u8),
