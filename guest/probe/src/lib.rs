@@ -47,9 +47,11 @@ use std::path::{Path, PathBuf};
 use fw_cfg_guest::abi::{PIO_SELECTOR_PORT, PIO_WINDOW_SIZE};
 use fw_cfg_guest::cpuid::{CpuidReport, HardwareCpuid, read_cpuid_channel};
 use fw_cfg_guest::memmap::{e820_type_from_linux_name, memory_top};
+use fw_cfg_guest::peers::SeabiosCpu;
 use fw_cfg_guest::policy::{ChannelInputs, Decision, FileState, decide_all, read_phys_bits_file};
 use fw_cfg_guest::reader::{FwCfgReader, ReadError};
 use fw_cfg_guest::transport::PortIo;
+use fw_cfg_protocol::modes::ModeAnswers;
 
 mod render;
 
@@ -259,6 +261,15 @@ pub struct Report {
     pub memory_top: u64,
     /// Strict, heuristic, combined.
     pub decisions: [Decision; 3],
+    /// Every mode's answer (the firmware rules, each channel alone) and
+    /// the strict decision's layout, from the same inputs.
+    pub modes: ModeAnswers,
+}
+
+/// Every mode's answer over `inputs`, SeaBIOS's CPU facts from `cpuid`
+/// (a 64-bit Linux runs in long mode, so PAE and long mode are there).
+pub fn mode_answers(inputs: &ChannelInputs, cpuid: &CpuidReport) -> ModeAnswers {
+    ModeAnswers::compute(inputs, &SeabiosCpu::from_report(cpuid), &mut [])
 }
 
 impl Report {
@@ -439,6 +450,7 @@ pub fn probe(opts: &Options) -> Report {
         file,
         memory_top,
         decisions: decide_all(&inputs),
+        modes: mode_answers(&inputs, &cpuid),
     }
 }
 
@@ -603,6 +615,7 @@ mod tests {
             file,
             memory_top: 0,
             decisions: decide_all(&ChannelInputs::new(&cpuid, file)),
+            modes: mode_answers(&ChannelInputs::new(&cpuid, file), &cpuid),
         }
     }
 
@@ -800,6 +813,7 @@ mod tests {
             file: FileState::Absent,
             memory_top: 0,
             decisions: decide_all(&ChannelInputs::new(&cpu, FileState::Absent)),
+            modes: mode_answers(&ChannelInputs::new(&cpu, FileState::Absent), &cpu),
         };
         let table = render_table(&rep);
         assert!(

@@ -21,6 +21,7 @@ pub fn to_protocol(r: &Report) -> ProbeReport {
         phys_bits_file: FileLine::from(&r.file),
         memory_top: r.memory_top,
         decisions: Decisions::from(&r.decisions),
+        modes: Some(r.modes),
         exit_code: r.exit_code(),
     }
 }

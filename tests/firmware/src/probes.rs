@@ -12,9 +12,11 @@
 use core::arch::asm;
 
 use fw_cfg_guest::cpuid::{CpuidReport, HardwareCpuid, read_cpuid_channel};
+use fw_cfg_guest::peers::SeabiosCpu;
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
 use fw_cfg_guest::reader::FwCfgReader;
 use fw_cfg_guest::transport::FwCfgTransport;
+use fw_cfg_protocol::modes::ModeAnswers;
 use fw_cfg_protocol::{
     BULK_FILE_NAME, BaselineLine, BootLine, BulkLine, CpuidLine, Decisions, ErrorKind, Line,
     MARK_PORT, NULL_EXITS, NULL_PORT, Name, Phase, ResultLine, Transport,
@@ -115,7 +117,19 @@ fn read_file_via<T: FwCfgTransport>(
     }
     line.cycles = Some(t1 - t0);
     line.decisions = Some(Decisions::from(&decisions));
+    if kind == Transport::Pio {
+        line.modes = Some(modes(&inputs, cpuid));
+    }
     line
+}
+
+/// Every mode's answer from the values already read (outside the measured
+/// phase; no CPUID or fw_cfg access, so no exit): SeaBIOS's CPU facts
+/// from the report (64-bit code: long mode and PAE), no BARs. Only the
+/// port-I/O line carries it (the other transports read the same file,
+/// and each answer costs some 700 bytes of serial output, an exit each).
+fn modes(inputs: &ChannelInputs, report: &CpuidReport) -> ModeAnswers {
+    ModeAnswers::compute(inputs, &SeabiosCpu::from_report(report), &mut [])
 }
 
 /// Reads the bulk file whole in its own phase and prints a line.

@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use fw_cfg_device::phys_bits::HostAddressSizes;
 use fw_cfg_guest::cpuid::{CpuidReport, CpuidResult, CpuidSource, read_cpuid_channel};
+use fw_cfg_guest::peers::SeabiosCpu;
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
 use fw_cfg_guest::reader::FwCfgReader;
 use fw_cfg_guest::transport::{Dma, FwCfgTransport, Mmio, PortIo};
 use fw_cfg_iobus::{AccessKind, AccessObserver, BusAccess, GuestDma, IoMmio, IoPorts};
+use fw_cfg_protocol::modes::ModeAnswers;
 use fw_cfg_protocol::{
     BootLine, CpuidLine, Decisions, FirmwareReport, Line, Name, Phase, ResultLine, Transport,
 };
@@ -176,6 +178,12 @@ impl CpuidSource for CpuidTable<'_> {
     }
 }
 
+/// Every mode's answer, as the firmware computes it from what it read
+/// (the port-I/O line only, as the firmware).
+fn modes(inputs: &ChannelInputs, cpuid: &CpuidReport) -> ModeAnswers {
+    ModeAnswers::compute(inputs, &SeabiosCpu::from_report(cpuid), &mut [])
+}
+
 /// What the firmware's `read_file_via` does, through any transport: the
 /// same `result` line, without cycles.
 fn read_via<T: FwCfgTransport>(
@@ -188,9 +196,11 @@ fn read_via<T: FwCfgTransport>(
     machine.set_phase(Phase::Lookup(kind));
     let mut reader = FwCfgReader::new(transport);
     let state = line.read_file_channel(reader.as_mut().map_err(|e| *e));
-    line.decisions = Some(Decisions::from(&decide_all(&ChannelInputs::new(
-        cpuid, state,
-    ))));
+    let inputs = ChannelInputs::new(cpuid, state);
+    line.decisions = Some(Decisions::from(&decide_all(&inputs)));
+    if kind == Transport::Pio {
+        line.modes = Some(modes(&inputs, cpuid));
+    }
     machine.set_phase(Phase::Idle);
     if let Ok(reader) = reader.as_mut() {
         line.read_id_after_decision(reader);
@@ -217,10 +227,10 @@ pub fn run_in_process(
 
     machine.set_phase(Phase::Lookup(Transport::Cpuid));
     let cpuid = read_cpuid_channel(&CpuidTable(&cpuid_table));
-    let d = decide_all(&ChannelInputs::new(&cpuid, FileState::Absent));
+    let inputs = ChannelInputs::new(&cpuid, FileState::Absent);
     let mut line = ResultLine::new(Transport::Cpuid);
     line.cpuid = Some(CpuidLine::from(&cpuid));
-    line.decisions = Some(Decisions::from(&d));
+    line.decisions = Some(Decisions::from(&decide_all(&inputs)));
     report.add(Line::Result(line));
 
     for kind in Transport::FW_CFG {

@@ -283,10 +283,21 @@ pub struct FirmwareRun {
 /// Boots the test firmware under the mini VMM with `setup` and waits for
 /// it to finish.
 pub fn run_firmware(setup: FwCfgSetup, timeout: Duration) -> Result<FirmwareRun, Error> {
+    run_firmware_with_memory(setup, vmm::layout::DEFAULT_MEMORY_MIB, timeout)
+}
+
+/// [`run_firmware`] with `memory_mib` MiB of guest RAM (sparse: what the
+/// firmware does not touch costs nothing).
+pub fn run_firmware_with_memory(
+    setup: FwCfgSetup,
+    memory_mib: u64,
+    timeout: Duration,
+) -> Result<FirmwareRun, Error> {
     let (sink, buf) = SerialSink::capture();
     let mut config = VmConfig::new(firmware::path());
     config.serial = sink;
     config.fw_cfg = setup;
+    config.memory_mib = memory_mib;
     config.timeout = Some(timeout);
     let outcome = crate::phase::run_vm(&config)?;
     let serial = buf.lock().map(|b| b.clone()).unwrap_or_default();

@@ -11,9 +11,24 @@
 //! VMM's host override, so the table runs anywhere in well under a
 //! second), reads both channels with the guest reader (CPUID from the
 //! table, the file over port I/O through the `IoManager`), and answers
-//! in each [`Mode`].
+//! in each [`Mode`] with the computation the test firmware and the Linux
+//! probe report ([`ModeAnswers::compute`]).
 //! The memory top is an input of the decision here; no guest memory is
-//! allocated, so rows above 1 TiB cost nothing.
+//! allocated, so rows above 1 TiB cost nothing. Under KVM the same rows
+//! boot with the RAM that puts the firmware's memory top there
+//! ([`Situation::memory_mib`]: sparse guest memory the guest never
+//! touches).
+//!
+//! A migration row ([`Situation::migrate_to`]) then moves the guest to
+//! another host the way the mini VMM's snapshot does: the source device's
+//! [`FwCfgSnapshot`](fw_cfg_device::snapshot::FwCfgSnapshot) with the
+//! width it vouched for, restored into a device built from the same
+//! configuration on the destination host, which refuses a host narrower
+//! than that width (`NarrowerHost`) or a statement that would change
+//! under the guest (other items). The guest decided on the source and
+//! keeps its answers; they are judged against the host it ends up on:
+//! the destination's when the restore is accepted, the source's when it
+//! is refused.
 //!
 //! Where a real host is needed, [`Situation::lab_host_bits`] names the
 //! nested lab's KVM host that shows the row without the host override
@@ -31,16 +46,15 @@ use std::fmt::Write as _;
 
 use fw_cfg_device::nested::{OuterStatement, nested_config};
 use fw_cfg_device::phys_bits::{HostAddressSizes, PhysBitsConfig};
+use fw_cfg_device::snapshot::{SnapshotError, vouched_bits};
 use fw_cfg_guest::cpuid::{HintState, read_cpuid_channel};
-use fw_cfg_guest::layout::{LayoutOptions, layout};
-use fw_cfg_guest::peers::{
-    self, OvmfPlatform, OvmfSetup, SeabiosCpu, Window, ovmf_mmio_window, seabios_mmio_window,
-    seabios_phys_bits,
-};
-use fw_cfg_guest::policy::{ChannelInputs, FileState, PolicyMode, bits_to_reach, decide};
+use fw_cfg_guest::peers::{SeabiosCpu, Window};
+use fw_cfg_guest::policy::{ChannelInputs, FileState};
 use fw_cfg_guest::reader::FwCfgReader;
 use fw_cfg_guest::transport::PortIo;
 use fw_cfg_iobus::{BusCounters, IoPorts};
+use fw_cfg_protocol::CpuidLine;
+use fw_cfg_protocol::modes::ModeAnswers;
 use kvm_bindings::{CpuId, kvm_cpuid_entry2};
 use serde::Serialize;
 use vm_device::device_manager::IoManager;
@@ -49,7 +63,7 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 use crate::inproc::CpuidTable;
 use crate::matrix::Error;
 use crate::vmm::cpu;
-use crate::vmm::fw_cfg::{FwCfgSetup, PhysBitsSetup};
+use crate::vmm::fw_cfg::{FwCfgHandles, FwCfgSetup, PhysBitsSetup};
 
 const GIB: u64 = 1 << 30;
 
@@ -60,11 +74,11 @@ pub const LARGE_BARS: [u64; 4] = [128 * GIB; 4];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// OVMF on QEMU's PC/Q35 ([`peers::ovmf`]).
+    /// OVMF on QEMU's PC/Q35 ([`fw_cfg_guest::peers::ovmf`]).
     Ovmf,
-    /// SeaBIOS ([`peers::seabios_phys_bits`]).
+    /// SeaBIOS ([`fw_cfg_guest::peers::seabios_phys_bits`]).
     Seabios,
-    /// GuestPhysBits alone ([`peers::guest_phys_bits_only`]).
+    /// GuestPhysBits alone ([`fw_cfg_guest::peers::guest_phys_bits_only`]).
     GuestPhysBits,
     /// Our strict policy over the hint alone (the file hidden).
     HintOnly,
@@ -190,9 +204,13 @@ pub enum LabLimit {
     /// The nesting chain: the lab's nesting test
     /// (`harness/tests/lab_nesting`) boots it with the outer VMM's file.
     Nesting,
-    /// A memory top above 64 GiB, where the fallback depends on RAM the
-    /// firmware's guest does not have.
+    /// A memory top above 64 GiB: the lab's firmware guests have the
+    /// default RAM. These rows boot with sparse RAM of their size on this
+    /// machine's KVM instead (the situations test), whose host is real.
     MemoryTop,
+    /// A migration row: the move is the device snapshot's restore on the
+    /// destination host, done in process; the source boot is a host row's.
+    Migration,
 }
 
 impl LabLimit {
@@ -203,7 +221,8 @@ impl LabLimit {
             LabLimit::Tcg => "TCG shows no KVM leaf; the lab runs KVM guests",
             LabLimit::Sev => "the lab's KVM host has no SEV",
             LabLimit::Nesting => "the nesting chain has its own lab test",
-            LabLimit::MemoryTop => "RAM above 64 GiB; the lab's guests are small",
+            LabLimit::MemoryTop => "RAM above 64 GiB: sparse RAM on this machine's KVM",
+            LabLimit::Migration => "the move is a snapshot restore, done in process",
         }
     }
 }
@@ -238,6 +257,11 @@ pub struct Situation {
     pub bars: &'static [u64],
     /// The nesting chain (the VMM runs inside this VM).
     pub outer: Option<Outer>,
+    /// After the guest decided, migrate it to a host with these address
+    /// sizes (the VMM there started with the same configuration).
+    pub migrate_to: Option<HostAddressSizes>,
+    /// Whether the CPU shows 1 GiB pages (OVMF caps at 40 without them).
+    pub gb_pages: bool,
 }
 
 const fn row(name: &'static str, what: &'static str, host: u8, vmm: VmmWidth) -> Situation {
@@ -253,6 +277,8 @@ const fn row(name: &'static str, what: &'static str, host: u8, vmm: VmmWidth) ->
         channels: true,
         bars: &[],
         outer: None,
+        migrate_to: None,
+        gb_pages: true,
     }
 }
 
@@ -332,6 +358,14 @@ impl Situation {
                 channels: false,
                 ..row("silent-vmm", "VMM without channels", 48, Host)
             },
+            Situation {
+                migrate_to: Some(HostAddressSizes::new(39, 0)),
+                ..amd(row("migrate-to-39", "48-bit host to 39", 48, Host))
+            },
+            Situation {
+                migrate_to: Some(HostAddressSizes::new(52, 48)),
+                ..row("migrate-to-52", "phys-bits=48, to 52/48", 48, Explicit(48))
+            },
         ]
     }
 
@@ -358,11 +392,48 @@ impl Situation {
 
     /// Whether a KVM guest under the mini VMM shows this row as the
     /// simulation does: the VMM always shows KVM's leaves and the host's
-    /// other leaves, and the firmware's memory top is its own RAM's. The
-    /// host is then stated by the override; [`Situation::lab_host_bits`]
-    /// says which rows the nested lab shows on a real host instead.
+    /// other leaves, and the firmware's memory top is its own RAM's
+    /// ([`Situation::memory_mib`]). The host is then stated by the
+    /// override; [`Situation::lab_host_bits`] says which rows the nested
+    /// lab shows on a real host instead.
     pub fn runs_under_kvm(&self) -> bool {
-        self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_top <= 2 * GIB
+        self.kvm_leaf && self.sev_c_bit.is_none() && self.memory_mib().is_some()
+    }
+
+    /// This row as a CPU that shows what `cpuid` (a real guest's report)
+    /// shows besides the widths: its vendor and 1 GiB pages; `None` when
+    /// the table cannot show it (another vendor, 5-level paging).
+    pub fn with_cpu_of(&self, cpuid: &CpuidLine) -> Option<Situation> {
+        use fw_cfg_protocol::Vendor;
+        let vendor = match (cpuid.vendor, cpuid.ext_vendor) {
+            (Vendor::Amd, Some(Vendor::Amd)) => CpuVendor::Amd,
+            (Vendor::Intel, Some(Vendor::Intel)) => CpuVendor::Intel,
+            (Vendor::Intel, None) => CpuVendor::IntelNoExtSignature,
+            _ => return None,
+        };
+        (!cpuid.la57).then_some(Situation {
+            vendor,
+            gb_pages: cpuid.gb_pages,
+            ..*self
+        })
+    }
+
+    /// The mini VMM's `--memory` (MiB) whose memory map ends at
+    /// [`Situation::memory_top`]: RAM above 3 GiB moves to 4 GiB
+    /// ([`crate::vmm::layout::ram_ranges`]), so a top above 4 GiB needs
+    /// 1 GiB less RAM; `None` for a top no RAM size gives (inside the
+    /// 32-bit gap, not a whole MiB, or below the VMM's 4 MiB minimum).
+    pub fn memory_mib(&self) -> Option<u64> {
+        use crate::vmm::layout::{HIGH_RAM_START, MMIO_GAP_START};
+        let top = self.memory_top;
+        let ram = if top <= MMIO_GAP_START {
+            top
+        } else if top >= HIGH_RAM_START {
+            top - (HIGH_RAM_START - MMIO_GAP_START)
+        } else {
+            return None;
+        };
+        (ram % (1 << 20) == 0 && ram >= 4 << 20).then_some(ram >> 20)
     }
 
     /// The MAXPHYADDR of the nested lab's KVM host that shows this row for
@@ -382,6 +453,8 @@ impl Situation {
             Err(LabLimit::GuestPhysBits)
         } else if self.memory_top > LAB_MEMORY_TOP {
             Err(LabLimit::MemoryTop)
+        } else if self.migrate_to.is_some() {
+            Err(LabLimit::Migration)
         } else {
             Ok(self.host.phys_bits)
         }
@@ -439,6 +512,49 @@ pub struct Answer {
     pub verdict: Verdict,
 }
 
+/// What the destination of a migration row did with the device state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationResult {
+    /// Restored: the guest now runs on the destination.
+    Accepted,
+    /// Refused by the migration guard: the destination backs fewer bits
+    /// than the source vouched for.
+    NarrowerHost,
+    /// Refused: the destination's items differ (its statement would
+    /// change under the guest).
+    OtherItems,
+}
+
+/// A migration row's restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    /// The destination host's backed width.
+    pub destination_backed: u8,
+    /// The width the source vouched for in its snapshot.
+    pub vouched: u8,
+    /// What the destination did.
+    pub result: MigrationResult,
+}
+
+impl MigrationResult {
+    /// Lowercase name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MigrationResult::Accepted => "accepted",
+            MigrationResult::NarrowerHost => "refused (narrower host)",
+            MigrationResult::OtherItems => "refused (other items)",
+        }
+    }
+}
+
+impl Migration {
+    /// Whether the guest ended up on the destination.
+    pub fn accepted(&self) -> bool {
+        self.result == MigrationResult::Accepted
+    }
+}
+
 /// A finished row.
 #[derive(Debug, Clone, Serialize)]
 pub struct SituationOutcome {
@@ -446,22 +562,31 @@ pub struct SituationOutcome {
     pub name: &'static str,
     /// Who hit it.
     pub what: &'static str,
-    /// The host's backed width (the outermost host's under nesting).
+    /// The host's backed width (the outermost host's under nesting; a
+    /// migration row's source).
     pub host_backed: u8,
     /// CPUID's widths as the guest read them (EAX\[7:0\], \[23:16\]).
     pub cpuid: (u8, u8),
+    /// Everything the guest read from CPUID (vendor, page sizes, SEV...).
+    pub cpuid_read: CpuidLine,
     /// The hint as the guest read it.
     pub hint: &'static str,
     /// The file's bytes as the guest read them (`None`: absent).
     pub file: Option<[u8; 8]>,
-    /// The right width `R`.
+    /// The right width `R` (on the host the guest ends up on).
     pub right: u8,
     /// The answers, in [`Mode::ALL`] order.
     pub answers: Vec<Answer>,
+    /// The same answers as the protocol carries them, with the strict
+    /// decision's layout: what a real guest of this row reports.
+    pub modes: ModeAnswers,
+    /// A migration row's restore on the destination.
+    pub migration: Option<Migration>,
 }
 
 /// The base CPUID table the VMM patches: vendor, PAE, long mode, 1 GiB
-/// pages, the hypervisor bit, KVM's leaves and, for SEV, 0x8000001F.
+/// pages (unless the row says none), the hypervisor bit, KVM's leaves
+/// and, for SEV, 0x8000001F.
 fn base_cpuid(s: &Situation) -> Result<CpuId, Error> {
     let (ebx, ecx, edx) = match s.vendor {
         CpuVendor::Amd => (0x6874_7541, 0x444d_4163, 0x6974_6e65),
@@ -485,7 +610,13 @@ fn base_cpuid(s: &Situation) -> Result<CpuId, Error> {
         e(0, 0xd, ebx, ecx, edx),
         e(1, 0, 0, 1 << 31, 1 << 6),
         e(0x8000_0000, max_ext, 0, 0, 0),
-        e(0x8000_0001, 0, 0, 0, (1 << 29) | (1 << 26)),
+        e(
+            0x8000_0001,
+            0,
+            0,
+            0,
+            (1 << 29) | (u32::from(s.gb_pages) << 26),
+        ),
         e(0x8000_0008, u32::from(s.host.phys_bits), 0, 0, 0),
     ];
     if let Some(c) = s.sev_c_bit {
@@ -510,51 +641,6 @@ fn without_kvm_leaves(cpuid: &CpuId) -> Result<CpuId, Error> {
     CpuId::from_entries(&kept).map_err(|_| Error::Vmm(crate::vmm::Error::CpuidFull))
 }
 
-/// The mode's width and window.
-fn answer_of(mode: Mode, i: &ChannelInputs, s: &Situation, cpuid: &CpuId) -> (u8, Option<Window>) {
-    let top = i.memory_top;
-    let ours = |inputs: &ChannelInputs, m: PolicyMode| {
-        let d = decide(inputs, m);
-        let l = layout(inputs, &d, &LayoutOptions::default());
-        (d.phys_bits, l.mmio64)
-    };
-    match mode {
-        Mode::Ovmf => {
-            let a = peers::ovmf(i, &OvmfSetup::new(OvmfPlatform::Qemu));
-            (a.phys_bits, a.mmio64)
-        }
-        Mode::Seabios => {
-            let bits = seabios_phys_bits(&SeabiosCpu::read(&CpuidTable(cpuid)));
-            let above_4g = top.saturating_sub(1 << 32);
-            let w = seabios_mmio_window(bits, above_4g, 0, &mut s.bars.to_vec());
-            // Without a width SeaBIOS lays out what RAM and the BARs need.
-            let used = bits_to_reach(top.max(w.end())).max(36);
-            (bits.unwrap_or(used), Some(w))
-        }
-        Mode::GuestPhysBits => {
-            let (bits, _) = peers::guest_phys_bits_only(i);
-            let w = ovmf_mmio_window(bits, top, &OvmfSetup::new(OvmfPlatform::Qemu));
-            (bits, w)
-        }
-        Mode::HintOnly => ours(
-            &ChannelInputs {
-                file: FileState::Absent,
-                ..*i
-            },
-            PolicyMode::Strict,
-        ),
-        Mode::FileOnly => ours(
-            &ChannelInputs {
-                hint: HintState::NoKvmLeaf,
-                ..*i
-            },
-            PolicyMode::Strict,
-        ),
-        Mode::Strict => ours(i, PolicyMode::Strict),
-        Mode::Combined => ours(i, PolicyMode::Combined),
-    }
-}
-
 fn judge(bits: u8, window: Option<Window>, right: u8, s: &Situation) -> (bool, Verdict) {
     let fits = s.bars.is_empty() || window.is_some_and(|w| w.fits(&mut s.bars.to_vec()));
     let reach = window.map_or(0, |w| w.end());
@@ -569,14 +655,77 @@ fn judge(bits: u8, window: Option<Window>, right: u8, s: &Situation) -> (bool, V
     (fits, verdict)
 }
 
-/// Runs one row (module docs).
-pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
-    let (setup, host) = s.setup();
+/// The VMM's view of a row on `host`: its CPUID and the fw_cfg device on
+/// a bus, built by the mini VMM's own code.
+fn build_vmm(
+    s: &Situation,
+    setup: &FwCfgSetup,
+    host: HostAddressSizes,
+    io: &mut IoManager,
+) -> Result<(CpuId, FwCfgHandles), Error> {
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)])
         .map_err(|e| Error::Vmm(crate::vmm::Error::Memory(e)))?;
     let mut cpuid = base_cpuid(s)?;
+    let handles = crate::vmm::fw_cfg::setup_for_host(setup, host, &mut cpuid, &mem, io)?;
+    Ok((cpuid, handles))
+}
+
+/// Migrates the source's device to `destination`: its snapshot with the
+/// width it vouched for, restored into the device the same configuration
+/// builds on the destination host (module docs).
+fn migrate(
+    s: &Situation,
+    setup: &FwCfgSetup,
+    source: &FwCfgHandles,
+    destination: HostAddressSizes,
+) -> Result<Migration, Error> {
+    let destination_backed = destination.backed_bits();
+    let vouched = source.phys_bits.as_ref().map_or(0, vouched_bits);
+    let Some(pio) = source.pio.as_ref() else {
+        // No device, no snapshot of it: nothing guards the move.
+        return Ok(Migration {
+            destination_backed,
+            vouched: 0,
+            result: MigrationResult::Accepted,
+        });
+    };
+    let snap = lock(pio).inner().snapshot(vouched);
+    let dest_setup = FwCfgSetup {
+        phys_bits: PhysBitsSetup {
+            host_override: Some(destination),
+            ..setup.phys_bits.clone()
+        },
+        ..setup.clone()
+    };
     let mut io = IoManager::new();
-    crate::vmm::fw_cfg::setup_for_host(&setup, host, &mut cpuid, &mem, &mut io)?;
+    let (_, dest) = build_vmm(s, &dest_setup, destination, &mut io)?;
+    let restored = match dest.pio.as_ref() {
+        Some(p) => lock(p).inner_mut().restore_snapshot(&snap, destination),
+        None => Err(SnapshotError::ConfigMismatch),
+    };
+    let result = match restored {
+        Ok(()) => MigrationResult::Accepted,
+        Err(SnapshotError::NarrowerHost { .. }) => MigrationResult::NarrowerHost,
+        Err(_) => MigrationResult::OtherItems,
+    };
+    Ok(Migration {
+        destination_backed,
+        vouched,
+        result,
+    })
+}
+
+/// Locks a device no other thread holds (a poisoned lock still guards a
+/// whole device: its state changes only inside its own methods).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs one row (module docs).
+pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
+    let (setup, host) = s.setup();
+    let mut io = IoManager::new();
+    let (mut cpuid, handles) = build_vmm(s, &setup, host, &mut io)?;
     if !s.kvm_leaf {
         cpuid = without_kvm_leaves(&cpuid)?;
     }
@@ -592,15 +741,26 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         Err(_) => (FileState::Absent, None),
     };
     let inputs = ChannelInputs::new(&report, file).with_memory_top(s.memory_top);
-    let right = s.host.backed_bits().min(inputs.cpuid_width());
+    let migration = match s.migrate_to {
+        Some(dest) => Some(migrate(s, &setup, &handles, dest)?),
+        None => None,
+    };
+    let final_backed = match migration {
+        Some(m) if m.accepted() => m.destination_backed,
+        _ => s.host.backed_bits(),
+    };
+    let right = final_backed.min(inputs.cpuid_width());
+    let seabios = SeabiosCpu::from_report(&report);
+    let modes = ModeAnswers::compute(&inputs, &seabios, &mut s.bars.to_vec());
     let answers = Mode::ALL
         .iter()
-        .map(|&mode| {
-            let (bits, window) = answer_of(mode, &inputs, s, &cpuid);
-            let (bars_fit, verdict) = judge(bits, window, right, s);
+        .zip(modes.as_array())
+        .map(|(&mode, a)| {
+            let window = a.mmio64.map(Window::from);
+            let (bars_fit, verdict) = judge(a.phys_bits, window, right, s);
             Answer {
                 mode,
-                bits,
+                bits: a.phys_bits,
                 window: window.map(|w| (w.base, w.size)),
                 bars_fit,
                 verdict,
@@ -612,10 +772,13 @@ pub fn run(s: &Situation) -> Result<SituationOutcome, Error> {
         what: s.what,
         host_backed: s.host.backed_bits(),
         cpuid: (report.phys_bits, report.guest_phys_bits),
+        cpuid_read: CpuidLine::from(&report),
         hint: hint_name(report.hint),
         file: raw,
         right,
         answers,
+        modes,
+        migration,
     })
 }
 
@@ -649,7 +812,7 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "{:<16} {:>4} {:<7} {:<4} {:<6} {:>2} |",
+        "{:<16} {:>6} {:<7} {:<4} {:<6} {:>2} |",
         "situation", "host", "cpuid", "hint", "file", "R"
     );
     for m in Mode::ALL {
@@ -662,10 +825,19 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
     for o in outcomes {
         let file = file_cell(o.file);
         let cpuid = format!("{}/{}", o.cpuid.0, o.cpuid.1);
+        let host = match o.migration {
+            Some(m) => format!(
+                "{}>{}{}",
+                o.host_backed,
+                m.destination_backed,
+                if m.accepted() { "" } else { "x" }
+            ),
+            None => o.host_backed.to_string(),
+        };
         let _ = write!(
             out,
-            "{:<16} {:>4} {:<7} {:<4} {:<6} {:>2} |",
-            o.name, o.host_backed, cpuid, o.hint, file, o.right
+            "{:<16} {:>6} {:<7} {:<4} {:<6} {:>2} |",
+            o.name, host, cpuid, o.hint, file, o.right
         );
         for a in &o.answers {
             let _ = write!(out, " {:>5}{}", a.bits, a.verdict.mark());
@@ -675,28 +847,44 @@ pub fn render(outcomes: &[SituationOutcome], wide: bool) -> String {
     }
     out.push_str(
         "\nR = what the host backs, capped at CPUID's width; file = valid flag/backed width\n\
-         ! = above R (unsafe); w = below R, or the BARs do not fit (wasteful)\n",
+         ! = above R (unsafe); w = below R, or the BARs do not fit (wasteful)\n\
+         host a>b = migrated from a host backing a to one backing b (x: refused, stays on a)\n",
     );
     if wide {
-        out.push('\n');
-        for o in outcomes {
-            let _ = writeln!(out, "{} ({}):", o.name, o.what);
-            for a in &o.answers {
-                let window = a.window.map_or("none".to_string(), |(b, s)| {
-                    format!("{} GiB + {} GiB", b >> 30, s >> 30)
-                });
-                let _ = writeln!(
-                    out,
-                    "  {:<16} {:>2} window {:<28} bars fit {}",
-                    a.mode.as_str(),
-                    a.bits,
-                    window,
-                    a.bars_fit
-                );
-            }
-        }
+        render_wide(&mut out, outcomes);
     }
     out
+}
+
+/// `render`'s wide part: per row its users, a migration's result, and
+/// each mode's window.
+fn render_wide(out: &mut String, outcomes: &[SituationOutcome]) {
+    out.push('\n');
+    for o in outcomes {
+        let _ = writeln!(out, "{} ({}):", o.name, o.what);
+        if let Some(m) = o.migration {
+            let _ = writeln!(
+                out,
+                "  migration: vouched {}, destination backs {}: {}",
+                m.vouched,
+                m.destination_backed,
+                m.result.as_str()
+            );
+        }
+        for a in &o.answers {
+            let window = a.window.map_or("none".to_string(), |(b, s)| {
+                format!("{} GiB + {} GiB", b >> 30, s >> 30)
+            });
+            let _ = writeln!(
+                out,
+                "  {:<16} {:>2} window {:<28} bars fit {}",
+                a.mode.as_str(),
+                a.bits,
+                window,
+                a.bars_fit
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -746,7 +934,34 @@ mod tests {
         assert_eq!(limit("sev"), Some(Err(LabLimit::Sev)));
         assert_eq!(limit("nested-chain"), Some(Err(LabLimit::Nesting)));
         assert_eq!(limit("ram-above-64g"), Some(Err(LabLimit::MemoryTop)));
+        assert_eq!(limit("migrate-to-39"), Some(Err(LabLimit::Migration)));
         assert_eq!(limit("large-bars"), Some(Ok(48)));
+    }
+
+    /// Beyond the table's pair: a statement that would change under the
+    /// guest is refused, and a VMM that offers neither channel still
+    /// vouches for the valid width its CPUID states, so its guest (whose
+    /// combined heuristic trusted 46) is not moved to a 39-bit host.
+    #[test]
+    fn other_items_are_refused_and_silence_is_guarded_too() {
+        let all = Situation::all();
+        let find = |name| *all.iter().find(|s| s.name == name).unwrap();
+        let wider = Situation {
+            migrate_to: Some(HostAddressSizes::new(52, 0)),
+            ..find("host-48")
+        };
+        let m = run(&wider).unwrap().migration.unwrap();
+        assert_eq!((m.vouched, m.result), (48, MigrationResult::OtherItems));
+        let silent = Situation {
+            migrate_to: Some(HostAddressSizes::new(39, 0)),
+            ..find("silent-vmm")
+        };
+        let o = run(&silent).unwrap();
+        let m = o.migration.unwrap();
+        assert_eq!((m.vouched, m.result), (48, MigrationResult::NarrowerHost));
+        let combined = o.answers.iter().find(|a| a.mode == Mode::Combined).unwrap();
+        assert_eq!((combined.bits, o.right), (46, 48));
+        assert_ne!(combined.verdict, Verdict::Unsafe);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use fw_cfg_guest::policy::Rule;
 use fw_cfg_protocol::probe::{DeviceState, ProbeReport};
 use fw_cfg_tests::peers::linux::{
     GuestDump, HEX_LIMIT, LARGE_PREFIX, LinuxBoot, LinuxPeer, LinuxRun, MD5_LIMIT, build_probe,
-    expected_decisions, md5_hex,
+    expected_decisions, expected_modes, md5_hex,
 };
 use fw_cfg_tests::peers::qemu::Qemu;
 use fw_cfg_tests::peers::{hex, iasl, require};
@@ -118,6 +118,11 @@ fn check_decisions<'a>(run: &'a LinuxRun, file: Option<&[u8]>, phys_bits: u8) ->
     }
     let expected = expected_decisions(&p.cpuid, file, p.memory_top);
     assert_eq!(p.decisions, expected, "probe decisions vs the policy");
+    assert_eq!(
+        p.modes,
+        Some(expected_modes(&p.cpuid, file, p.memory_top)),
+        "every mode's answer and the layout vs the same code"
+    );
     let code = if expected.as_array().iter().any(|d| !d.conflicts.is_empty()) {
         1
     } else {

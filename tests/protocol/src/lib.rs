@@ -6,6 +6,7 @@
 
 mod json;
 mod lines;
+pub mod modes;
 mod name;
 mod phase;
 

@@ -14,6 +14,7 @@ use fw_cfg_guest::policy::{self, ChannelInputs, Decision, FileState};
 use fw_cfg_guest::reader::{FwCfgReader, ReadError};
 use fw_cfg_guest::transport::{FwCfgTransport, TransportError};
 
+use crate::modes::ModeAnswers;
 use crate::name::{Bytes, Name};
 use crate::phase::{Channel, Phase, Transport};
 
@@ -743,6 +744,11 @@ wire! {
         /// The decisions (none when the transport is unavailable).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub decisions: Option<Decisions>,
+        /// Every mode's answer and the strict decision's layout from the
+        /// same inputs ([`ModeAnswers::compute`]; the test firmware puts
+        /// it on its port-I/O line only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub modes: Option<ModeAnswers>,
     }
 }
 
@@ -810,6 +816,7 @@ impl ResultLine {
             memory_top: None,
             file: None,
             decisions: None,
+            modes: None,
         }
     }
 }

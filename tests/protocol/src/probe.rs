@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lines::{CpuidLine, Decisions, ErrorKind, FileLine};
+use crate::modes::ModeAnswers;
 
 /// Everything the probe found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,10 @@ pub struct ProbeReport {
     pub memory_top: u64,
     /// The three modes' decisions.
     pub decisions: Decisions,
+    /// Every mode's answer and the strict decision's layout
+    /// ([`ModeAnswers::compute`]). Absent in documents of earlier probes.
+    #[serde(default)]
+    pub modes: Option<ModeAnswers>,
     /// The exit code the probe computed.
     pub exit_code: i32,
 }

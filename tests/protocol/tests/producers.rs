@@ -10,6 +10,7 @@ use fw_cfg_guest::cpuid::{CpuidReport, Vendor as GuestVendor};
 use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
 use fw_cfg_guest::reader::ReadError;
 use fw_cfg_guest::transport::TransportError;
+use fw_cfg_protocol::modes::ModeAnswers;
 use fw_cfg_protocol::{
     BaselineLine, BenchLine, BenchName, BootLine, BulkLine, Bytes, Conflict, CpuidLine, DecidedBy,
     Decisions, ErrorKind, FileLine, FileStateKind, FirmwareReport, HashLine, HintState, Line, Name,
@@ -47,9 +48,10 @@ fn result_line(file: FileState) -> ResultLine {
     f.size = Some(8);
     f.bytes = Bytes::new(&PhysBitsFile::new(false, 40, 0).to_bytes());
     l.file = Some(f);
-    l.decisions = Some(Decisions::from(&decide_all(&ChannelInputs::new(
-        &cpuid, file,
-    ))));
+    let inputs = ChannelInputs::new(&cpuid, file);
+    l.decisions = Some(Decisions::from(&decide_all(&inputs)));
+    let seabios = fw_cfg_guest::peers::SeabiosCpu::from_report(&cpuid);
+    l.modes = Some(ModeAnswers::compute(&inputs, &seabios, &mut []));
     l
 }
 

@@ -32,6 +32,17 @@ pub enum Error {
     /// The memory size is zero, too small or too large.
     #[error("invalid memory size {0} MiB")]
     MemorySize(u64),
+    /// The guest's RAM would end above the width its CPUID states.
+    #[error(
+        "guest memory would end at {top:#x}, above the {bits}-bit physical address width \
+         the vCPU is given (use a wider --phys-bits or less --memory)"
+    )]
+    MemoryBeyondWidth {
+        /// The RAM's top (exclusive).
+        top: u64,
+        /// CPUID 0x80000008 EAX\[7:0\].
+        bits: u8,
+    },
     /// Allocating guest memory failed.
     #[error("cannot allocate guest memory")]
     Memory(#[source] vm_memory::mmap::FromRangesError),

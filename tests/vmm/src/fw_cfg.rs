@@ -206,11 +206,17 @@ pub fn setup(
     memory: &GuestMemoryMmap,
     io: &mut IoManager,
 ) -> Result<FwCfgHandles, Error> {
-    let host = match setup.phys_bits.host_override {
-        Some(h) => h,
-        None => HostAddressSizes::from_kvm(kvm).map_err(Error::PhysBits)?,
-    };
+    let host = host_sizes(&setup.phys_bits, kvm)?;
     setup_for_host(setup, host, cpuid, memory, io)
+}
+
+/// The host's address sizes the VMM states: [`PhysBitsSetup::host_override`]
+/// or, without one, KVM's.
+pub fn host_sizes(phys_bits: &PhysBitsSetup, kvm: &Kvm) -> Result<HostAddressSizes, Error> {
+    match phys_bits.host_override {
+        Some(h) => Ok(h),
+        None => HostAddressSizes::from_kvm(kvm).map_err(Error::PhysBits),
+    }
 }
 
 /// [`setup`] for a host with address sizes `host`, without KVM: patches

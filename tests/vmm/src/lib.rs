@@ -101,7 +101,9 @@ pub struct VmConfig {
     pub initrd: Option<PathBuf>,
     /// Kernel command line.
     pub cmdline: String,
-    /// Guest memory in MiB.
+    /// Guest memory in MiB: at least 4, and its top (RAM above 3 GiB
+    /// moves to 4 GiB) within the width the vCPU's CPUID states
+    /// ([`Error::MemoryBeyondWidth`]).
     pub memory_mib: u64,
     /// The fw_cfg device and the phys-bits channels.
     pub fw_cfg: FwCfgSetup,
@@ -176,7 +178,9 @@ impl Vm {
             debugcon,
             kind,
         } = Platform::create(config)?;
-        let memory = create_memory(config.memory_mib)?;
+        let host = fw_cfg::host_sizes(&config.fw_cfg.phys_bits, &kvm)?;
+        let width = config.fw_cfg.phys_bits.config(host).phys_bits();
+        let memory = create_memory(config.memory_mib, width)?;
         advise_huge_pages(&memory);
         let mut mappings = Mappings {
             vm,
@@ -433,12 +437,27 @@ fn boot_vcpu(
     }
 }
 
-fn create_memory(memory_mib: u64) -> Result<GuestMemoryMmap, Error> {
+/// Guest RAM of `memory_mib` MiB laid out by [`layout::ram_ranges`], whose
+/// top must lie within the `width` bits the vCPU's CPUID states (QEMU's
+/// `pc_memory_init` refuses the same with "phys-bits too low"); there is
+/// no other upper bound, so the host's KVM decides what it can map.
+///
+/// Nothing is touched: vm-memory 0.18's `MmapRegion::new` (behind
+/// `GuestMemoryMmap::from_ranges`) maps anonymous memory with
+/// `MAP_ANONYMOUS | MAP_NORESERVE | MAP_PRIVATE` and no dirty bitmap for
+/// `()`, so a terabyte of guest RAM costs address space, not memory, until
+/// the guest writes it.
+fn create_memory(memory_mib: u64, width: u8) -> Result<GuestMemoryMmap, Error> {
     let size = memory_mib
         .checked_mul(1 << 20)
-        .filter(|s| (4 << 20..=1 << 40).contains(s))
+        .filter(|s| *s >= 4 << 20)
         .ok_or(Error::MemorySize(memory_mib))?;
-    let ranges: Vec<(GuestAddress, usize)> = layout::ram_ranges(size)
+    let ram = layout::ram_ranges(size);
+    let top = ram.last().map_or(0, |(start, len)| start + len);
+    if u32::from(width) < u64::BITS && top > 1 << width {
+        return Err(Error::MemoryBeyondWidth { top, bits: width });
+    }
+    let ranges: Vec<(GuestAddress, usize)> = ram
         .into_iter()
         .map(|(start, len)| {
             usize::try_from(len)

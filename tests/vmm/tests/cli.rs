@@ -398,3 +398,33 @@ fn a_bzimage_decompression_area_is_checked() {
         "segment 0x1000000..0x11000000 lies outside guest RAM (RAM ends at 0x8000000)",
     );
 }
+
+/// Guest RAM may reach the width the vCPU's CPUID states and no further
+/// (QEMU's "phys-bits too low"): with QEMU's legacy 40 bits, 1 TiB - 1 GiB
+/// of RAM ends exactly at 2^40 (RAM above 3 GiB starts at 4 GiB) and
+/// boots; 1 MiB more, or 4 GiB with `--phys-bits 32`, is refused with one
+/// line. The accepted guest's terabyte is sparse: nothing touches it.
+#[test]
+fn memory_beyond_the_stated_width_is_refused() {
+    if !require_kvm() {
+        return;
+    }
+    let k = write_elf("memwidth", &[0xf4]);
+    let run = |memory: &str, extra: &[&str]| {
+        let mut all = vec![os("--kernel"), k.as_os_str(), os("--memory"), os(memory)];
+        all.extend(extra.iter().map(|a| os(a)));
+        vmm_bounded(&all)
+    };
+    let out = run("1047552", &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_refused(
+        &run("1047553", &[]),
+        2,
+        "guest memory would end at 0x10000100000, above the 40-bit physical address width",
+    );
+    assert_refused(
+        &run("4096", &["--phys-bits", "32"]),
+        2,
+        "guest memory would end at 0x140000000, above the 32-bit physical address width",
+    );
+}

@@ -32,8 +32,10 @@
 //! GuestPhysBits (`guest-phys-bits`, `kvm-6.10-host-46`: KVM 6.10 and
 //! later, the lab's kernel is older and reports none), TCG (no KVM leaf),
 //! SEV (no SEV in the lab's host), the nesting chain (the nesting test of
-//! `harness/tests/lab.rs` runs it with the outer VMM's file) and RAM above
-//! 64 GiB: those keep the host override.
+//! `harness/tests/lab.rs` runs it with the outer VMM's file), RAM above
+//! 64 GiB (booted with sparse RAM on this machine's KVM instead) and the
+//! migration rows (a snapshot restore, done in process): those keep the
+//! host override.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -43,7 +43,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use fw_cfg_guest::policy::{FileState, decide_all};
+use fw_cfg_guest::policy::{ChannelInputs, FileState, decide_all};
+use fw_cfg_protocol::modes::ModeAnswers;
 use fw_cfg_protocol::probe::ProbeReport;
 use fw_cfg_protocol::{CpuidLine, Decisions};
 use md5::{Digest, Md5};
@@ -511,8 +512,19 @@ pub fn md5_hex(bytes: &[u8]) -> String {
 /// the file bytes the test gave QEMU (`None`: no file) and the memory map
 /// top the probe read.
 pub fn expected_decisions(cpuid: &CpuidLine, file: Option<&[u8]>, memory_top: u64) -> Decisions {
+    Decisions::from(&decide_all(&probe_inputs(cpuid, file, memory_top)))
+}
+
+/// Every mode's answer ([`ModeAnswers::compute`]) for the same inputs as
+/// [`expected_decisions`].
+pub fn expected_modes(cpuid: &CpuidLine, file: Option<&[u8]>, memory_top: u64) -> ModeAnswers {
+    let inputs = probe_inputs(cpuid, file, memory_top);
+    ModeAnswers::compute(&inputs, &cpuid.seabios_cpu(), &mut [])
+}
+
+fn probe_inputs(cpuid: &CpuidLine, file: Option<&[u8]>, memory_top: u64) -> ChannelInputs {
     let file = file.map_or(FileState::Absent, FileState::from_bytes);
-    Decisions::from(&decide_all(&cpuid.inputs(file).with_memory_top(memory_top)))
+    cpuid.inputs(file).with_memory_top(memory_top)
 }
 
 static PROBE: OnceLock<Result<PathBuf, String>> = OnceLock::new();

@@ -4,7 +4,8 @@
 
 #![allow(dead_code)]
 
-use fw_cfg_guest::policy::decide_all;
+use fw_cfg_guest::policy::{ChannelInputs, decide_all};
+use fw_cfg_protocol::modes::ModeAnswers;
 use fw_cfg_protocol::{Decisions, ResultLine};
 
 /// Whether the KVM tests can run. Without `/dev/kvm` they fail, unless
@@ -26,9 +27,9 @@ pub fn require_kvm() -> bool {
     );
 }
 
-/// Recomputes the decisions on the host from what the guest reported
-/// (CPUID values and the raw file bytes), with the same policy code.
-pub fn host_decisions(cpuid: &ResultLine, fw_cfg: &ResultLine) -> Decisions {
+/// The policy inputs the guest reported (CPUID values, the raw file
+/// bytes and the memory map's top).
+pub fn host_inputs(cpuid: &ResultLine, fw_cfg: &ResultLine) -> ChannelInputs {
     let c = cpuid.cpuid.as_ref().expect("cpuid line has a cpuid object");
     let f = fw_cfg.file.as_ref().expect("fw_cfg line has a file object");
     let file = f
@@ -38,5 +39,18 @@ pub fn host_decisions(cpuid: &ResultLine, fw_cfg: &ResultLine) -> Decisions {
     // (`CpuidLine::inputs` takes `ext_vendor`); the memory map's top is the
     // one the firmware read and reported on its CPUID line.
     let top = cpuid.memory_top.unwrap_or(0);
-    Decisions::from(&decide_all(&c.inputs(file).with_memory_top(top)))
+    c.inputs(file).with_memory_top(top)
+}
+
+/// Recomputes the decisions on the host from what the guest reported,
+/// with the same policy code.
+pub fn host_decisions(cpuid: &ResultLine, fw_cfg: &ResultLine) -> Decisions {
+    Decisions::from(&decide_all(&host_inputs(cpuid, fw_cfg)))
+}
+
+/// Recomputes every mode's answer on the host from what the guest
+/// reported, with the same code (no BARs, as the firmware).
+pub fn host_modes(cpuid: &ResultLine, fw_cfg: &ResultLine) -> ModeAnswers {
+    let c = cpuid.cpuid.as_ref().expect("cpuid line has a cpuid object");
+    ModeAnswers::compute(&host_inputs(cpuid, fw_cfg), &c.seabios_cpu(), &mut [])
 }

@@ -73,7 +73,9 @@ struct Args {
     /// Kernel command line.
     #[arg(long, default_value = "")]
     cmdline: String,
-    /// Guest memory in MiB.
+    /// Guest memory in MiB (sparse: untouched memory costs nothing); its
+    /// top, with RAM above 3 GiB at 4 GiB, must lie within the stated
+    /// physical address width.
     #[arg(long, default_value_t = DEFAULT_MEMORY_MIB)]
     memory: u64,
     /// vCPUs, each on a thread of its own (1 to 64; more than one for PVH
