@@ -73,6 +73,21 @@ fn run_lab(args: &Args) -> Result<LabReport, MeasureError> {
     fw_cfg_tests::lab::compare::run(args.lab_phys_bits, args.lab_repeat.max(1), timeout)
 }
 
+/// Runs the lab part when `wanted`; its error is one line on stderr and a
+/// failing exit code.
+fn lab_if<T, E: std::error::Error>(
+    wanted: bool,
+    run: impl FnOnce() -> Result<T, E>,
+) -> Result<Option<T>, ExitCode> {
+    if !wanted {
+        return Ok(None);
+    }
+    run().map(Some).map_err(|e| {
+        eprintln!("compare: lab: {}", fw_cfg_tests::vmm::error_chain(&e));
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.firmware_path {
@@ -90,16 +105,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let lab = if args.lab {
-        match run_lab(&args) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("compare: lab: {}", fw_cfg_tests::vmm::error_chain(&e));
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
+    let lab = match lab_if(args.lab, || run_lab(&args)) {
+        Ok(lab) => lab,
+        Err(code) => return code,
     };
     if let Err(e) = print_report(&args, engine, &outcomes, lab.as_ref()) {
         eprintln!("compare: {e}");
@@ -193,17 +201,12 @@ fn situations(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let lab = if args.lab {
+    let lab = match lab_if(args.lab, || {
         eprintln!("compare: nested lab, one outer boot per host width (a few minutes)…");
-        match fw_cfg_tests::lab::situations::run_all() {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("compare: lab: {}", fw_cfg_tests::vmm::error_chain(&e));
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
+        fw_cfg_tests::lab::situations::run_all()
+    }) {
+        Ok(lab) => lab,
+        Err(code) => return code,
     };
     if args.json {
         let json = match &lab {
