@@ -63,6 +63,7 @@ pub mod layout;
 pub mod linux;
 pub mod nesting;
 pub mod pvh;
+pub mod regs;
 pub mod report;
 pub mod run;
 pub mod snapshot;
