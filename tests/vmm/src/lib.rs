@@ -65,6 +65,7 @@ pub mod nesting;
 pub mod pvh;
 pub mod regs;
 pub mod report;
+pub mod reset_vector;
 pub mod run;
 pub mod snapshot;
 pub mod stats;
