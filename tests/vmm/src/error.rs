@@ -29,6 +29,12 @@ pub enum Error {
     /// No room for another CPUID entry.
     #[error("the CPUID table is full")]
     CpuidFull,
+    /// KVM did not take the boot MSR with this index.
+    #[error("KVM refused MSR {0:#x}")]
+    MsrRefused(u32),
+    /// Too many MSRs for one `KVM_SET_MSRS`.
+    #[error("{0} MSRs do not fit in one KVM_SET_MSRS")]
+    MsrList(usize),
     /// The memory size is zero, too small or too large.
     #[error("invalid memory size {0} MiB")]
     MemorySize(u64),

@@ -447,7 +447,8 @@ pub fn setup_vcpu(vcpu: &VcpuFd, boot: &BzImageBoot) -> Result<(), Error> {
         }
     }
     vcpu.set_lapic(&lapic).map_err(Error::Vcpu)?;
-    Ok(())
+    // MTRRs enabled, write-back by default (no firmware programs them).
+    crate::guest_cpu::set_boot_msrs(vcpu)
 }
 
 /// An interrupt line: an irqfd registered for one GSI.

@@ -37,7 +37,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use crate::Error;
 use crate::acpi::{ACPI_START, AcpiTables};
 use crate::devices::RESET_VALUE;
-use crate::layout::ACPI_POWER_PORT;
+use crate::layout::{ACPI_POWER_PORT, HIMEM_START};
 
 /// Guest-physical address of the real-mode reset vector, `F000:FFF0`
 /// (where `machine_real_restart()` jumps).
@@ -46,10 +46,16 @@ pub const RESET_VECTOR: u64 = 0xf_fff0;
 /// The ACPI reset register's port (the FADT's `RESET_REG`).
 pub const RESET_PORT: u16 = ACPI_POWER_PORT + 2;
 
+/// The stub's length.
+pub const STUB_LEN: usize = 9;
+
+// The stub ends below the kernel, loaded at 1 MiB.
+const _: () = assert!(RESET_VECTOR + STUB_LEN as u64 <= HIMEM_START);
+
 /// The stub, 16-bit code: `mov dx, RESET_PORT; mov al, RESET_VALUE;
 /// out dx, al; 1: hlt; jmp 1b` (the `hlt` loop is never reached: the
 /// write ends the run).
-pub fn stub() -> [u8; 9] {
+pub fn stub() -> [u8; STUB_LEN] {
     let [lo, hi] = RESET_PORT.to_le_bytes();
     [0xba, lo, hi, 0xb0, RESET_VALUE, 0xee, 0xf4, 0xeb, 0xfd]
 }
@@ -89,12 +95,10 @@ mod tests {
         })
         .unwrap();
         write(&mem, &acpi).unwrap();
-        let mut got = [0u8; 9];
+        let mut got = [0u8; STUB_LEN];
         mem.read_slice(&mut got, GuestAddress(RESET_VECTOR))
             .unwrap();
         assert_eq!(got, stub());
-        // Within the first megabyte: F000:FFF0 plus the 9 bytes.
-        assert!(RESET_VECTOR + 9 <= 0x10_0000);
         // The FADT's reset register is the port the stub writes.
         let fadt = &acpi.get(b"FACP").unwrap().bytes;
         // RESET_REG (a generic address) at 116: the address at +4.
@@ -114,9 +118,9 @@ mod tests {
             }],
         };
         assert!(matches!(write(&mem, &big), Err(Error::AcpiTooBig(_))));
-        let mut got = [0u8; 9];
+        let mut got = [0u8; STUB_LEN];
         mem.read_slice(&mut got, GuestAddress(RESET_VECTOR))
             .unwrap();
-        assert_eq!(got, [0; 9]);
+        assert_eq!(got, [0; STUB_LEN]);
     }
 }
