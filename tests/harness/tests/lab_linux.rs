@@ -22,8 +22,8 @@
 //!   interrupt), `poweroff -f` ends the VMM with status 0 and a plain
 //!   `reboot -f` with [`RESET_EXIT_STATUS`], well before the timeout;
 //! - the boot log under ours names the CPU model as under QEMU (the brand
-//!   string), has the TSC-deadline timer, and its MTRR and PAT lines are
-//!   QEMU's.
+//!   string), has the TSC-deadline timer and SMBIOS, and its MTRR, PAT
+//!   and PCI lines are QEMU's.
 //!
 //! The differences that remain (QEMU's extra files, kernel log lines only
 //! one VMM produces, sorted by cause: `fw_cfg_tests::lab::boot_log`) are
@@ -127,6 +127,15 @@ fn check_driver_log(qemu: &GuestDump, vmm: &GuestDump) {
     assert!(!diff.lines.iter().any(cpu_line), "{diff}");
     // The TSC-deadline bit (CPUID 1 ECX[24]) with the in-kernel LAPIC.
     assert!(vl.contains("TSC deadline timer available"), "{vl:?}");
+    // SMBIOS: tables found (QEMU's SeaBIOS names Bochs, ours itself).
+    assert!(vl.contains("SMBIOS 3.0.0 present."), "{vl:?}");
+    let dmi = "DMI: fw-cfg fw-cfg-vmm, BIOS ";
+    assert!(vl.iter().any(|l| l.starts_with(dmi)), "{vl:?}");
+    // SMBIOS's BIOS date keeps Linux's year-based PCI choices QEMU's.
+    assert!(
+        !diff.lines.iter().any(|d| d.line.starts_with("PCI: ")),
+        "{diff}"
+    );
     // MTRRs enabled with write-back default: PAT as under QEMU.
     let mtrr = |d: &DiffLine| d.line.contains("MTRR") || d.line.contains("PAT");
     assert!(!diff.lines.iter().any(mtrr), "{diff}");

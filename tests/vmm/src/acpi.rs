@@ -120,6 +120,15 @@ impl AcpiTables {
         ACPI_START
     }
 
+    /// Where the last table ends ([`ACPI_START`] when there is none).
+    pub fn end(&self) -> u64 {
+        self.tables
+            .iter()
+            .map(|t| t.addr + t.bytes.len() as u64)
+            .max()
+            .unwrap_or(ACPI_START)
+    }
+
     /// The table with `signature` (`b"RSDP"` for the RSDP).
     pub fn get(&self, signature: &[u8; 4]) -> Option<&AcpiTable> {
         self.tables.iter().find(|t| &t.signature == signature)

@@ -29,6 +29,10 @@ pub enum Error {
     /// No room for another CPUID entry.
     #[error("the CPUID table is full")]
     CpuidFull,
+    /// The SMBIOS structure table (this many bytes) does not fit below
+    /// the reset vector.
+    #[error("the SMBIOS table ({0} bytes) does not fit below the reset vector")]
+    SmbiosTooBig(usize),
     /// KVM did not take the boot MSR with this index.
     #[error("KVM refused MSR {0:#x}")]
     MsrRefused(u32),

@@ -68,6 +68,7 @@ pub mod regs;
 pub mod report;
 pub mod reset_vector;
 pub mod run;
+pub mod smbios;
 pub mod snapshot;
 pub mod stats;
 pub mod test_image;

@@ -64,12 +64,7 @@ pub fn stub() -> [u8; STUB_LEN] {
 /// ACPI tables (in the same reserved area, from [`ACPI_START`]) end
 /// below it.
 pub fn write(memory: &GuestMemoryMmap, acpi: &AcpiTables) -> Result<(), Error> {
-    let acpi_end = acpi
-        .tables
-        .iter()
-        .map(|t| t.addr + t.bytes.len() as u64)
-        .max()
-        .unwrap_or(ACPI_START);
+    let acpi_end = acpi.end();
     if acpi_end > RESET_VECTOR {
         return Err(Error::AcpiTooBig(acpi_end - ACPI_START));
     }

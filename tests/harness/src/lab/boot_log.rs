@@ -26,8 +26,8 @@ pub enum Difference {
     /// last RAM page and KVM's identity-map pages; ours reserves the ACPI
     /// area 0xE0000..0x100000 only.
     MemoryMap,
-    /// SMBIOS/DMI: QEMU's firmware builds tables from fw_cfg; ours has
-    /// none.
+    /// SMBIOS/DMI: under QEMU microvm SeaBIOS builds 2.4 tables naming
+    /// Bochs; ours are 3.0 tables naming `fw-cfg-vmm`.
     Smbios,
     /// ACPI tables' addresses, OEM IDs and revisions: the firmware places
     /// QEMU's at the top of RAM, ours sit in the BIOS area.
