@@ -136,6 +136,11 @@ fn check_driver_log(qemu: &GuestDump, vmm: &GuestDump) {
         !diff.lines.iter().any(|d| d.line.starts_with("PCI: ")),
         "{diff}"
     );
+    // The MADT's Local APIC NMI entry, as QEMU's.
+    assert!(
+        vl.contains("ACPI: LAPIC_NMI (acpi_id[0xff] dfl dfl lint[0x1])"),
+        "{vl:?}"
+    );
     // MTRRs enabled with write-back default: PAT as under QEMU.
     let mtrr = |d: &DiffLine| d.line.contains("MTRR") || d.line.contains("PAT");
     assert!(!diff.lines.iter().any(mtrr), "{diff}");

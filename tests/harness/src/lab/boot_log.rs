@@ -33,9 +33,8 @@ pub enum Difference {
     /// QEMU's at the top of RAM, ours sit in the BIOS area.
     AcpiTables,
     /// Interrupt controllers: QEMU microvm has two userspace IO-APICs
-    /// (version 0x20) and a local-APIC NMI entry, ours KVM's in-kernel
-    /// IO-APIC (version 0x11); so Linux numbers COM1's interrupt
-    /// differently.
+    /// (version 0x20), ours KVM's in-kernel IO-APIC (version 0x11); so
+    /// Linux numbers COM1's interrupt differently.
     Interrupts,
     /// The MP table SeaBIOS writes (ours describes the CPU in ACPI only).
     MpTable,
