@@ -74,6 +74,7 @@
 //! about 50 s once for the first static `fw-cfg-vmm` build.
 
 pub mod bios;
+pub mod boot_log;
 pub mod build;
 pub mod compare;
 mod error;

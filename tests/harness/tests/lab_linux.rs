@@ -19,11 +19,15 @@
 //!   past the end, DMA SKIP, a DMA write to a read-only item): the same
 //!   bytes under both, with the channels off and on;
 //! - under ours, what `/init` writes reaches the console (COM1's
-//!   interrupt), `poweroff -f` ends the VMM with status 0 and `reboot -f`
-//!   with [`RESET_EXIT_STATUS`].
+//!   interrupt), `poweroff -f` ends the VMM with status 0 and a plain
+//!   `reboot -f` with [`RESET_EXIT_STATUS`], well before the timeout;
+//! - the boot log under ours names the CPU model as under QEMU (the brand
+//!   string), has the TSC-deadline timer and SMBIOS, and its MTRR, PAT
+//!   and PCI lines are QEMU's.
 //!
 //! The differences that remain (QEMU's extra files, kernel log lines only
-//! one VMM produces) are printed with `--nocapture`.
+//! one VMM produces, sorted by cause: `fw_cfg_tests::lab::boot_log`) are
+//! printed with `--nocapture`.
 //!
 //! Without QEMU, the kernel, its modules or busybox these tests fail,
 //! unless `FW_CFG_ALLOW_SKIP=1` is set.
@@ -33,6 +37,7 @@ use std::time::Duration;
 
 use fw_cfg_protocol::DecidedBy;
 use fw_cfg_protocol::probe::ProbeReport;
+use fw_cfg_tests::lab::boot_log::{BootLogDiff, DiffLine};
 use fw_cfg_tests::lab::build::LabTools;
 use fw_cfg_tests::lab::linux::{self, GuestDump, USER_LINE, items};
 use fw_cfg_tests::lab::{Lab, LabError, LabPeers};
@@ -113,15 +118,32 @@ fn check_driver_log(qemu: &GuestDump, vmm: &GuestDump) {
     let (q, v) = (driver_lines(qemu), driver_lines(vmm));
     assert_eq!(q, v, "the fw_cfg lines of the kernel log");
     assert!(!v.iter().any(|l| l.contains("failed with error")), "{v:?}");
-    let (ql, vl) = (log_lines(qemu), log_lines(vmm));
-    eprintln!("kernel log lines only under QEMU microvm:");
-    for l in ql.difference(&vl) {
-        eprintln!("  {l}");
-    }
-    eprintln!("kernel log lines only under fw-cfg-vmm:");
-    for l in vl.difference(&ql) {
-        eprintln!("  {l}");
-    }
+    let diff = BootLogDiff::new(log_lines(qemu), log_lines(vmm));
+    eprintln!("kernel log lines only one VMM printed (q QEMU microvm, o fw-cfg-vmm), by cause:");
+    eprint!("{diff}");
+    let vl = log_lines(vmm);
+    // The CPU's brand string (CPUID 0x80000002..4): the same model line.
+    let cpu_line = |d: &DiffLine| d.line.starts_with("smpboot: CPU0:");
+    assert!(!diff.lines.iter().any(cpu_line), "{diff}");
+    // The TSC-deadline bit (CPUID 1 ECX[24]) with the in-kernel LAPIC.
+    assert!(vl.contains("TSC deadline timer available"), "{vl:?}");
+    // SMBIOS: tables found (QEMU's SeaBIOS names Bochs, ours itself).
+    assert!(vl.contains("SMBIOS 3.0.0 present."), "{vl:?}");
+    let dmi = "DMI: fw-cfg fw-cfg-vmm, BIOS ";
+    assert!(vl.iter().any(|l| l.starts_with(dmi)), "{vl:?}");
+    // SMBIOS's BIOS date keeps Linux's year-based PCI choices QEMU's.
+    assert!(
+        !diff.lines.iter().any(|d| d.line.starts_with("PCI: ")),
+        "{diff}"
+    );
+    // The MADT's Local APIC NMI entry, as QEMU's.
+    assert!(
+        vl.contains("ACPI: LAPIC_NMI (acpi_id[0xff] dfl dfl lint[0x1])"),
+        "{vl:?}"
+    );
+    // MTRRs enabled with write-back default: PAT as under QEMU.
+    let mtrr = |d: &DiffLine| d.line.contains("MTRR") || d.line.contains("PAT");
+    assert!(!diff.lines.iter().any(mtrr), "{diff}");
 }
 
 fn probe(d: &GuestDump) -> ProbeReport {
@@ -231,9 +253,23 @@ fn linux_sees_our_fw_cfg_as_it_sees_qemus() {
     check_driver_log(&q, &v);
     check_probe(&q, &v, &r);
     check_abi(&q, &v, &r);
+    // A plain `reboot -f` (no `reboot=` parameter: Linux takes its BIOS
+    // method and jumps to the reset vector) resets, long before the
+    // VMM's timeout and at most about as late as the power-off guest.
+    let (reboot, poweroff) = (&run.guests[&g.vmm_reboot], &run.guests[&g.vmm]);
     assert_eq!(
-        run.guests[&g.vmm_reboot].status, RESET_EXIT_STATUS as i32,
+        reboot.status, RESET_EXIT_STATUS as i32,
         "reboot -f under ours"
+    );
+    assert!(
+        reboot.elapsed < linux::VMM_TIMEOUT / 2,
+        "{:?}",
+        reboot.elapsed
+    );
+    assert!(
+        reboot.elapsed < poweroff.elapsed * 2,
+        "{:?}",
+        reboot.elapsed
     );
     eprintln!("outer boot: {:.1} s", run.elapsed.as_secs_f64());
 }

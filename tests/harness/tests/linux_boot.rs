@@ -401,6 +401,7 @@ fn acpica_disassembles_every_table_the_guest_gets() {
     let madt = disassemble_clean(&iasl, b"APIC", table(&tables, b"APIC"));
     assert_eq!(madt.matches("[Processor Local APIC]").count(), 1, "{madt}");
     assert!(madt.contains("[I/O APIC]"), "{madt}");
+    assert!(madt.contains("[Local APIC NMI]"), "{madt}");
     assert!(
         madt.contains(&format!("{IOAPIC_ADDRESS:08X}")),
         "IO-APIC address in\n{madt}"

@@ -16,9 +16,10 @@
 //!   ([`crate::devices::AcpiPower`] at [`ACPI_POWER_PORT`]: Linux's
 //!   `poweroff` and `reboot` reach the VMM), and "CMOS RTC not present"
 //!   in its IA-PC boot flags (see below);
-//! - a MADT with one local APIC (processor UID 0, APIC ID 0) and the
+//! - a MADT with one local APIC (processor UID 0, APIC ID 0), the
 //!   IO-APIC of KVM's in-kernel irqchip at [`IOAPIC_ADDRESS`], GSI base 0
-//!   (ISA IRQs map one to one, so COM1's IRQ 4 is GSI 4);
+//!   (ISA IRQs map one to one, so COM1's IRQ 4 is GSI 4), and LINT1 as
+//!   every processor's NMI input (QEMU's Local APIC NMI entry);
 //! - a DSDT whose `\_SB` scope holds exactly one fw_cfg node, as QEMU's
 //!   x86 machines describe: the device crate's `Device (FWCF)`
 //!   (`fw_cfg_device::acpi`) for the port-I/O front end, byte for byte
@@ -120,6 +121,15 @@ impl AcpiTables {
         ACPI_START
     }
 
+    /// Where the last table ends ([`ACPI_START`] when there is none).
+    pub fn end(&self) -> u64 {
+        self.tables
+            .iter()
+            .map(|t| t.addr + t.bytes.len() as u64)
+            .max()
+            .unwrap_or(ACPI_START)
+    }
+
     /// The table with `signature` (`b"RSDP"` for the RSDP).
     pub fn get(&self, signature: &[u8; 4]) -> Option<&AcpiTable> {
         self.tables.iter().find(|t| &t.signature == signature)
@@ -217,7 +227,46 @@ pub fn fadt(dsdt_addr: u64) -> Vec<u8> {
     aml_bytes(&b.finalize())
 }
 
-/// A MADT with one enabled local APIC (ID 0) and the IO-APIC.
+/// MADT structure type 4, Local APIC NMI (ACPI 6.5, 5.2.12.7).
+const MADT_LOCAL_APIC_NMI: u8 = 4;
+/// A Local APIC NMI's processor UID meaning "every processor".
+const ALL_PROCESSORS: u8 = 0xff;
+
+/// A MADT Local APIC NMI structure: the processors' LINT pin that is
+/// wired to NMI (`acpi_tables` has no type for it).
+#[repr(C, packed)]
+#[derive(Clone, Copy, Debug, zerocopy::IntoBytes, zerocopy::Immutable)]
+pub struct LocalApicNmi {
+    r#type: u8,
+    length: u8,
+    processor_uid: u8,
+    /// MPS INTI flags: 0, conforming to the bus.
+    flags: [u8; 2],
+    lint: u8,
+}
+
+impl LocalApicNmi {
+    /// NMI on local APIC input `lint` of every processor.
+    pub fn all_processors(lint: u8) -> Self {
+        LocalApicNmi {
+            r#type: MADT_LOCAL_APIC_NMI,
+            length: 6,
+            processor_uid: ALL_PROCESSORS,
+            flags: [0; 2],
+            lint,
+        }
+    }
+}
+
+impl Aml for LocalApicNmi {
+    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+        sink.vec(zerocopy::IntoBytes::as_bytes(self));
+    }
+}
+
+/// A MADT with one enabled local APIC (ID 0), the IO-APIC, and LINT1 as
+/// every processor's NMI input (as QEMU's MADT has it, and as
+/// [`crate::linux::setup_vcpu`] programs the local APIC).
 pub fn madt() -> Vec<u8> {
     let mut m = MADT::new(
         OEM_ID,
@@ -227,6 +276,7 @@ pub fn madt() -> Vec<u8> {
     );
     m.add_structure(ProcessorLocalApic::new(0, 0, EnabledStatus::Enabled));
     m.add_structure(IoApic::new(0, IOAPIC_ADDRESS, 0));
+    m.add_structure(LocalApicNmi::all_processors(1));
     aml_bytes(&m)
 }
 
@@ -344,7 +394,8 @@ mod tests {
         assert_eq!(&m[52..56], &[1, 12, 0, 0]);
         assert_eq!(u32_at(&m, 56), IOAPIC_ADDRESS);
         assert_eq!(u32_at(&m, 60), 0);
-        assert_eq!(m.len(), 64);
+        // Then the Local APIC NMI entry.
+        assert_eq!(m.len(), 70);
     }
 
     #[test]
@@ -394,6 +445,17 @@ mod tests {
             n.windows(9)
                 .any(|w| w == [0x89, 0x06, 0x00, 0x03, 0x01, 0x04, 0, 0, 0])
         );
+    }
+
+    #[test]
+    fn madt_ends_with_lint1_as_nmi_for_every_processor() {
+        let m = madt();
+        // Header (36), local APIC address and flags (8), local APIC (8),
+        // IO-APIC (12), then the NMI structure.
+        assert_eq!(m.len(), 36 + 8 + 8 + 12 + 6);
+        assert_eq!(&m[64..], [4, 6, 0xff, 0, 0, 1]);
+        assert_eq!(u32_at(&m, 4) as usize, m.len());
+        assert_eq!(m.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0);
     }
 
     #[test]

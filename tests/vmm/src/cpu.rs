@@ -31,9 +31,10 @@ use crate::Error;
 use fw_cfg_device::abi;
 
 /// The CPUID the host supports, with KVM's signature leaves guaranteed to
-/// be present (`0x40000000` naming KVM, `0x40000001` its features) and the
-/// "running under a hypervisor" bit set. [`PhysBitsConfig`] is applied on
-/// top of this.
+/// be present (`0x40000000` naming KVM, `0x40000001` its features), the
+/// "running under a hypervisor" bit set, and the host's brand string
+/// where KVM zeroes it ([`crate::guest_cpu::copy_host_brand_string`]).
+/// [`PhysBitsConfig`] is applied on top of this.
 ///
 /// [`PhysBitsConfig`]: fw_cfg_device::phys_bits::PhysBitsConfig
 pub fn base_cpuid(kvm: &Kvm) -> Result<CpuId, Error> {
@@ -42,6 +43,7 @@ pub fn base_cpuid(kvm: &Kvm) -> Result<CpuId, Error> {
         .map_err(Error::Cpuid)?;
     ensure_kvm_leaves(&mut cpuid)?;
     copy_vendor_to_extended_leaf(&mut cpuid);
+    crate::guest_cpu::copy_host_brand_string(&mut cpuid)?;
     for e in cpuid.as_mut_slice() {
         if e.function == 1 {
             e.ecx |= abi::CPUID_1_ECX_HYPERVISOR;

@@ -29,6 +29,16 @@ pub enum Error {
     /// No room for another CPUID entry.
     #[error("the CPUID table is full")]
     CpuidFull,
+    /// The SMBIOS structure table (this many bytes) does not fit below
+    /// the reset vector.
+    #[error("the SMBIOS table ({0} bytes) does not fit below the reset vector")]
+    SmbiosTooBig(usize),
+    /// KVM did not take the boot MSR with this index.
+    #[error("KVM refused MSR {0:#x}")]
+    MsrRefused(u32),
+    /// Too many MSRs for one `KVM_SET_MSRS`.
+    #[error("{0} MSRs do not fit in one KVM_SET_MSRS")]
+    MsrList(usize),
     /// The memory size is zero, too small or too large.
     #[error("invalid memory size {0} MiB")]
     MemorySize(u64),

@@ -58,13 +58,17 @@ pub mod debugcon;
 pub mod devices;
 mod error;
 pub mod fw_cfg;
+pub mod guest_cpu;
 pub mod hook;
 pub mod layout;
 pub mod linux;
 pub mod nesting;
 pub mod pvh;
+pub mod regs;
 pub mod report;
+pub mod reset_vector;
 pub mod run;
+pub mod smbios;
 pub mod snapshot;
 pub mod stats;
 pub mod test_image;
@@ -200,6 +204,8 @@ impl Vm {
         let (debug_exit, power, serial) =
             register_legacy_devices(&mut io, &mappings.vm, interrupts, config, debugcon)?;
         let mut cpuid = cpu::base_cpuid(&mappings._kvm)?;
+        let tsc_deadline = interrupts && guest_cpu::kvm_has_tsc_deadline(&mappings._kvm);
+        guest_cpu::set_tsc_deadline(&mut cpuid, tsc_deadline);
         let fw_cfg_setup = match &firmware {
             Some(f) => {
                 f.register_devices(&mut io, &mappings.memory)?;

@@ -39,6 +39,8 @@
 //! 0x9000  PML4, 0xa000 PDPT, 0xb000..0xf000 four page directories
 //! 0x2_0000  command line
 //! 0xe_0000  ACPI tables (RSDP first), reserved in the e820 map
+//! 0xf_0000  SMBIOS entry point and tables (crate::smbios), reserved too
+//! 0xf_fff0  the reset-vector stub (crate::reset_vector), reserved too
 //! 0x10_0000 the protected-mode kernel
 //! ```
 
@@ -220,6 +222,9 @@ pub fn load(
             .map_err(|_| Error::MmioAbove4G(FW_CFG_MMIO_BASE))?,
     })?;
     acpi.write_to(memory)?;
+    // Linux's BIOS reboot method jumps here (see the module).
+    crate::reset_vector::write(memory, &acpi)?;
+    crate::smbios::write(memory, &acpi)?;
 
     let initrd = match &config.initrd {
         Some(path) => {
@@ -444,7 +449,8 @@ pub fn setup_vcpu(vcpu: &VcpuFd, boot: &BzImageBoot) -> Result<(), Error> {
         }
     }
     vcpu.set_lapic(&lapic).map_err(Error::Vcpu)?;
-    Ok(())
+    // MTRRs enabled, write-back by default (no firmware programs them).
+    crate::guest_cpu::set_boot_msrs(vcpu)
 }
 
 /// An interrupt line: an irqfd registered for one GSI.

@@ -13,7 +13,7 @@
 //!
 //! let mut stats = ExitStats::default();
 //! stats.record(ExitKind::IoIn, ExitTarget::Port(0x511), 1, Default::default(), 3);
-//! let report = RunReport { reason: ExitReason::DebugExit { value: 0 }, stats };
+//! let report = RunReport { reason: ExitReason::DebugExit { value: 0 }, stats, stuck: vec![] };
 //! let json = report.to_json()?;
 //! assert_eq!(RunReport::from_json(&json)?, report);
 //! # Ok::<(), fw_cfg_vmm::report::ReportError>(())
@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::regs::VcpuRegisters;
 use crate::run::{ExitReason, RunOutcome};
 use crate::stats::ExitStats;
 
@@ -53,6 +54,9 @@ pub struct RunReport {
     pub reason: ExitReason,
     /// Every exit, per kind, port, MMIO address and phase.
     pub stats: ExitStats,
+    /// After a timeout, where each vCPU still in the guest was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stuck: Vec<VcpuRegisters>,
 }
 
 impl From<&RunOutcome> for RunReport {
@@ -60,6 +64,7 @@ impl From<&RunOutcome> for RunReport {
         RunReport {
             reason: outcome.reason,
             stats: outcome.stats.clone(),
+            stuck: outcome.stuck.clone(),
         }
     }
 }
@@ -116,14 +121,30 @@ mod tests {
             ExitReason::Timeout,
             ExitReason::Reset,
         ] {
+            // Only a timeout carries registers.
+            let stuck = (reason == ExitReason::Timeout)
+                .then_some(VcpuRegisters {
+                    vcpu: 0,
+                    rip: 0xffff_ffff_8100_1234,
+                    rsp: 0x9000,
+                    rflags: 0x46,
+                    cr0: 0x8005_0033,
+                    cr3: 0x1000,
+                    cr4: 0x20,
+                    halted: true,
+                })
+                .into_iter()
+                .collect();
             let report = RunReport {
                 reason,
                 stats: stats.clone(),
+                stuck,
             };
             let back = RunReport::from_json(&report.to_json().unwrap()).unwrap();
             assert_eq!(back, report);
             assert_eq!(back.stats.per_mmio.other().mmio_write, 10);
             assert_eq!(back.stats.phase(0x100).io_out, 1);
+            assert_eq!(back.stuck.len(), usize::from(reason == ExitReason::Timeout));
         }
         assert!(matches!(
             RunReport::from_json(b"{\"reason\":\"halted\"}"),
@@ -139,6 +160,7 @@ mod tests {
         let report = RunReport {
             reason: ExitReason::PowerOff,
             stats: ExitStats::default(),
+            stuck: Vec::new(),
         };
         report.write(&path).unwrap();
         assert_eq!(RunReport::read(&path).unwrap(), report);

@@ -27,6 +27,7 @@ use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
 use crate::Error;
 use crate::devices::{self, DebugExitFlag, PowerFlag, PowerRequest};
 use crate::hook::{ExitHook, HookAction};
+use crate::regs::VcpuRegisters;
 use crate::stats::{ExitKind, ExitStats, ExitTarget};
 
 /// Why the guest stopped.
@@ -95,6 +96,9 @@ pub struct RunOutcome {
     pub reason: ExitReason,
     /// Exit counters.
     pub stats: ExitStats,
+    /// After a timeout, where each vCPU still in the guest was
+    /// ([`crate::regs`]); empty otherwise.
+    pub stuck: Vec<VcpuRegisters>,
 }
 
 /// Installs the (empty) handler of the signal that kicks the vCPU thread
@@ -145,8 +149,9 @@ struct Finished {
     ends_run: bool,
 }
 
-/// The result of one vCPU thread: whether it ended the run, its counters.
-type ThreadResult = Result<(bool, ExitStats), Error>;
+/// The result of one vCPU thread: whether it ended the run, its counters,
+/// and its registers when the run was stopped from outside.
+type ThreadResult = Result<(bool, ExitStats, Option<VcpuRegisters>), Error>;
 
 /// Sends a vCPU thread's [`Finished`] when dropped, so that a thread that
 /// panics (a panicking exit hook, say) still reports, as ending the run,
@@ -192,7 +197,7 @@ pub(crate) fn run_on_threads(
                 let mut vcpu = vcpu;
                 let result = state.run(&mut vcpu, index, &shared);
                 drop(vcpu);
-                report.ends_run = result.as_ref().map_or(true, |(ends, _)| *ends);
+                report.ends_run = result.as_ref().map_or(true, |(ends, ..)| *ends);
                 result
             });
         match spawned {
@@ -219,12 +224,21 @@ pub(crate) fn run_on_threads(
         return Err(e);
     }
     let mut stats = ExitStats::default();
+    let mut stuck = Vec::new();
     for result in results {
-        let (_, thread_stats) = result.map_err(|_| Error::ThreadPanicked)??;
+        let (_, thread_stats, regs) = result.map_err(|_| Error::ThreadPanicked)??;
         stats.merge(&thread_stats);
+        stuck.extend(regs);
     }
     let reason = shared.reason.get().copied().unwrap_or(ExitReason::Timeout);
-    Ok(RunOutcome { reason, stats })
+    if reason != ExitReason::Timeout {
+        stuck.clear();
+    }
+    Ok(RunOutcome {
+        reason,
+        stats,
+        stuck,
+    })
 }
 
 /// Waits until all `threads` vCPU threads reported. Once one ended the
@@ -442,8 +456,12 @@ impl RunLoop {
                 .map_err(|_| Error::ThreadPanicked)?
                 .on_vcpu_thread();
         }
+        let mut stopped_at = None;
         let ends_run = loop {
             if shared.stop.load(Ordering::SeqCst) {
+                // Kicked out of KVM_RUN: where the guest was (kept only
+                // when the run timed out).
+                stopped_at = VcpuRegisters::read(vcpu, index).ok();
                 break false;
             }
             if let Some(t) = &self.snapshot {
@@ -464,6 +482,6 @@ impl RunLoop {
             }
         };
         stats.run_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        Ok((ends_run, stats))
+        Ok((ends_run, stats, stopped_at))
     }
 }

@@ -38,12 +38,12 @@ pub const USER_LINE: &str = "hello from the init process";
 /// Kernel parameter (ignored by the kernel) that makes `/init` reset
 /// instead of powering off.
 pub const REBOOT_PARAM: &str = "lab_reboot";
-/// What the reset guest's command line adds: [`REBOOT_PARAM`], and
-/// `reboot=f`, which skips the kernel's `machine_shutdown()` (APIC and
-/// IO-APIC teardown) before the reboot methods. Without it Linux 6.1
-/// stops after `reboot: machine restart` under `fw-cfg-vmm` and never
-/// reaches the ACPI reset register (an open issue).
-pub const REBOOT_CMDLINE: &str = "reboot=f lab_reboot";
+/// What the reset guest's command line adds: [`REBOOT_PARAM`] only. No
+/// `reboot=` parameter: Linux 6.1 then picks its EFI reboot method on a
+/// hardware-reduced ACPI platform, falls back to the BIOS one and jumps to
+/// the real-mode reset vector, where `fw-cfg-vmm` has a stub that writes
+/// the ACPI reset register (`fw_cfg_vmm::reset_vector`).
+pub const REBOOT_CMDLINE: &str = REBOOT_PARAM;
 /// The command line of both VMMs' guests.
 pub const CMDLINE: &str = "console=ttyS0 loglevel=4 panic=-1";
 /// Guest memory (MiB) under both VMMs.

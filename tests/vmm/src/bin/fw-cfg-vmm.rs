@@ -312,7 +312,9 @@ fn exit_code(outcome: &RunOutcome, stats: bool) -> ExitCode {
     match outcome.reason.status() {
         Some(status) => ExitCode::from(u8::try_from(status & 0xff).unwrap_or(u8::MAX)),
         None => {
-            eprintln!("fw-cfg-vmm: timeout");
+            // One line: where each vCPU was (`fw_cfg_vmm::regs`).
+            let at: String = outcome.stuck.iter().map(|r| format!("; {r}")).collect();
+            eprintln!("fw-cfg-vmm: timeout{at}");
             ExitCode::from(124)
         }
     }
