@@ -295,7 +295,7 @@ impl Situation {
             statement,
         };
         let legacy_on_39 = fw_cfg_guest::abi::PhysBitsFile::new(false, 40, 0).with_backed_bits(39);
-        vec![
+        let mut rows = vec![
             row("host-36", "small Intel host", 36, Host),
             row("host-39", "desktop Intel host", 39, Host),
             amd(row("host-40", "older AMD host", 40, Host)),
@@ -358,13 +358,27 @@ impl Situation {
                 channels: false,
                 ..row("silent-vmm", "VMM without channels", 48, Host)
             },
+        ];
+        rows.extend(Situation::migrations());
+        rows
+    }
+
+    /// The migration rows (the end of [`Situation::all`]).
+    fn migrations() -> [Situation; 2] {
+        [
             Situation {
                 migrate_to: Some(HostAddressSizes::new(39, 0)),
-                ..amd(row("migrate-to-39", "48-bit host to 39", 48, Host))
+                vendor: CpuVendor::Amd,
+                ..row("migrate-to-39", "48-bit host to 39", 48, VmmWidth::Host)
             },
             Situation {
                 migrate_to: Some(HostAddressSizes::new(52, 48)),
-                ..row("migrate-to-52", "phys-bits=48, to 52/48", 48, Explicit(48))
+                ..row(
+                    "migrate-to-52",
+                    "phys-bits=48, to 52/48",
+                    48,
+                    VmmWidth::Explicit(48),
+                )
             },
         ]
     }
