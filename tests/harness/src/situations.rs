@@ -197,7 +197,8 @@ pub enum LabLimit {
     /// The host reports GuestPhysBits: KVM 6.10 or later; the lab's
     /// kernel (the machine's distribution kernel, 6.1) reports none.
     GuestPhysBits,
-    /// No KVM leaf: a TCG guest, which the lab's VMMs do not run.
+    /// No KVM leaf: a TCG guest, which the lab's VMMs do not run; the
+    /// situations test boots it under QEMU's TCG on this machine instead.
     Tcg,
     /// SEV's 0x8000001F: the lab's inner KVM host has no SEV.
     Sev,
@@ -218,7 +219,7 @@ impl LabLimit {
     pub fn as_str(&self) -> &'static str {
         match self {
             LabLimit::GuestPhysBits => "host GuestPhysBits needs KVM >= 6.10, the lab's is older",
-            LabLimit::Tcg => "TCG shows no KVM leaf; the lab runs KVM guests",
+            LabLimit::Tcg => "no KVM leaf: booted under QEMU's TCG on this machine",
             LabLimit::Sev => "the lab's KVM host has no SEV",
             LabLimit::Nesting => "the nesting chain has its own lab test",
             LabLimit::MemoryTop => "RAM above 64 GiB: sparse RAM on this machine's KVM",

@@ -3,7 +3,8 @@
 //! Every row of the situations table, every mode: the width and its
 //! verdict (blank safe, `!` unsafe, `w` wasteful), and no mode of ours is
 //! ever unsafe. In process (the VMM's host override), no KVM needed; the
-//! last test boots the rows a KVM guest can show.
+//! KVM test boots the rows a KVM guest can show, and the TCG row boots
+//! under QEMU's TCG.
 
 mod common;
 
@@ -273,4 +274,74 @@ fn situations_under_kvm_read_and_decide_as_simulated() {
         "peak RSS {} KiB: guest RAM was touched",
         peak_rss_kib()
     );
+}
+
+/// The `tcg` row for real: the test firmware under QEMU's TCG (`-M pc
+/// -accel tcg -cpu qemu64`: QEMU's legacy 40 bits, no KVM leaf), with
+/// `etc/phys-bits-valid` as the row's VMM renders it given by `-fw_cfg`.
+/// The firmware sees no hint, reads the row's file, decides as the
+/// simulation, and every mode it reports equals the row simulated with
+/// the CPU TCG shows (its vendor and 1 GiB pages) and the guest's memory
+/// top.
+#[test]
+fn the_tcg_row_under_qemu_tcg() {
+    use fw_cfg_protocol::HintState;
+    use fw_cfg_tests::matrix::FileCase;
+    use fw_cfg_tests::peers::{qemu::Qemu, require};
+
+    let Some(qemu) = require(Qemu::find()) else {
+        return;
+    };
+    let s = Situation::all()
+        .into_iter()
+        .find(|s| s.name == "tcg")
+        .expect("the tcg row");
+    let row = situations::run(&s).expect("the row in process");
+    let dir = fw_cfg_tests::peers::linux::scratch_dir("tcg").expect("a scratch folder");
+    let file = dir.join("phys-bits-valid");
+    let bytes = FileCase::Stated
+        .file_bytes(&s.config())
+        .expect("a stated file");
+    std::fs::write(&file, &bytes).expect("write the file");
+    let mut args = fw_cfg_tests::peers::qemu::firmware_base_args("pc");
+    let accel = args.iter().position(|a| a == "kvm").expect("-accel kvm");
+    args[accel] = "tcg".into();
+    let firmware = fw_cfg_tests::firmware::path();
+    args.extend(["-cpu", "qemu64", "-m", "2048", "-kernel"].map(String::from));
+    args.push(firmware.display().to_string());
+    args.push("-fw_cfg".into());
+    args.push(format!("name=etc/phys-bits-valid,file={}", file.display()));
+    let out = qemu.run(&args, DEFAULT_TIMEOUT).expect("QEMU runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = fw_cfg_tests::firmware::FirmwareReport::parse(&out.stdout);
+    assert!(
+        report.done && out.code() == Some(1),
+        "{}",
+        out.describe(3000)
+    );
+
+    let cpuid_line = &report.results[&Transport::Cpuid];
+    let cpuid = cpuid_line.cpuid.expect("a cpuid object");
+    assert_eq!(cpuid.hint, HintState::NoKvmLeaf, "TCG shows no KVM leaf");
+    assert_eq!((cpuid.phys_bits, cpuid.guest_phys_bits), row.cpuid);
+    let pio = &report.results[&Transport::Pio];
+    let file_line = pio.file.as_ref().expect("the file was read");
+    assert_eq!(
+        Some(file_line.bytes.as_slice()),
+        row.file.as_ref().map(|b| &b[..])
+    );
+    let strict = pio.decisions.expect("decisions").strict;
+    let simulated = row.answers.iter().find(|a| a.mode == Mode::Strict);
+    assert_eq!(Some(strict.phys_bits), simulated.map(|a| a.bits), "strict");
+
+    let guest = pio.modes.expect("the firmware reports every mode");
+    assert_eq!(guest, common::host_modes(cpuid_line, pio));
+    let here = Situation {
+        memory_top: cpuid_line.memory_top.expect("a memory top"),
+        ..s.with_cpu_of(&cpuid)
+            .expect("TCG's qemu64 is a CPU the table shows")
+    };
+    let sim = situations::run(&here).expect("the row on TCG's CPU");
+    assert_eq!(guest.as_array(), sim.modes.as_array(), "every mode");
+    assert_eq!(guest.layout, sim.modes.layout, "layout");
 }
