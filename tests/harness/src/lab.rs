@@ -47,7 +47,8 @@
 //! matrix to compare with this machine's KVM; [`measure`] measures the
 //! firmware's phases and Linux's boot under both VMMs on real SVM;
 //! [`compare`] is `compare --lab`; [`situations`] runs the situations
-//! table's rows on real KVM hosts of their widths.
+//! table's rows on real KVM hosts of their widths; [`migration`] moves a
+//! migration row's guest between two of them in `fw-cfg-vmm`'s snapshot.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -83,6 +84,7 @@ pub mod init;
 pub mod linux;
 pub mod matrix;
 pub mod measure;
+pub mod migration;
 mod script;
 pub mod situations;
 

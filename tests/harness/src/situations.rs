@@ -28,7 +28,8 @@
 //! under the guest (other items). The guest decided on the source and
 //! keeps its answers; they are judged against the host it ends up on:
 //! the destination's when the restore is accepted, the source's when it
-//! is refused.
+//! is refused. `crate::lab::migration` makes the same move for real,
+//! with `fw-cfg-vmm`'s snapshot file, between two lab hosts.
 //!
 //! Where a real host is needed, [`Situation::lab_host_bits`] names the
 //! nested lab's KVM host that shows the row without the host override
@@ -194,7 +195,8 @@ pub struct Outer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LabLimit {
-    /// The host reports GuestPhysBits: KVM 6.10 or later; the lab's
+    /// The host (or a migration row's destination) reports
+    /// GuestPhysBits: KVM 6.10 or later; the lab's
     /// kernel (the machine's distribution kernel, 6.1) reports none.
     GuestPhysBits,
     /// No KVM leaf: a TCG guest, which the lab's VMMs do not run; the
@@ -209,8 +211,11 @@ pub enum LabLimit {
     /// default RAM. These rows boot with sparse RAM of their size on this
     /// machine's KVM instead (the situations test), whose host is real.
     MemoryTop,
-    /// A migration row: the move is the device snapshot's restore on the
-    /// destination host, done in process; the source boot is a host row's.
+    /// A migration row between two lab hosts: the lab's migration test
+    /// (`harness/tests/lab_migration.rs`) moves `fw-cfg-vmm`'s snapshot
+    /// from a real host of the source's width to one of the
+    /// destination's, and the refusal is the simulation's. Its decisions
+    /// are checked there, on the source host, not in the per-width boots.
     Migration,
 }
 
@@ -223,7 +228,7 @@ impl LabLimit {
             LabLimit::Sev => "the lab's KVM host has no SEV",
             LabLimit::Nesting => "the nesting chain has its own lab test",
             LabLimit::MemoryTop => "RAM above 64 GiB: sparse RAM on this machine's KVM",
-            LabLimit::Migration => "the move is a snapshot restore, done in process",
+            LabLimit::Migration => "the move: confirmed across two lab hosts by its own test",
         }
     }
 }
@@ -468,6 +473,8 @@ impl Situation {
             Err(LabLimit::GuestPhysBits)
         } else if self.memory_top > LAB_MEMORY_TOP {
             Err(LabLimit::MemoryTop)
+        } else if self.migrate_to.is_some_and(|d| d.guest_phys_bits != 0) {
+            Err(LabLimit::GuestPhysBits)
         } else if self.migrate_to.is_some() {
             Err(LabLimit::Migration)
         } else {
@@ -950,6 +957,7 @@ mod tests {
         assert_eq!(limit("nested-chain"), Some(Err(LabLimit::Nesting)));
         assert_eq!(limit("ram-above-64g"), Some(Err(LabLimit::MemoryTop)));
         assert_eq!(limit("migrate-to-39"), Some(Err(LabLimit::Migration)));
+        assert_eq!(limit("migrate-to-52"), Some(Err(LabLimit::GuestPhysBits)));
         assert_eq!(limit("large-bars"), Some(Ok(48)));
     }
 

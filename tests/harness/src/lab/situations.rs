@@ -34,8 +34,9 @@
 //! SEV (no SEV in the lab's host), the nesting chain (the nesting test of
 //! `harness/tests/lab.rs` runs it with the outer VMM's file), RAM above
 //! 64 GiB (booted with sparse RAM on this machine's KVM instead) and the
-//! migration rows (a snapshot restore, done in process): those keep the
-//! host override.
+//! migration rows (`migrate-to-39` moves between two lab hosts in
+//! [`super::migration`]; `migrate-to-52`'s destination reports
+//! GuestPhysBits): those keep the host override here.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
