@@ -369,6 +369,11 @@ impl Situation {
         rows
     }
 
+    /// The row called `name`, if the table has one.
+    pub fn named(name: &str) -> Option<Situation> {
+        Situation::all().into_iter().find(|s| s.name == name)
+    }
+
     /// The migration rows (the end of [`Situation::all`]).
     fn migrations() -> [Situation; 2] {
         [
@@ -943,10 +948,7 @@ mod tests {
             }
         }
         assert_eq!(shown, 14);
-        let limit = |name| {
-            let s = Situation::all().into_iter().find(|s| s.name == name);
-            s.map(|s| s.lab_host_bits())
-        };
+        let limit = |name| Situation::named(name).map(|s| s.lab_host_bits());
         assert_eq!(limit("guest-phys-bits"), Some(Err(LabLimit::GuestPhysBits)));
         assert_eq!(
             limit("kvm-6.10-host-46"),
@@ -967,8 +969,7 @@ mod tests {
     /// combined heuristic trusted 46) is not moved to a 39-bit host.
     #[test]
     fn other_items_are_refused_and_silence_is_guarded_too() {
-        let all = Situation::all();
-        let find = |name| *all.iter().find(|s| s.name == name).unwrap();
+        let find = |name| Situation::named(name).unwrap();
         let wider = Situation {
             migrate_to: Some(HostAddressSizes::new(52, 0)),
             ..find("host-48")

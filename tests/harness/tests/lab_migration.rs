@@ -33,10 +33,7 @@ fn migrate_to_39_moves_between_real_hosts_and_is_refused() {
         return;
     };
     let tools = LabTools::build(false).unwrap_or_else(|e| panic!("{e}"));
-    let row = Situation::all()
-        .into_iter()
-        .find(|s| s.name == "migrate-to-39")
-        .expect("the row");
+    let row = Situation::named("migrate-to-39").expect("the row");
     assert_eq!(row.lab_host_bits(), Err(LabLimit::Migration));
     let m = migration::run(&peers, &tools, &row, &DESTINATIONS).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{m:#?}");

@@ -292,10 +292,7 @@ fn the_tcg_row_under_qemu_tcg() {
     let Some(qemu) = require(Qemu::find()) else {
         return;
     };
-    let s = Situation::all()
-        .into_iter()
-        .find(|s| s.name == "tcg")
-        .expect("the tcg row");
+    let s = Situation::named("tcg").expect("the tcg row");
     let row = situations::run(&s).expect("the row in process");
     let dir = fw_cfg_tests::peers::linux::scratch_dir("tcg").expect("a scratch folder");
     let file = dir.join("phys-bits-valid");

@@ -541,10 +541,7 @@ mod tests {
     use super::*;
 
     fn row(name: &str) -> Situation {
-        Situation::all()
-            .into_iter()
-            .find(|s| s.name == name)
-            .expect("a row")
+        Situation::named(name).expect("a row")
     }
 
     fn guest(status: i32, stdout: &[u8], stderr: String) -> GuestRun {

@@ -410,10 +410,7 @@ mod tests {
     use super::*;
 
     fn row(name: &str) -> Situation {
-        Situation::all()
-            .into_iter()
-            .find(|s| s.name == name)
-            .expect("a row")
+        Situation::named(name).expect("a row")
     }
 
     fn flags(name: &str) -> String {
